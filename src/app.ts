@@ -1,0 +1,103 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Middleware } from 'koa';
+import type Provider from 'oidc-provider';
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import type { Database } from './storage/database.js';
+import { Catalog } from './storage/catalog.js';
+import { purgeExpired } from './storage/purge.js';
+import { loadSigningKeys } from './oidc/keys.js';
+import { SecretVerifier } from './oidc/client-secrets.js';
+import { createProvider } from './oidc/provider.js';
+import { healthRoutes } from './health.js';
+import { interactionRoutes } from './interactions/routes.js';
+import { render, serveAssets } from './interactions/views.js';
+
+export interface AppDeps {
+  config: Config;
+  database: Database;
+  logger: Logger;
+  /** ms since the epoch; tests may pass their own clock */
+  now?: () => number;
+}
+
+export interface App {
+  provider: Provider;
+  catalog: Catalog;
+  callback(): (req: IncomingMessage, res: ServerResponse) => void;
+  /** starts background work: change polling and the purge of expired rows */
+  start(): Promise<void>;
+  stop(): void;
+}
+
+/** One line per request: method, path without the query string, status, duration. */
+function requestLog(logger: Logger): Middleware {
+  return async (ctx, next) => {
+    const started = process.hrtime.bigint();
+    try {
+      await next();
+    } finally {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      logger.info({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10 }, 'request');
+    }
+  };
+}
+
+/** Errors from Gatehouse's own routes become a page, never a stack trace. */
+function errorPages(logger: Logger): Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+    } catch (err) {
+      const e = err as { status?: number; statusCode?: number; expose?: boolean; message?: string; error_description?: string };
+      const status = e.status ?? e.statusCode ?? 500;
+      if (status >= 500) logger.error({ err, path: ctx.path }, 'unhandled error');
+      const message = status < 500 ? (e.error_description ?? (e.expose ? e.message : undefined)) : undefined;
+      render(ctx, 'error', {
+        title: status === 404 ? 'Not found' : status < 500 ? 'That did not work' : 'Something went wrong',
+        message: message ?? 'Please go back to the application and try again.',
+      }, status);
+    }
+  };
+}
+
+/** Builds the whole server without listening, so tests and main.ts share it. */
+export async function createApp({ config, database, logger, now = Date.now }: AppDeps): Promise<App> {
+  const db = database.prisma;
+  const catalog = new Catalog(db, logger, config.changePollMs);
+  const keys = await loadSigningKeys(db, config.keyEncryptionKey);
+  const verifier = new SecretVerifier();
+  const provider = createProvider({ config, db, catalog, keys, now, verifier, logger });
+
+  provider.use(requestLog(logger));
+  provider.use(errorPages(logger));
+  provider.use(serveAssets);
+  provider.use(healthRoutes(db).routes());
+  provider.use(interactionRoutes(provider).routes());
+
+  let purgeTimer: NodeJS.Timeout | undefined;
+  const purge = async () => {
+    try {
+      const count = await purgeExpired(db, new Date(now()));
+      if (count) logger.info({ count }, 'purged expired artifacts');
+    } catch (err) {
+      logger.warn({ err }, 'purge failed');
+    }
+  };
+
+  return {
+    provider,
+    catalog,
+    callback: () => provider.callback(),
+    async start() {
+      await catalog.start();
+      await purge();
+      purgeTimer = setInterval(() => void purge(), config.purgeIntervalSeconds * 1000);
+      purgeTimer.unref();
+    },
+    stop() {
+      catalog.stop();
+      clearInterval(purgeTimer);
+    },
+  };
+}

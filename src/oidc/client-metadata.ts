@@ -1,0 +1,29 @@
+import type { ClientMetadata } from 'oidc-provider';
+import type { ClientRecord } from '../storage/clients.js';
+
+/** Extra client metadata Gatehouse keeps on oidc-provider's Client objects. */
+export const FIRST_PARTY = 'gatehouse_first_party';
+export const RESOURCES = 'gatehouse_resources';
+/** API scopes this client may be granted; empty means every scope of its APIs. */
+export const SCOPES = 'gatehouse_scopes';
+
+/**
+ * Maps a stored client to oidc-provider metadata. `client_secret` carries the
+ * argon2id hash: oidc-provider never compares it directly, because
+ * `compareClientSecret` is replaced (see client-auth.ts).
+ */
+export function toClientMetadata(client: ClientRecord): ClientMetadata {
+  const responseTypes: 'code'[] = client.grantTypes.includes('authorization_code') ? ['code'] : [];
+  return {
+    client_id: client.clientId,
+    client_name: client.name,
+    ...(client.secretHash ? { client_secret: client.secretHash } : {}),
+    token_endpoint_auth_method: client.tokenEndpointAuthMethod,
+    grant_types: client.grantTypes,
+    response_types: responseTypes,
+    redirect_uris: client.redirectUris,
+    [FIRST_PARTY]: client.firstParty,
+    [RESOURCES]: client.resources,
+    [SCOPES]: client.scopes,
+  };
+}

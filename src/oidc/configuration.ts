@@ -1,0 +1,111 @@
+import { errors, type Configuration, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provider';
+import type { JWK } from 'jose';
+import type { Config } from '../config.js';
+import type { Db } from '../storage/database.js';
+import type { Catalog } from '../storage/catalog.js';
+import { adapterFactory } from './adapter.js';
+import { FIRST_PARTY, RESOURCES, SCOPES } from './client-metadata.js';
+import { render } from '../interactions/views.js';
+
+export interface ConfigurationDeps {
+  config: Config;
+  db: Db;
+  catalog: Catalog;
+  keys: JWK[];
+  now?: () => number;
+}
+
+/** Plain words for the error page, by OAuth error code. */
+const ERROR_TITLES: Record<string, string> = {
+  invalid_request: 'The request was not valid',
+  invalid_client: 'Unknown application',
+  invalid_redirect_uri: 'Unknown return address',
+  access_denied: 'Access denied',
+  session_not_found: 'Your sign-in session has expired',
+};
+
+/**
+ * oidc-provider configuration.
+ * @see https://github.com/panva/node-oidc-provider/blob/main/docs/README.md
+ */
+export function providerConfiguration({ config, db, catalog, keys, now }: ConfigurationDeps): Configuration {
+  return {
+    adapter: adapterFactory(db, catalog, now),
+    jwks: { keys: keys as Configuration['jwks'] extends { keys: infer K } ? K : never },
+    cookies: {
+      keys: config.cookieKeys,
+      long: { signed: true, httpOnly: true, sameSite: 'lax' },
+      short: { signed: true, httpOnly: true, sameSite: 'lax' },
+    },
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
+    extraClientMetadata: {
+      properties: [FIRST_PARTY, RESOURCES, SCOPES],
+      validator(_ctx, key, value) {
+        const ok =
+          key === FIRST_PARTY
+            ? typeof value === 'boolean'
+            : Array.isArray(value) && value.every((v) => typeof v === 'string');
+        if (!ok) throw new errors.InvalidClientMetadata(`${key} is malformed`);
+      },
+    },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        // No resource requested: an opaque token for Gatehouse itself.
+        defaultResource: () => undefined,
+        useGrantedResource: () => true,
+        getResourceServerInfo: (ctx: KoaContextWithOIDC, indicator: string, client) =>
+          resourceServerInfo(catalog, indicator, client as unknown as Record<string, unknown>),
+      },
+    },
+    // RFC 9700 §2.1.1: PKCE for every authorization code flow, S256 only.
+    pkce: { required: () => true },
+    responseTypes: ['code'],
+    enabledJWA: {
+      idTokenSigningAlgValues: ['ES256', 'RS256'],
+    },
+    scopes: ['openid', 'offline_access'],
+    claims: { openid: ['sub'] },
+    async findAccount(_ctx, sub) {
+      return { accountId: sub, claims: async () => ({ sub }) };
+    },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    async renderError(ctx, out) {
+      const code = typeof out.error === 'string' ? out.error : 'server_error';
+      render(ctx, 'error', {
+        title: ERROR_TITLES[code] ?? 'Something went wrong',
+        // error_description is oidc-provider's own, written for the client developer; never a stack.
+        message: out.error_description ?? 'Please go back to the application and try again.',
+      }, ctx.status);
+    },
+  };
+}
+
+/**
+ * RFC 8707: only registered APIs that the client is allowed to use; a client
+ * listed with scopes gets at most those scopes of the API.
+ */
+export async function resourceServerInfo(
+  catalog: Catalog,
+  indicator: string,
+  client: Record<string, unknown>,
+): Promise<ResourceServer> {
+  const api = await catalog.resource(indicator);
+  const allowedApis = (client[RESOURCES] as string[] | undefined) ?? [];
+  // The same error whether the API is unknown or not allowed: nothing to probe.
+  if (!api || !allowedApis.includes(indicator)) throw new errors.InvalidTarget();
+  const clientScopes = (client[SCOPES] as string[] | undefined) ?? [];
+  const scopes = clientScopes.length ? api.scopes.filter((s) => clientScopes.includes(s)) : api.scopes;
+  return {
+    scope: scopes.join(' '),
+    audience: api.identifier,
+    // seconds
+    accessTokenTTL: api.accessTokenTtl,
+    accessTokenFormat: api.tokenFormat,
+    ...(api.tokenFormat === 'jwt' ? { jwt: { sign: { alg: api.signingAlg } } } : {}),
+  };
+}

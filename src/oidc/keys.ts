@@ -1,0 +1,81 @@
+import { createCipheriv, createDecipheriv, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { calculateJwkThumbprint, type JWK } from 'jose';
+import type { Db } from '../storage/database.js';
+
+/**
+ * Signing keys live in the database so that every instance signs with the same
+ * keys and tokens survive restarts. On first start one ES256 key (access tokens)
+ * and one RS256 key (ID tokens, and APIs that only speak RSA) are generated.
+ */
+
+export const SIGNING_ALGS = ['ES256', 'RS256'] as const;
+export type SigningAlg = (typeof SIGNING_ALGS)[number];
+
+const STATE_ORDER = { current: 0, next: 1, previous: 2 } as Record<string, number>;
+
+export async function generateJwk(alg: SigningAlg): Promise<JWK & { kid: string; alg: string }> {
+  const { privateKey } =
+    alg === 'ES256'
+      ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      : generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const jwk = privateKey.export({ format: 'jwk' }) as JWK;
+  const kid = await calculateJwkThumbprint(jwk, 'sha256');
+  return { ...jwk, kid, alg, use: 'sig' };
+}
+
+/** AES-256-GCM under the key-encryption key: "v1.<iv>.<tag>.<ciphertext>", base64url parts. */
+export function encryptJwk(jwk: JWK, kek: Buffer): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', kek, iv);
+  const ciphertext = Buffer.concat([cipher.update(JSON.stringify(jwk), 'utf8'), cipher.final()]);
+  return ['v1', iv, cipher.getAuthTag(), ciphertext].map((p) => (typeof p === 'string' ? p : p.toString('base64url'))).join('.');
+}
+
+export function decryptJwk(value: string, kek: Buffer): JWK {
+  const [version, iv, tag, ciphertext] = value.split('.');
+  if (version !== 'v1' || !iv || !tag || !ciphertext) throw new Error('unknown encrypted key format');
+  const decipher = createDecipheriv('aes-256-gcm', kek, Buffer.from(iv, 'base64url'));
+  decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+  return JSON.parse(Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]).toString('utf8'));
+}
+
+export class KeyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'KeyError';
+  }
+}
+
+/**
+ * Returns the private JWKs to sign with, current keys first (oidc-provider signs
+ * with the first key of an algorithm), generating any missing current key.
+ */
+export async function loadSigningKeys(db: Db, kek: Buffer | undefined): Promise<JWK[]> {
+  let rows = await db.signingKey.findMany({ orderBy: [{ createdAt: 'asc' }, { kid: 'asc' }] });
+  const missing = SIGNING_ALGS.filter((alg) => !rows.some((r) => r.alg === alg && r.state === 'current'));
+  if (missing.length) {
+    const created = await Promise.all(missing.map((alg) => generateJwk(alg)));
+    await db.signingKey.createMany({
+      data: created.map((jwk) => ({
+        kid: jwk.kid,
+        alg: jwk.alg,
+        state: 'current',
+        privateJwk: kek ? encryptJwk(jwk, kek) : JSON.stringify(jwk),
+        encrypted: Boolean(kek),
+      })),
+    });
+    rows = await db.signingKey.findMany({ orderBy: [{ createdAt: 'asc' }, { kid: 'asc' }] });
+  }
+  return rows
+    .filter((r) => r.state in STATE_ORDER)
+    .sort((a, b) => STATE_ORDER[a.state] - STATE_ORDER[b.state])
+    .map((r) => {
+      if (!r.encrypted) return JSON.parse(r.privateJwk) as JWK;
+      if (!kek) throw new KeyError(`signing key ${r.kid} is encrypted: set KEY_ENCRYPTION_KEY`);
+      try {
+        return decryptJwk(r.privateJwk, kek);
+      } catch {
+        throw new KeyError(`signing key ${r.kid} could not be decrypted: KEY_ENCRYPTION_KEY is wrong`);
+      }
+    });
+}

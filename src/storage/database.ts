@@ -1,0 +1,42 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { PrismaBetterSQLite3 } from '@prisma/adapter-better-sqlite3';
+import { PrismaPg } from '@prisma/adapter-pg';
+import { PrismaClient as SqliteClient } from '../generated/sqlite/client.js';
+import { PrismaClient as PostgresClient } from '../generated/postgresql/client.js';
+import type { Config, DatabaseKind } from '../config.js';
+
+/**
+ * Both generated clients expose the same model API; the SQLite one's type stands
+ * for both so that repositories are written once.
+ */
+export type Db = SqliteClient;
+
+export interface Database {
+  kind: DatabaseKind;
+  prisma: Db;
+  close(): Promise<void>;
+}
+
+/** The path of a `file:` URL, resolved against the working directory. */
+export function sqlitePath(url: string): string {
+  return resolve(url.replace(/^file:/, '').replace(/\?.*$/, ''));
+}
+
+/**
+ * Opens a Prisma client for the configured database. For SQLite the file's folder
+ * is created; the file itself is created by the migration step.
+ */
+export function openDatabase(database: Config['database'], options: { poolSize?: number } = {}): Database {
+  let prisma: Db;
+  if (database.kind === 'sqlite') {
+    const path = sqlitePath(database.url);
+    mkdirSync(dirname(path), { recursive: true });
+    // 5 s busy timeout: the CLI and the server may write at the same time.
+    prisma = new SqliteClient({ adapter: new PrismaBetterSQLite3({ url: `file:${path}`, timeout: 5000 }) });
+  } else {
+    const adapter = new PrismaPg({ connectionString: database.url, max: options.poolSize ?? 10 });
+    prisma = new PostgresClient({ adapter }) as unknown as Db;
+  }
+  return { kind: database.kind, prisma, close: () => prisma.$disconnect() };
+}

@@ -1,0 +1,103 @@
+import { z } from 'zod';
+
+/**
+ * Rules for admin input (CLI flags, seed files): one definition, so every entry
+ * point accepts and refuses the same things.
+ */
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/** https, or http on a loopback host for development; never a fragment (RFC 9700 §2.1). */
+export const redirectUri = z.string().superRefine((value, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: `not an absolute URL: ${value}` });
+    return;
+  }
+  if (value.includes('#')) ctx.addIssue({ code: 'custom', message: `must not contain a fragment: ${value}` });
+  if (url.protocol === 'http:' && !LOOPBACK_HOSTS.has(url.hostname)) {
+    ctx.addIssue({ code: 'custom', message: `must use https (http only for localhost, 127.0.0.1 or [::1]): ${value}` });
+  } else if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    ctx.addIssue({ code: 'custom', message: `must use https: ${value}` });
+  }
+  if (url.username || url.password) ctx.addIssue({ code: 'custom', message: `must not contain credentials: ${value}` });
+});
+
+/** An RFC 8707 resource indicator: an absolute URI without a fragment. */
+export const resourceIdentifier = z.string().superRefine((value, ctx) => {
+  try {
+    new URL(value);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: `not an absolute URI: ${value}` });
+    return;
+  }
+  if (value.includes('#')) ctx.addIssue({ code: 'custom', message: `must not contain a fragment: ${value}` });
+});
+
+/** RFC 6749 §3.3 scope-token. */
+export const scopeToken = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'not a valid scope token');
+
+export const clientId = z
+  .string()
+  .regex(/^[A-Za-z0-9._~-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ ~ -');
+
+export const GRANT_TYPES = ['client_credentials', 'authorization_code', 'refresh_token'] as const;
+export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'none'] as const;
+export const TOKEN_FORMATS = ['jwt', 'opaque'] as const;
+export const SIGNING_ALGS = ['ES256', 'RS256'] as const;
+
+const unique = <T extends z.ZodTypeAny>(item: T) =>
+  z.array(item).refine((a) => new Set(a).size === a.length, 'must not repeat a value');
+
+export const clientFields = z.object({
+  clientId: clientId.optional(),
+  name: z.string().trim().min(1).max(200),
+  grantTypes: unique(z.enum(GRANT_TYPES)).min(1).default(['client_credentials']),
+  redirectUris: unique(redirectUri).default([]),
+  tokenEndpointAuthMethod: z.enum(AUTH_METHODS).default('client_secret_basic'),
+  scopes: unique(scopeToken).default([]),
+  resources: unique(resourceIdentifier).default([]),
+  firstParty: z.boolean().default(false),
+});
+
+export type ClientFields = z.infer<typeof clientFields>;
+
+/** Rules that span several fields of a client. */
+export function checkClient(c: Pick<ClientFields, 'grantTypes' | 'redirectUris' | 'tokenEndpointAuthMethod'>, ctx: z.RefinementCtx): void {
+  if (c.grantTypes.includes('authorization_code') && c.redirectUris.length === 0) {
+    ctx.addIssue({ code: 'custom', path: ['redirectUris'], message: 'authorization_code needs at least one redirect URI' });
+  }
+  if (!c.grantTypes.includes('authorization_code') && c.redirectUris.length > 0) {
+    ctx.addIssue({ code: 'custom', path: ['redirectUris'], message: 'redirect URIs are only used with authorization_code' });
+  }
+  if (c.grantTypes.includes('refresh_token') && !c.grantTypes.includes('authorization_code')) {
+    ctx.addIssue({ code: 'custom', path: ['grantTypes'], message: 'refresh_token needs authorization_code' });
+  }
+  if (c.tokenEndpointAuthMethod === 'none' && c.grantTypes.includes('client_credentials')) {
+    ctx.addIssue({ code: 'custom', path: ['tokenEndpointAuthMethod'], message: 'a public client (none) cannot use client_credentials' });
+  }
+}
+
+export const clientInput = clientFields.superRefine(checkClient);
+
+export const resourceInput = z.object({
+  identifier: resourceIdentifier,
+  name: z.string().trim().min(1).max(200).optional(),
+  scopes: unique(scopeToken).default([]),
+  /** seconds: 1 minute to 1 day */
+  accessTokenTtl: z.number().int().min(60).max(86_400).default(600),
+  tokenFormat: z.enum(TOKEN_FORMATS).default('jwt'),
+  signingAlg: z.enum(SIGNING_ALGS).default('ES256'),
+});
+
+export type ResourceInput = z.infer<typeof resourceInput>;
+
+/** "path: message" lines for every issue, in order. */
+export function formatIssues(error: z.ZodError, prefix: (string | number)[] = []): string[] {
+  return error.issues.map((issue) => {
+    const path = [...prefix, ...issue.path].map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+    return `${path || '(root)'}: ${issue.message}`;
+  });
+}
