@@ -1,0 +1,85 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { existsSync } from 'node:fs';
+import { ConfigError, parseDatabaseConfig } from '../config.js';
+import { openDatabase, type Database } from '../storage/database.js';
+import { migrate } from '../storage/migrate.js';
+
+/** A failure to report in one line (or one line per problem) and exit non-zero. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+    readonly details: string[] = [],
+  ) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
+
+/** Bad flags or arguments: exit code 2. */
+export const usageError = (message: string) => new CliError(message, 2);
+
+export interface Output {
+  json: boolean;
+  /** prints a value: JSON when --json, else the human text */
+  print(value: unknown, human: () => string): void;
+}
+
+export function output(json: boolean): Output {
+  return {
+    json,
+    print(value, human) {
+      process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${human()}\n`);
+    },
+  };
+}
+
+export type Options = NonNullable<ParseArgsConfig['options']>;
+
+export type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
+
+/** Strict parsing: an unknown flag is a usage error. --json and --help are everywhere. */
+export function parse(args: string[], options: Options): { values: Values; positionals: string[] } {
+  try {
+    return parseArgs({
+      args,
+      options: { ...options, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (err) {
+    throw usageError((err as Error).message.split('. To specify')[0].split('\n')[0]);
+  }
+}
+
+/** Opens the database from DATABASE_URL (or .env), applying pending migrations first. */
+export async function withDatabase<T>(fn: (database: Database) => Promise<T>): Promise<T> {
+  if (existsSync('.env')) process.loadEnvFile('.env');
+  let dbConfig;
+  try {
+    dbConfig = parseDatabaseConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new CliError(err.problems.join('; '));
+    throw err;
+  }
+  await migrate(dbConfig);
+  const database = openDatabase(dbConfig, { poolSize: 2 });
+  try {
+    return await fn(database);
+  } finally {
+    await database.close();
+  }
+}
+
+/** "key: value" lines, aligned. */
+export function describe(record: Record<string, unknown>): string {
+  const width = Math.max(...Object.keys(record).map((k) => k.length));
+  return Object.entries(record)
+    .map(([k, v]) => `${k.padEnd(width)}  ${Array.isArray(v) ? v.join(', ') || '-' : v instanceof Date ? v.toISOString() : String(v)}`)
+    .join('\n');
+}
+
+export function onePositional(positionals: string[], what: string): string {
+  if (positionals.length !== 1) throw usageError(`expected exactly one ${what}`);
+  return positionals[0];
+}

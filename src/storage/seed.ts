@@ -1,0 +1,177 @@
+import { z } from 'zod';
+import { parseDocument } from 'yaml';
+import type { Db } from './database.js';
+import { bumpChangeStamp } from './change-stamp.js';
+import { listClients, upsertClientTx, type ClientData, type ClientRecord } from './clients.js';
+import { listResources, upsertResourceTx, type ResourceData, type ResourceRecord } from './resources.js';
+import { checkClient, clientFields, clientId, formatIssues, resourceInput } from './validation.js';
+import { generateSecret, hashSecret, isArgon2idHash, verifySecret } from '../oidc/client-secrets.js';
+
+/**
+ * `gatehouse seed <file>`: a JSON or YAML file of APIs and clients, applied
+ * idempotently in one transaction. The whole file is validated first; any
+ * problem is reported with its path and nothing is written.
+ */
+
+const seedClient = clientFields
+  .extend({
+    clientId,
+    /** plaintext, hashed on import; at least 32 characters */
+    secret: z.string().min(32, 'must be at least 32 characters').optional(),
+    /** an argon2id hash made elsewhere */
+    secretHash: z.string().refine(isArgon2idHash, 'must be an argon2id hash ($argon2id$v=19$...)').optional(),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    checkClient(c, ctx);
+    if (c.secret && c.secretHash) ctx.addIssue({ code: 'custom', path: ['secret'], message: 'give secret or secretHash, not both' });
+    if (c.tokenEndpointAuthMethod === 'none' && (c.secret || c.secretHash)) {
+      ctx.addIssue({ code: 'custom', path: ['secret'], message: 'a public client (none) has no secret' });
+    }
+  });
+
+const seedSchema = z
+  .object({
+    resources: z.array(resourceInput.strict()).default([]),
+    clients: z.array(seedClient).default([]),
+  })
+  .strict();
+
+export type SeedFile = z.infer<typeof seedSchema>;
+
+export class SeedError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`the seed file has ${problems.length} problem(s); nothing was written`);
+    this.name = 'SeedError';
+  }
+}
+
+export type Action = 'created' | 'updated' | 'unchanged';
+
+export interface SeedReport {
+  resources: { identifier: string; action: Action }[];
+  clients: { clientId: string; action: Action; clientSecret?: string }[];
+}
+
+/** Parses JSON or YAML text; syntax errors come back with their line. */
+export function parseSeedText(text: string): unknown {
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length) {
+    throw new SeedError(doc.errors.map((e) => `line ${e.linePos?.[0].line ?? '?'}: ${e.message.split('\n')[0]}`));
+  }
+  return doc.toJS();
+}
+
+function duplicates(values: string[], path: string, key: string): string[] {
+  const seen = new Map<string, number>();
+  const problems: string[] = [];
+  values.forEach((v, i) => {
+    if (seen.has(v)) problems.push(`${path}[${i}].${key}: duplicate of ${path}[${seen.get(v)}] (${v})`);
+    else seen.set(v, i);
+  });
+  return problems;
+}
+
+const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+const records = (v: unknown): Record<string, unknown>[] =>
+  Array.isArray(v) ? v.map((x) => (x && typeof x === 'object' ? (x as Record<string, unknown>) : {})) : [];
+
+/**
+ * Checks that ids are unique and that every API and scope a client names exists,
+ * in the file or the database. Runs on the raw input so that these problems are
+ * reported together with schema problems.
+ */
+function referenceProblems(input: unknown, existingApis: ResourceRecord[]): string[] {
+  const root = input && typeof input === 'object' ? (input as Record<string, unknown>) : {};
+  const resources = records(root.resources);
+  const clients = records(root.clients);
+  const problems = [
+    ...duplicates(resources.map((r) => String(r.identifier)), 'resources', 'identifier'),
+    ...duplicates(clients.map((c) => String(c.clientId)), 'clients', 'clientId'),
+  ];
+  const apis = new Map<string, string[]>(existingApis.map((a) => [a.identifier, a.scopes]));
+  for (const r of resources) if (typeof r.identifier === 'string') apis.set(r.identifier, strings(r.scopes));
+  clients.forEach((c, i) => {
+    const named = strings(c.resources);
+    named.forEach((r, j) => {
+      if (!apis.has(r)) problems.push(`clients[${i}].resources[${j}]: unknown API ${r}`);
+    });
+    const known = new Set(named.flatMap((r) => apis.get(r) ?? []));
+    strings(c.scopes).forEach((s, j) => {
+      if (!known.has(s)) problems.push(`clients[${i}].scopes[${j}]: ${s} is not a scope of the client's APIs`);
+    });
+  });
+  return problems;
+}
+
+/** Validates the whole file against the schema and the database; throws every problem at once. */
+export function validateSeed(input: unknown, existingApis: ResourceRecord[]): SeedFile {
+  const parsed = seedSchema.safeParse(input ?? {});
+  const problems = [...(parsed.success ? [] : formatIssues(parsed.error)), ...referenceProblems(input, existingApis)];
+  if (!parsed.success || problems.length) throw new SeedError(problems);
+  return parsed.data;
+}
+
+const same = (a: object, b: object) => JSON.stringify(a) === JSON.stringify(b);
+
+function resourceData(r: SeedFile['resources'][number]): ResourceData {
+  return { ...r, name: r.name ?? r.identifier };
+}
+
+function clientComparable(c: Omit<ClientData, 'secretHash'>) {
+  const { clientId: id, name, grantTypes, redirectUris, tokenEndpointAuthMethod, scopes, resources, firstParty } = c;
+  return { id, name, grantTypes, redirectUris, tokenEndpointAuthMethod, scopes, resources, firstParty };
+}
+
+/** Validates, then writes everything in one transaction. */
+export async function applySeed(db: Db, input: unknown): Promise<SeedReport> {
+  const existingApis = await listResources(db);
+  const seed = validateSeed(input, existingApis);
+  const apisById = new Map(existingApis.map((a) => [a.identifier, a]));
+  const clientsById = new Map<string, ClientRecord>((await listClients(db)).map((c) => [c.clientId, c]));
+
+  const report: SeedReport = { resources: [], clients: [] };
+  const resourceWrites: ResourceData[] = [];
+  for (const r of seed.resources) {
+    const data = resourceData(r);
+    const existing = apisById.get(r.identifier);
+    const { createdAt, updatedAt, ...current } = existing ?? ({} as ResourceRecord);
+    const action: Action = !existing ? 'created' : same(current, data) ? 'unchanged' : 'updated';
+    report.resources.push({ identifier: r.identifier, action });
+    if (action !== 'unchanged') resourceWrites.push(data);
+  }
+
+  // Hashing is slow: done before the transaction so it stays short.
+  const clientWrites: ClientData[] = [];
+  for (const c of seed.clients) {
+    const { secret, secretHash: givenHash, ...fields } = c;
+    const existing = clientsById.get(c.clientId);
+    let secretHash = existing?.secretHash ?? null;
+    let shownSecret: string | undefined;
+    if (fields.tokenEndpointAuthMethod === 'none') secretHash = null;
+    else if (givenHash) secretHash = givenHash;
+    else if (secret) {
+      if (!existing?.secretHash || !(await verifySecret(existing.secretHash, secret))) secretHash = await hashSecret(secret);
+    } else if (!secretHash) {
+      shownSecret = generateSecret();
+      secretHash = await hashSecret(shownSecret);
+    }
+    const data: ClientData = { ...fields, secretHash };
+    const action: Action = !existing
+      ? 'created'
+      : same(clientComparable(existing), clientComparable(data)) && existing.secretHash === secretHash
+        ? 'unchanged'
+        : 'updated';
+    report.clients.push({ clientId: c.clientId, action, ...(shownSecret ? { clientSecret: shownSecret } : {}) });
+    if (action !== 'unchanged') clientWrites.push(data);
+  }
+
+  if (resourceWrites.length || clientWrites.length) {
+    await db.$transaction(async (tx) => {
+      for (const r of resourceWrites) await upsertResourceTx(tx, r);
+      for (const c of clientWrites) await upsertClientTx(tx, c);
+      await bumpChangeStamp(tx);
+    });
+  }
+  return report;
+}
