@@ -1,0 +1,111 @@
+import { databaseKinds, createTestDatabase, type TestDatabase } from '../support/databases.js';
+import { openDatabase, type Database } from '../../src/storage/database.js';
+import { migrate } from '../../src/storage/migrate.js';
+import { PrismaAdapter } from '../../src/oidc/adapter.js';
+import { purgeExpired } from '../../src/storage/purge.js';
+
+describe.each(databaseKinds())('oidc-provider adapter on %s', (kind) => {
+  let testDb: TestDatabase;
+  let database: Database;
+  let clock = Date.now();
+  const now = () => clock;
+
+  beforeAll(async () => {
+    testDb = await createTestDatabase(kind);
+    const config = { url: testDb.url, kind };
+    await migrate(config);
+    database = openDatabase(config);
+  });
+
+  afterAll(async () => {
+    await database?.close();
+    await testDb?.drop();
+  });
+
+  it('stores, finds and destroys a payload', async () => {
+    const adapter = new PrismaAdapter(database.prisma, 'AccessToken', now);
+    await adapter.upsert('at1', { jti: 'at1', grantId: 'g1', kind: 'AccessToken', scope: 'a b' }, 60);
+    expect(await adapter.find('at1')).toEqual({ jti: 'at1', grantId: 'g1', kind: 'AccessToken', scope: 'a b' });
+    await adapter.upsert('at1', { jti: 'at1', grantId: 'g1', kind: 'AccessToken', scope: 'a' }, 60);
+    expect((await adapter.find('at1'))?.scope).toBe('a');
+    await adapter.destroy('at1');
+    expect(await adapter.find('at1')).toBeUndefined();
+  });
+
+  it('filters every lookup by model type', async () => {
+    const sessions = new PrismaAdapter(database.prisma, 'Session', now);
+    const interactions = new PrismaAdapter(database.prisma, 'Interaction', now);
+    const devices = new PrismaAdapter(database.prisma, 'DeviceCode', now);
+    await sessions.upsert('same-id', { uid: 'u-1', kind: 'Session' }, 60);
+    await devices.upsert('dc1', { userCode: 'ABCD-EFGH', kind: 'DeviceCode' }, 60);
+
+    expect(await interactions.find('same-id')).toBeUndefined();
+    expect(await interactions.findByUid('u-1')).toBeUndefined();
+    expect((await sessions.findByUid('u-1'))?.kind).toBe('Session');
+    expect(await sessions.findByUserCode('ABCD-EFGH')).toBeUndefined();
+    expect((await devices.findByUserCode('ABCD-EFGH'))?.kind).toBe('DeviceCode');
+
+    // destroying an id in one model leaves the other model's row alone
+    await interactions.upsert('same-id', { kind: 'Interaction' }, 60);
+    await interactions.destroy('same-id');
+    expect(await sessions.find('same-id')).toBeDefined();
+  });
+
+  it('treats expired rows as absent, and purges them', async () => {
+    const adapter = new PrismaAdapter(database.prisma, 'AuthorizationCode', now);
+    await adapter.upsert('short', { kind: 'AuthorizationCode' }, 10);
+    await adapter.upsert('long', { kind: 'AuthorizationCode' }, 3600);
+    await adapter.upsert('forever', { kind: 'AuthorizationCode' }, 0);
+    clock += 11_000;
+    expect(await adapter.find('short')).toBeUndefined();
+    expect(await adapter.find('long')).toBeDefined();
+
+    const purged = await purgeExpired(database.prisma, new Date(clock));
+    expect(purged).toBeGreaterThanOrEqual(1);
+    const left = await database.prisma.oidcPayload.findMany({ where: { type: 'AuthorizationCode' }, select: { id: true } });
+    expect(left.map((r) => r.id).sort()).toEqual(['forever', 'long']);
+  });
+
+  it('revokes by grant id within the model only', async () => {
+    const tokens = new PrismaAdapter(database.prisma, 'RefreshToken', now);
+    const codes = new PrismaAdapter(database.prisma, 'AuthorizationCode', now);
+    await tokens.upsert('rt1', { grantId: 'grant-x' }, 60);
+    await tokens.upsert('rt2', { grantId: 'grant-x' }, 60);
+    await tokens.upsert('rt3', { grantId: 'grant-y' }, 60);
+    await codes.upsert('c1', { grantId: 'grant-x' }, 60);
+    await tokens.revokeByGrantId('grant-x');
+    expect(await tokens.find('rt1')).toBeUndefined();
+    expect(await tokens.find('rt2')).toBeUndefined();
+    expect(await tokens.find('rt3')).toBeDefined();
+    expect(await codes.find('c1')).toBeDefined();
+  });
+
+  it('marks a payload consumed, with the time in seconds', async () => {
+    const adapter = new PrismaAdapter(database.prisma, 'AuthorizationCode', now);
+    await adapter.upsert('code-1', { kind: 'AuthorizationCode' }, 60);
+    expect((await adapter.find('code-1'))?.consumed).toBeUndefined();
+    await adapter.consume('code-1');
+    expect((await adapter.find('code-1'))?.consumed).toBe(Math.floor(clock / 1000));
+    await expect(adapter.consume('code-1')).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('lets exactly one of 20 concurrent consumes win', async () => {
+    // PostgreSQL: separate pools, like separate server instances. SQLite: one
+    // process has one connection (several in one thread would block each other
+    // in SQLite's busy handler), so the race is between interleaved queries.
+    const others = kind === 'postgresql' ? Array.from({ length: 4 }, () => openDatabase({ url: testDb.url, kind })) : [];
+    try {
+      const adapters = [database, ...others].map((d) => new PrismaAdapter(d.prisma, 'AuthorizationCode', now));
+      await adapters[0].upsert('race', { kind: 'AuthorizationCode' }, 60);
+      const results = await Promise.allSettled(
+        Array.from({ length: 20 }, (_, i) => adapters[i % adapters.length].consume('race')),
+      );
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      const rejected = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+      expect(rejected).toHaveLength(19);
+      for (const r of rejected) expect(r.reason).toMatchObject({ error: 'invalid_grant' });
+    } finally {
+      await Promise.all(others.map((d) => d.close()));
+    }
+  });
+});
