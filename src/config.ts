@@ -51,9 +51,8 @@ const schema = z.object({
   PORT: int(0, 65535).default(3000),
   HOST: z.string().min(1).optional(),
   ISSUER: z
-    .url({ message: 'must be an absolute http(s) URL' })
-    .refine((v) => /^https?:\/\//.test(v), 'must be an http(s) URL')
-    .refine((v) => !/[?#]/.test(v), 'must not have a query or fragment')
+    .string()
+    .refine((v) => /^https?:\/\/[^/?#]+(\/[^?#]*)?$/.test(v) && URL.canParse(v), 'must be an absolute http(s) URL with no query or fragment')
     .optional(),
   DATABASE_URL: z
     .string()
@@ -89,7 +88,7 @@ export function parseConfig(env: Record<string, string | undefined>, randomKey: 
   const parsed = schema.safeParse(input);
   const problems = parsed.success
     ? []
-    : parsed.error.issues.map((issue) => `${issue.path.join('.') || 'environment'}: ${issue.message}`);
+    : [...new Set(parsed.error.issues.map((issue) => `${String(issue.path[0] ?? 'environment')}: ${issue.message}`))];
   problems.push(...productionProblems(input));
   if (!parsed.success || problems.length) throw new ConfigError(problems);
   const v = parsed.data;

@@ -18,7 +18,8 @@ export function hashSecret(secret: string): Promise<string> {
 }
 
 export function isArgon2idHash(value: string): boolean {
-  return /^\$argon2id\$v=19\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/.test(value);
+  // PHC string format; the parameter order varies between implementations.
+  return /^\$argon2id\$v=19\$(?=[^$]*m=\d+)(?=[^$]*t=\d+)(?=[^$]*p=\d+)[mtp=\d,]+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/.test(value);
 }
 
 /** argon2.verify, but false instead of a throw for a malformed hash. */

@@ -1,0 +1,75 @@
+import { generateSecret, hashSecret, isArgon2idHash, SecretVerifier, verifySecret } from '../../src/oidc/client-secrets.js';
+
+describe('client secrets', () => {
+  it('generates 256-bit base64url secrets', () => {
+    const a = generateSecret();
+    expect(a).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(Buffer.from(a, 'base64url')).toHaveLength(32);
+    expect(generateSecret()).not.toBe(a);
+  });
+
+  it('hashes with argon2id and verifies', async () => {
+    const hash = await hashSecret('s3cret-s3cret-s3cret-s3cret-s3cret');
+    expect(isArgon2idHash(hash)).toBe(true);
+    expect(hash).not.toContain('s3cret');
+    expect(await verifySecret(hash, 's3cret-s3cret-s3cret-s3cret-s3cret')).toBe(true);
+    expect(await verifySecret(hash, 'other')).toBe(false);
+    expect(await verifySecret('not-a-hash', 'other')).toBe(false);
+  });
+});
+
+describe('SecretVerifier', () => {
+  let hashA: string;
+  let hashB: string;
+  beforeAll(async () => {
+    hashA = await hashSecret('secret-a');
+    hashB = await hashSecret('secret-b');
+  });
+
+  it('accepts the right secret and rejects others', async () => {
+    const v = new SecretVerifier();
+    expect(await v.verify('c1', hashA, 'secret-a')).toBe(true);
+    expect(await v.verify('c1', hashA, 'secret-a')).toBe(true);
+    expect(await v.verify('c1', hashA, 'secret-b')).toBe(false);
+    expect(await v.verify('c1', hashA, '')).toBe(false);
+  });
+
+  it('caches only successes', async () => {
+    const v = new SecretVerifier();
+    expect(await v.verify('c1', hashA, 'wrong')).toBe(false);
+    expect(v.size).toBe(0);
+    expect(await v.verify('c1', hashA, 'secret-a')).toBe(true);
+    expect(v.size).toBe(1);
+  });
+
+  it('never accepts a cached secret once the stored hash changed (rotation)', async () => {
+    const v = new SecretVerifier();
+    expect(await v.verify('c1', hashA, 'secret-a')).toBe(true);
+    // the client was rotated to secret-b: the old secret must fail against the new hash
+    expect(await v.verify('c1', hashB, 'secret-a')).toBe(false);
+    expect(await v.verify('c1', hashB, 'secret-b')).toBe(true);
+    expect(await v.verify('c1', hashA, 'secret-b')).toBe(false);
+  });
+
+  it('keeps entries per client', async () => {
+    const v = new SecretVerifier();
+    expect(await v.verify('c1', hashA, 'secret-a')).toBe(true);
+    // same hash presented for another client id still goes through argon2 and its own entry
+    expect(await v.verify('c2', hashB, 'secret-a')).toBe(false);
+    expect(v.size).toBe(1);
+  });
+
+  it('is bounded, evicting the least recently verified client', async () => {
+    const v = new SecretVerifier(2);
+    await v.verify('c1', hashA, 'secret-a');
+    await v.verify('c2', hashA, 'secret-a');
+    await v.verify('c3', hashA, 'secret-a');
+    expect(v.size).toBe(2);
+  });
+
+  it('shares one argon2 run among concurrent first verifications', async () => {
+    const v = new SecretVerifier();
+    const results = await Promise.all(Array.from({ length: 10 }, () => v.verify('c1', hashA, 'secret-a')));
+    expect(results.every(Boolean)).toBe(true);
+  });
+});
