@@ -5,7 +5,6 @@ import { ConfigError, parseConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { openDatabase } from './storage/database.js';
 import { migrate } from './storage/migrate.js';
-import { createApp } from './app.js';
 
 /** config -> database -> migrations -> app -> listen; SIGTERM drains. */
 async function main(): Promise<void> {
@@ -28,7 +27,12 @@ async function main(): Promise<void> {
   const { applied } = await migrate(config.database);
   if (applied.length) logger.info({ applied }, 'applied database migrations');
 
-  const database = openDatabase(config.database);
+  const database = openDatabase(config.database, {
+    onConnectionError: (err) => logger.warn({ err }, 'database connection lost'),
+  });
+  // Imported only once the configuration is known good, so a configuration
+  // error is the only thing printed (oidc-provider may print a runtime notice).
+  const { createApp } = await import('./app.js');
   const app = await createApp({ config, database, logger });
   await app.start();
 

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { PrismaBetterSQLite3 } from '@prisma/adapter-better-sqlite3';
 import { PrismaPg } from '@prisma/adapter-pg';
+import pg from 'pg';
 import { PrismaClient as SqliteClient } from '../generated/sqlite/client.js';
 import { PrismaClient as PostgresClient } from '../generated/postgresql/client.js';
 import type { Config, DatabaseKind } from '../config.js';
@@ -27,16 +28,28 @@ export function sqlitePath(url: string): string {
  * Opens a Prisma client for the configured database. For SQLite the file's folder
  * is created; the file itself is created by the migration step.
  */
-export function openDatabase(database: Config['database'], options: { poolSize?: number } = {}): Database {
-  let prisma: Db;
+export function openDatabase(
+  database: Config['database'],
+  options: { poolSize?: number; onConnectionError?: (err: Error) => void } = {},
+): Database {
   if (database.kind === 'sqlite') {
     const path = sqlitePath(database.url);
     mkdirSync(dirname(path), { recursive: true });
     // 5 s busy timeout: the CLI and the server may write at the same time.
-    prisma = new SqliteClient({ adapter: new PrismaBetterSQLite3({ url: `file:${path}`, timeout: 5000 }) });
-  } else {
-    const adapter = new PrismaPg({ connectionString: database.url, max: options.poolSize ?? 10 });
-    prisma = new PostgresClient({ adapter }) as unknown as Db;
+    const prisma = new SqliteClient({ adapter: new PrismaBetterSQLite3({ url: `file:${path}`, timeout: 5000 }) });
+    return { kind: database.kind, prisma, close: () => prisma.$disconnect() };
   }
-  return { kind: database.kind, prisma, close: () => prisma.$disconnect() };
+  const pool = new pg.Pool({ connectionString: database.url, max: options.poolSize ?? 10 });
+  // An idle connection dropped by the server must not crash the process; the
+  // pool replaces it and /readyz reports the outage.
+  pool.on('error', options.onConnectionError ?? (() => {}));
+  const prisma = new PostgresClient({ adapter: new PrismaPg(pool) }) as unknown as Db;
+  return {
+    kind: database.kind,
+    prisma,
+    async close() {
+      await prisma.$disconnect();
+      await pool.end();
+    },
+  };
 }
