@@ -65,8 +65,15 @@ export function providerConfiguration({ config, db, catalog, keys, now }: Config
     // RFC 9700 §2.1.1: PKCE for every authorization code flow, S256 only.
     pkce: { required: () => true },
     responseTypes: ['code'],
+    // Only asymmetric algorithms: `client_secret` holds an argon2id hash, never
+    // usable as an HMAC key, and Gatehouse's own keys are ES256 and RS256.
     enabledJWA: {
       idTokenSigningAlgValues: ['ES256', 'RS256'],
+      userinfoSigningAlgValues: ['ES256', 'RS256'],
+      introspectionSigningAlgValues: ['ES256', 'RS256'],
+      authorizationSigningAlgValues: ['ES256', 'RS256'],
+      clientAuthSigningAlgValues: ['ES256', 'RS256', 'PS256', 'EdDSA'],
+      requestObjectSigningAlgValues: ['ES256', 'RS256', 'PS256', 'EdDSA'],
     },
     scopes: ['openid', 'offline_access'],
     claims: { openid: ['sub'] },

@@ -34,6 +34,10 @@ describe.each(databaseKinds())('client_credentials end to end on %s', (kind) => 
     expect(meta.introspection_endpoint).toBe(`${server.url}/token/introspection`);
     expect(meta.revocation_endpoint).toBe(`${server.url}/token/revocation`);
     expect(meta.grant_types_supported).toContain('client_credentials');
+    // client_secret holds a hash: no symmetric (HS*) algorithm may be offered anywhere
+    expect(JSON.stringify(meta)).not.toMatch(/"HS\d+"/);
+    expect(meta.token_endpoint_auth_methods_supported).toEqual(expect.arrayContaining(['client_secret_basic', 'client_secret_post']));
+    expect(meta.token_endpoint_auth_methods_supported).not.toContain('client_secret_jwt');
     const jwks = (await (await fetch(meta.jwks_uri!)).json()) as { keys: Record<string, string>[] };
     expect(jwks.keys.map((k) => k.alg).sort()).toEqual(['ES256', 'RS256']);
     for (const key of jwks.keys) {
