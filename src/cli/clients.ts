@@ -29,6 +29,10 @@ Options for create and update:
   --auth-method <method>  client_secret_basic (default) | client_secret_post | none (public)
   --resource <uri>        an API this client may get tokens for (repeatable)
   --scope <scope>         limit the client to these API scopes (repeatable; default: all)
+  --post-logout-redirect-uri <uri>
+                          where RP-initiated logout may return to (repeatable)
+  --backchannel-logout-uri <uri>
+                          OpenID Connect back-channel logout endpoint
   --first-party           skip consent for this client
   --third-party           (update) ask for consent again
   --json                  machine-readable output
@@ -42,6 +46,8 @@ const fieldOptions: Options = {
   resource: { type: 'string', multiple: true },
   scope: { type: 'string', multiple: true },
   'first-party': { type: 'boolean' },
+  'post-logout-redirect-uri': { type: 'string', multiple: true },
+  'backchannel-logout-uri': { type: 'string' },
 };
 
 /** Flag values to client fields; only the flags given. */
@@ -53,6 +59,8 @@ function fieldsFromFlags(v: Values): Record<string, unknown> {
   if (v['auth-method'] !== undefined) fields.tokenEndpointAuthMethod = v['auth-method'];
   if (v.resource !== undefined) fields.resources = v.resource;
   if (v.scope !== undefined) fields.scopes = v.scope;
+  if (v['post-logout-redirect-uri'] !== undefined) fields.postLogoutRedirectUris = v['post-logout-redirect-uri'];
+  if (v['backchannel-logout-uri'] !== undefined) fields.backchannelLogoutUri = v['backchannel-logout-uri'] || null;
   if (v['first-party']) fields.firstParty = true;
   if (v['third-party']) fields.firstParty = false;
   return fields;
@@ -96,6 +104,8 @@ function show(client: ClientRecord) {
     resources: client.resources,
     scopes: client.scopes,
     first_party: client.firstParty,
+    post_logout_redirect_uris: client.postLogoutRedirectUris,
+    backchannel_logout_uri: client.backchannelLogoutUri ?? '-',
     has_secret: client.secretHash !== null,
     updated_at: client.updatedAt,
   });

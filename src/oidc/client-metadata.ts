@@ -22,6 +22,10 @@ export function toClientMetadata(client: ClientRecord): ClientMetadata {
     grant_types: client.grantTypes,
     response_types: responseTypes,
     redirect_uris: client.redirectUris,
+    post_logout_redirect_uris: client.postLogoutRedirectUris,
+    ...(client.backchannelLogoutUri
+      ? { backchannel_logout_uri: client.backchannelLogoutUri, backchannel_logout_session_required: true }
+      : {}),
     [FIRST_PARTY]: client.firstParty,
     [RESOURCES]: client.resources,
     [SCOPES]: client.scopes,

@@ -14,6 +14,8 @@ export interface ClientRecord {
   scopes: string[];
   resources: string[];
   firstParty: boolean;
+  postLogoutRedirectUris: string[];
+  backchannelLogoutUri: string | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -31,6 +33,7 @@ function toRecord(row: Row): ClientRecord {
     redirectUris: row.redirectUris as string[],
     scopes: row.scopes as string[],
     resources: row.resources as string[],
+    postLogoutRedirectUris: row.postLogoutRedirectUris as string[],
   };
 }
 

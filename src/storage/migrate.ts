@@ -83,8 +83,9 @@ function checkHistory(migrations: Migration[], applied: AppliedRow[]): Set<strin
   return done;
 }
 
-export async function migrate(database: Config['database']): Promise<MigrateResult> {
-  const migrations = loadMigrations(database.kind);
+/** Applies pending migrations; `upTo` stops after the named one (for upgrade tests). */
+export async function migrate(database: Config['database'], options: { upTo?: string } = {}): Promise<MigrateResult> {
+  const migrations = loadMigrations(database.kind).filter((m) => !options.upTo || m.name <= options.upTo);
   const driver = database.kind === 'sqlite' ? sqliteDriver(database.url) : await postgresDriver(database.url);
   try {
     return await driver.withLock(async () => {

@@ -112,15 +112,17 @@ export function validateSeed(input: unknown, existingApis: ResourceRecord[]): Se
   return parsed.data;
 }
 
-const same = (a: object, b: object) => JSON.stringify(a) === JSON.stringify(b);
+/** Field-by-field equality, whatever the key order. */
+const canonical = (o: object) => JSON.stringify(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));
+const same = (a: object, b: object) => canonical(a) === canonical(b);
 
 function resourceData(r: SeedFile['resources'][number]): ResourceData {
   return { ...r, name: r.name ?? r.identifier };
 }
 
 function clientComparable(c: Omit<ClientData, 'secretHash'>) {
-  const { clientId: id, name, grantTypes, redirectUris, tokenEndpointAuthMethod, scopes, resources, firstParty } = c;
-  return { id, name, grantTypes, redirectUris, tokenEndpointAuthMethod, scopes, resources, firstParty };
+  const { secretHash, createdAt, updatedAt, ...fields } = c as ClientData & Partial<ClientRecord>;
+  return fields;
 }
 
 /** Validates, then writes everything in one transaction. */

@@ -51,6 +51,9 @@ export const SIGNING_ALGS = ['ES256', 'RS256'] as const;
 const unique = <T extends z.ZodTypeAny>(item: T) =>
   z.array(item).refine((a) => new Set(a).size === a.length, 'must not repeat a value');
 
+/** Where RP-initiated logout may return to: the same rules as redirect URIs. */
+export const postLogoutRedirectUri = redirectUri;
+
 export const clientFields = z.object({
   clientId: clientId.optional(),
   name: z.string().trim().min(1).max(200),
@@ -60,12 +63,19 @@ export const clientFields = z.object({
   scopes: unique(scopeToken).default([]),
   resources: unique(resourceIdentifier).default([]),
   firstParty: z.boolean().default(false),
+  postLogoutRedirectUris: unique(postLogoutRedirectUri).default([]),
+  /** OpenID Connect Back-Channel Logout 1.0 endpoint */
+  backchannelLogoutUri: redirectUri.nullable().default(null),
 });
 
 export type ClientFields = z.infer<typeof clientFields>;
 
 /** Rules that span several fields of a client. */
-export function checkClient(c: Pick<ClientFields, 'grantTypes' | 'redirectUris' | 'tokenEndpointAuthMethod'>, ctx: z.RefinementCtx): void {
+export function checkClient(
+  c: Pick<ClientFields, 'grantTypes' | 'redirectUris' | 'tokenEndpointAuthMethod'> &
+    Partial<Pick<ClientFields, 'postLogoutRedirectUris' | 'backchannelLogoutUri'>>,
+  ctx: z.RefinementCtx,
+): void {
   if (c.grantTypes.includes('authorization_code') && c.redirectUris.length === 0) {
     ctx.addIssue({ code: 'custom', path: ['redirectUris'], message: 'authorization_code needs at least one redirect URI' });
   }
@@ -74,6 +84,9 @@ export function checkClient(c: Pick<ClientFields, 'grantTypes' | 'redirectUris' 
   }
   if (c.grantTypes.includes('refresh_token') && !c.grantTypes.includes('authorization_code')) {
     ctx.addIssue({ code: 'custom', path: ['grantTypes'], message: 'refresh_token needs authorization_code' });
+  }
+  if (!c.grantTypes.includes('authorization_code') && (c.postLogoutRedirectUris?.length || c.backchannelLogoutUri)) {
+    ctx.addIssue({ code: 'custom', path: ['postLogoutRedirectUris'], message: 'logout settings are only used with authorization_code' });
   }
   if (c.tokenEndpointAuthMethod === 'none' && c.grantTypes.includes('client_credentials')) {
     ctx.addIssue({ code: 'custom', path: ['tokenEndpointAuthMethod'], message: 'a public client (none) cannot use client_credentials' });

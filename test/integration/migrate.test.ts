@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { databaseKinds, createTestDatabase, type TestDatabase } from '../support/databases.js';
 import { loadMigrations, migrate, migrationsDir, MigrationError } from '../../src/storage/migrate.js';
 import { openDatabase } from '../../src/storage/database.js';
+import { findClient } from '../../src/storage/clients.js';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { CLI } from '../support/processes.js';
@@ -43,6 +44,26 @@ describe.each(databaseKinds())('migrations on %s', (kind) => {
       expect(await db.prisma.client.count()).toBe(0);
     } finally {
       await db.close();
+    }
+  });
+
+  it('keeps existing rows through later migrations', async () => {
+    const fresh = await createTestDatabase(kind);
+    const config = { url: fresh.url, kind };
+    const [first, ...later] = loadMigrations(kind);
+    const db = openDatabase(config);
+    try {
+      await migrate(config, { upTo: first.name });
+      await db.prisma.$executeRawUnsafe(
+        `INSERT INTO "Client" ("clientId", "name", "secretHash", "grantTypes", "redirectUris", "scopes", "resources", "updatedAt")
+         VALUES ('old-client', 'Old', NULL, '["client_credentials"]', '[]', '[]', '[]', CURRENT_TIMESTAMP)`,
+      );
+      expect((await migrate(config)).applied).toEqual(later.map((m) => m.name));
+      const client = await findClient(db.prisma, 'old-client');
+      expect(client).toMatchObject({ clientId: 'old-client', grantTypes: ['client_credentials'], postLogoutRedirectUris: [], backchannelLogoutUri: null });
+    } finally {
+      await db.close();
+      await fresh.drop();
     }
   });
 
