@@ -35,6 +35,8 @@ describe('client rules', () => {
       scopes: [],
       resources: [],
       firstParty: false,
+      postLogoutRedirectUris: [],
+      backchannelLogoutUri: null,
     });
   });
 
