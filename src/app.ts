@@ -12,6 +12,7 @@ import { createProvider } from './oidc/provider.js';
 import { healthRoutes } from './health.js';
 import { interactionRoutes } from './interactions/routes.js';
 import { render, serveAssets } from './interactions/views.js';
+import { createUpstreams, type Upstream } from './federation/index.js';
 
 export interface AppDeps {
   config: Config;
@@ -19,6 +20,8 @@ export interface AppDeps {
   logger: Logger;
   /** ms since the epoch; tests may pass their own clock */
   now?: () => number;
+  /** upstream identity providers; built from config.upstreams when not given */
+  upstreams?: Map<string, Upstream>;
 }
 
 export interface App {
@@ -62,7 +65,7 @@ function errorPages(logger: Logger): Middleware {
 }
 
 /** Builds the whole server without listening, so tests and main.ts share it. */
-export async function createApp({ config, database, logger, now = Date.now }: AppDeps): Promise<App> {
+export async function createApp({ config, database, logger, now = Date.now, upstreams = createUpstreams(config.upstreams) }: AppDeps): Promise<App> {
   const db = database.prisma;
   const catalog = new Catalog(db, logger, config.changePollMs);
   const keys = await loadSigningKeys(db, config.keyEncryptionKey);
@@ -73,7 +76,11 @@ export async function createApp({ config, database, logger, now = Date.now }: Ap
   provider.use(errorPages(logger));
   provider.use(serveAssets);
   provider.use(healthRoutes(db).routes());
-  provider.use(interactionRoutes(provider).routes());
+  provider.use(
+    interactionRoutes({
+      provider, db, catalog, upstreams, issuer: config.issuer, linkVerifiedEmails: config.linkVerifiedEmails, logger,
+    }).routes(),
+  );
 
   let purgeTimer: NodeJS.Timeout | undefined;
   const purge = async () => {

@@ -7,6 +7,11 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 
 export type DatabaseKind = 'sqlite' | 'postgresql';
 
+/** An upstream identity provider people sign in with. */
+export type UpstreamConfig =
+  | { kind: 'github'; id: 'github'; name: string; clientId: string; clientSecret: string; baseUrl: string; apiUrl: string }
+  | { kind: 'oidc'; id: string; name: string; clientId: string; clientSecret: string; issuer: string; scopes: string[] };
+
 export interface Config {
   env: 'development' | 'production' | 'test';
   issuer: string;
@@ -26,6 +31,10 @@ export interface Config {
   purgeIntervalSeconds: number;
   /** how long SIGTERM waits for in-flight requests, in ms */
   shutdownTimeoutMs: number;
+  /** configured upstreams, in the order the login page shows them */
+  upstreams: UpstreamConfig[];
+  /** link a new upstream identity to an existing account when both assert the same verified email */
+  linkVerifiedEmails: boolean;
 }
 
 export class ConfigError extends Error {
@@ -77,6 +86,7 @@ const schema = z.object({
   CHANGE_POLL_MS: int(100, 3_600_000).default(1000),
   PURGE_INTERVAL_SECONDS: int(1, 86_400).default(600),
   SHUTDOWN_TIMEOUT_MS: int(0, 600_000).default(10_000),
+  ACCOUNT_LINKING: z.enum(['off', 'verified-email']).default('off'),
 });
 
 /**
@@ -90,6 +100,7 @@ export function parseConfig(env: Record<string, string | undefined>, randomKey: 
     ? []
     : [...new Set(parsed.error.issues.map((issue) => `${String(issue.path[0] ?? 'environment')}: ${issue.message}`))];
   problems.push(...productionProblems(input));
+  const upstreams = parseUpstreams(input, problems);
   if (!parsed.success || problems.length) throw new ConfigError(problems);
   const v = parsed.data;
   const issuer = (v.ISSUER ?? `http://localhost:${v.PORT}`).replace(/\/$/, '');
@@ -107,7 +118,98 @@ export function parseConfig(env: Record<string, string | undefined>, randomKey: 
     changePollMs: v.CHANGE_POLL_MS,
     purgeIntervalSeconds: v.PURGE_INTERVAL_SECONDS,
     shutdownTimeoutMs: v.SHUTDOWN_TIMEOUT_MS,
+    upstreams,
+    linkVerifiedEmails: v.ACCOUNT_LINKING === 'verified-email',
   };
+}
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/** https, or http on a loopback host (a provider on this machine, e.g. for development). */
+function upstreamUrl(name: string, value: string, problems: string[]): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    problems.push(`${name}: must be an absolute URL`);
+    return value;
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK.has(url.hostname))) {
+    problems.push(`${name}: must be https (http only for localhost)`);
+  }
+  if (url.search || url.hash) problems.push(`${name}: must not have a query or fragment`);
+  return value.replace(/\/$/, '');
+}
+
+/** Both variables of a credential pair, or neither. */
+function credentials(prefix: string, env: Record<string, string | undefined>, problems: string[]) {
+  const clientId = env[`${prefix}_CLIENT_ID`];
+  const clientSecret = env[`${prefix}_CLIENT_SECRET`];
+  if (!clientId && !clientSecret) return undefined;
+  if (!clientId) problems.push(`${prefix}_CLIENT_ID: required when ${prefix}_CLIENT_SECRET is set`);
+  if (!clientSecret) problems.push(`${prefix}_CLIENT_SECRET: required when ${prefix}_CLIENT_ID is set`);
+  return clientId && clientSecret ? { clientId, clientSecret } : undefined;
+}
+
+/**
+ * GITHUB_*, GOOGLE_* and OIDC_PROVIDERS=<id>,… with OIDC_<ID>_ISSUER, _CLIENT_ID,
+ * _CLIENT_SECRET, _NAME and _SCOPES. A provider without credentials is not offered.
+ */
+function parseUpstreams(env: Record<string, string | undefined>, problems: string[]): UpstreamConfig[] {
+  const upstreams: UpstreamConfig[] = [];
+  const github = credentials('GITHUB', env, problems);
+  if (github) {
+    upstreams.push({
+      kind: 'github',
+      id: 'github',
+      name: 'GitHub',
+      ...github,
+      baseUrl: upstreamUrl('GITHUB_BASE_URL', env.GITHUB_BASE_URL ?? 'https://github.com', problems),
+      apiUrl: upstreamUrl('GITHUB_API_URL', env.GITHUB_API_URL ?? 'https://api.github.com', problems),
+    });
+  }
+  const google = credentials('GOOGLE', env, problems);
+  if (google) {
+    upstreams.push({
+      kind: 'oidc',
+      id: 'google',
+      name: 'Google',
+      ...google,
+      issuer: upstreamUrl('GOOGLE_ISSUER', env.GOOGLE_ISSUER ?? 'https://accounts.google.com', problems),
+      scopes: ['openid', 'email', 'profile'],
+    });
+  }
+  const ids = (env.OIDC_PROVIDERS ?? '').split(',').map((id) => id.trim()).filter(Boolean);
+  for (const id of ids) {
+    if (!/^[a-z][a-z0-9-]{0,30}$/.test(id)) {
+      problems.push(`OIDC_PROVIDERS: "${id}" must be lower-case letters, digits and dashes`);
+      continue;
+    }
+    if (upstreams.some((u) => u.id === id) || id === 'github' || id === 'google') {
+      problems.push(`OIDC_PROVIDERS: "${id}" is listed twice or is a built-in provider`);
+      continue;
+    }
+    const prefix = `OIDC_${id.toUpperCase().replace(/-/g, '_')}`;
+    const creds = credentials(prefix, env, problems);
+    const issuer = env[`${prefix}_ISSUER`];
+    if (!issuer) problems.push(`${prefix}_ISSUER: required for OIDC provider "${id}"`);
+    if (!creds && !env[`${prefix}_CLIENT_ID`] && !env[`${prefix}_CLIENT_SECRET`]) {
+      problems.push(`${prefix}_CLIENT_ID and ${prefix}_CLIENT_SECRET: required for OIDC provider "${id}"`);
+    }
+    const scopes = (env[`${prefix}_SCOPES`] ?? 'openid email profile').split(/[\s,]+/).filter(Boolean);
+    if (!scopes.includes('openid')) problems.push(`${prefix}_SCOPES: must include openid`);
+    if (creds && issuer) {
+      upstreams.push({
+        kind: 'oidc',
+        id,
+        name: env[`${prefix}_NAME`] ?? id,
+        ...creds,
+        issuer: upstreamUrl(`${prefix}_ISSUER`, issuer, problems),
+        scopes,
+      });
+    }
+  }
+  return upstreams;
 }
 
 /** Production refuses demo or missing secrets, checked on the raw values so they join the other problems. */

@@ -6,6 +6,8 @@ import type { Catalog } from '../storage/catalog.js';
 import { adapterFactory } from './adapter.js';
 import { FIRST_PARTY, RESOURCES, SCOPES } from './client-metadata.js';
 import { render } from '../interactions/views.js';
+import { findAccount } from '../storage/accounts.js';
+import { findConsent } from '../storage/consents.js';
 
 export interface ConfigurationDeps {
   config: Config;
@@ -50,6 +52,20 @@ export function providerConfiguration({ config, db, catalog, keys, now }: Config
     },
     features: {
       devInteractions: { enabled: false },
+      rpInitiatedLogout: {
+        enabled: true,
+        async logoutSource(ctx, form) {
+          // `form` is oidc-provider's own markup (action and CSRF field); the view
+          // places it and submits it with the person's choice.
+          const client = ctx.oidc.client;
+          render(ctx, 'logout', { form, clientName: client?.clientName ?? client?.clientId ?? null, formId: 'op.logoutForm' });
+        },
+        async postLogoutSuccessSource(ctx) {
+          const client = ctx.oidc.client;
+          render(ctx, 'logged-out', { clientName: client?.clientName ?? client?.clientId ?? null });
+        },
+      },
+      backchannelLogout: { enabled: true },
       clientCredentials: { enabled: true },
       introspection: { enabled: true },
       revocation: { enabled: true },
@@ -75,10 +91,35 @@ export function providerConfiguration({ config, db, catalog, keys, now }: Config
       clientAuthSigningAlgValues: ['ES256', 'RS256', 'PS256', 'EdDSA'],
       requestObjectSigningAlgValues: ['ES256', 'RS256', 'PS256', 'EdDSA'],
     },
-    scopes: ['openid', 'offline_access'],
-    claims: { openid: ['sub'] },
+    scopes: ['openid', 'offline_access', 'profile', 'email'],
+    claims: {
+      openid: ['sub'],
+      profile: ['name', 'preferred_username', 'picture'],
+      email: ['email', 'email_verified'],
+    },
     async findAccount(_ctx, sub) {
-      return { accountId: sub, claims: async () => ({ sub }) };
+      const account = await findAccount(db, sub);
+      if (!account) return undefined;
+      return {
+        accountId: account.id,
+        async claims() {
+          // oidc-provider keeps only the claims the granted scopes allow.
+          return {
+            sub: account.id,
+            ...(account.email ? { email: account.email, email_verified: account.emailVerified } : {}),
+            ...(account.name ? { name: account.name } : {}),
+            ...(account.username ? { preferred_username: account.username } : {}),
+            ...(account.picture ? { picture: account.picture } : {}),
+          };
+        },
+      };
+    },
+    loadExistingGrant: (ctx) => loadExistingGrant(ctx, db),
+    // Refresh tokens rotate on every use; reuse of a rotated one revokes the grant.
+    rotateRefreshToken: () => true,
+    ttl: {
+      // Remembered consent lives as long as its grant: one year, in seconds.
+      Grant: 365 * 24 * 60 * 60,
     },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     async renderError(ctx, out) {
@@ -90,6 +131,40 @@ export function providerConfiguration({ config, db, catalog, keys, now }: Config
       }, ctx.status);
     },
   };
+}
+
+/**
+ * The grant an authorization request may reuse, in order: the one this
+ * interaction just created, the one in the session, the consent the account
+ * gave this client before, or, for first-party clients, a new grant of
+ * everything requested (no consent screen).
+ * @see https://github.com/panva/node-oidc-provider/blob/main/docs/README.md#loadexistinggrant
+ */
+async function loadExistingGrant(ctx: KoaContextWithOIDC, db: Db) {
+  const { client, session, provider } = ctx.oidc;
+  if (!client || !session?.accountId) return undefined;
+  const grantId = ctx.oidc.result?.consent?.grantId || session.grantIdFor(client.clientId);
+  if (grantId) {
+    const grant = await provider.Grant.find(grantId);
+    if (grant) return grant;
+  }
+  const remembered = await findConsent(db, session.accountId, client.clientId);
+  if (remembered) {
+    const grant = await provider.Grant.find(remembered);
+    if (grant && grant.accountId === session.accountId && grant.clientId === client.clientId) return grant;
+  }
+  if ((client as unknown as Record<string, unknown>)[FIRST_PARTY] === true) {
+    const grant = new provider.Grant({ clientId: client.clientId, accountId: session.accountId });
+    const requested = String(ctx.oidc.params?.scope ?? '').split(' ').filter(Boolean);
+    grant.addOIDCScope(requested.filter((s) => ['openid', 'offline_access', 'profile', 'email'].includes(s)).join(' '));
+    const resources = ctx.oidc.params?.resource;
+    for (const resource of Array.isArray(resources) ? resources : resources ? [resources] : []) {
+      grant.addResourceScope(String(resource), requested.join(' '));
+    }
+    await grant.save();
+    return grant;
+  }
+  return undefined;
 }
 
 /**

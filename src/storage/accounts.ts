@@ -1,0 +1,94 @@
+import { randomBytes } from 'node:crypto';
+import type { Db } from './database.js';
+import type { UpstreamProfile } from '../federation/upstream.js';
+
+export interface AccountRecord {
+  /** Gatehouse's own stable `sub` */
+  id: string;
+  email: string | null;
+  emailVerified: boolean;
+  name: string | null;
+  username: string | null;
+  picture: string | null;
+}
+
+export interface SignInResult {
+  account: AccountRecord;
+  /** the account was created by this sign-in */
+  created: boolean;
+  /** the upstream identity was new and joined an existing account by verified email */
+  linked: boolean;
+}
+
+const select = { id: true, email: true, emailVerified: true, name: true, username: true, picture: true } as const;
+
+export function findAccount(db: Pick<Db, 'account'>, id: string): Promise<AccountRecord | null> {
+  return db.account.findUnique({ where: { id }, select });
+}
+
+/** Our own `sub`: random, opaque, never derived from an upstream id. */
+const newAccountId = () => randomBytes(16).toString('base64url');
+
+const normalizeEmail = (email: string | null) => email?.trim().toLowerCase() || null;
+
+/** Claims the account takes from the upstream it signed in with. */
+function claimsFrom(profile: UpstreamProfile) {
+  return {
+    name: profile.name,
+    username: profile.username,
+    picture: profile.picture,
+    ...(profile.email && profile.emailVerified ? { email: normalizeEmail(profile.email), emailVerified: true } : {}),
+  };
+}
+
+/**
+ * Finds or creates the account for an upstream identity. A returning identity
+ * finds its account. A new one joins an existing account only when linking is
+ * on and both the upstream and the account assert the same *verified* email;
+ * otherwise it gets a new account.
+ */
+export async function signInWith(db: Db, profile: UpstreamProfile, options: { linkVerifiedEmails: boolean }): Promise<SignInResult> {
+  const identityData = {
+    email: normalizeEmail(profile.email),
+    emailVerified: profile.emailVerified,
+    profile: profile.raw as object,
+  };
+  const attempt = () =>
+    db.$transaction(async (tx) => {
+      const key = { provider_subject: { provider: profile.provider, subject: profile.subject } };
+      const identity = await tx.federatedIdentity.findUnique({ where: key });
+      if (identity) {
+        await tx.federatedIdentity.update({ where: key, data: identityData });
+        const account = await tx.account.update({ where: { id: identity.accountId }, data: claimsFrom(profile), select });
+        return { account, created: false, linked: false };
+      }
+      const email = normalizeEmail(profile.email);
+      if (options.linkVerifiedEmails && email && profile.emailVerified) {
+        const existing = await tx.account.findFirst({ where: { email, emailVerified: true }, orderBy: { createdAt: 'asc' }, select });
+        if (existing) {
+          await tx.federatedIdentity.create({ data: { provider: profile.provider, subject: profile.subject, accountId: existing.id, ...identityData } });
+          return { account: existing, created: false, linked: true };
+        }
+      }
+      const account = await tx.account.create({
+        data: {
+          id: newAccountId(),
+          ...claimsFrom(profile),
+          identities: { create: { provider: profile.provider, subject: profile.subject, ...identityData } },
+        },
+        select,
+      });
+      return { account, created: true, linked: false };
+    });
+  try {
+    return await attempt();
+  } catch (err) {
+    // Two first sign-ins of one identity raced; the other created it, so find it.
+    if ((err as { code?: string }).code === 'P2002') return attempt();
+    throw err;
+  }
+}
+
+export function listIdentities(db: Pick<Db, 'federatedIdentity'>, accountId: string) {
+  return db.federatedIdentity.findMany({ where: { accountId }, select: { provider: true, subject: true, email: true, emailVerified: true } });
+}

@@ -1,0 +1,45 @@
+import type { Db } from './database.js';
+
+/** Consent remembered per account and client: the grant the person approved. */
+
+export function rememberConsent(db: Pick<Db, 'consent'>, accountId: string, clientId: string, grantId: string) {
+  return db.consent.upsert({
+    where: { accountId_clientId: { accountId, clientId } },
+    create: { accountId, clientId, grantId },
+    update: { grantId },
+  });
+}
+
+export async function findConsent(db: Pick<Db, 'consent'>, accountId: string, clientId: string): Promise<string | null> {
+  const row = await db.consent.findUnique({ where: { accountId_clientId: { accountId, clientId } }, select: { grantId: true } });
+  return row?.grantId ?? null;
+}
+
+export interface ConsentRecord {
+  accountId: string;
+  clientId: string;
+  grantId: string;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export function listConsents(db: Pick<Db, 'consent'>, filter: { accountId?: string; clientId?: string }): Promise<ConsentRecord[]> {
+  return db.consent.findMany({ where: filter, orderBy: [{ clientId: 'asc' }, { accountId: 'asc' }] });
+}
+
+/**
+ * Forgets the consents matching the filter and revokes their grants: every
+ * stored artifact of the grant (refresh tokens, opaque access tokens, codes)
+ * is deleted in the same transaction. Returns the revoked consents.
+ */
+export async function revokeConsents(db: Db, filter: { accountId?: string; clientId?: string }): Promise<ConsentRecord[]> {
+  return db.$transaction(async (tx) => {
+    const consents = await tx.consent.findMany({ where: filter });
+    const grantIds = consents.map((c) => c.grantId);
+    if (grantIds.length) {
+      await tx.oidcPayload.deleteMany({ where: { OR: [{ grantId: { in: grantIds } }, { type: 'Grant', id: { in: grantIds } }] } });
+      await tx.consent.deleteMany({ where: filter });
+    }
+    return consents;
+  });
+}
