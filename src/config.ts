@@ -35,6 +35,11 @@ export interface Config {
   upstreams: UpstreamConfig[];
   /** link a new upstream identity to an existing account when both assert the same verified email */
   linkVerifiedEmails: boolean;
+  /**
+   * let outgoing requests (back-channel logout) reach loopback and private
+   * addresses, which oidc-provider otherwise refuses (SSRF protection)
+   */
+  allowPrivateNetworkRequests: boolean;
 }
 
 export class ConfigError extends Error {
@@ -87,6 +92,7 @@ const schema = z.object({
   PURGE_INTERVAL_SECONDS: int(1, 86_400).default(600),
   SHUTDOWN_TIMEOUT_MS: int(0, 600_000).default(10_000),
   ACCOUNT_LINKING: z.enum(['off', 'verified-email']).default('off'),
+  ALLOW_PRIVATE_NETWORK_REQUESTS: bool.default(false),
 });
 
 /**
@@ -120,6 +126,7 @@ export function parseConfig(env: Record<string, string | undefined>, randomKey: 
     shutdownTimeoutMs: v.SHUTDOWN_TIMEOUT_MS,
     upstreams,
     linkVerifiedEmails: v.ACCOUNT_LINKING === 'verified-email',
+    allowPrivateNetworkRequests: v.ALLOW_PRIVATE_NETWORK_REQUESTS,
   };
 }
 

@@ -3,12 +3,14 @@ import { clientsCommand } from './clients.js';
 import { resourcesCommand } from './resources.js';
 import { seedCommand } from './seed.js';
 import { migrateCommand } from './migrate.js';
+import { grantsCommand } from './grants.js';
 
 const HELP = `Usage: gatehouse <command> [options]
 
 Commands:
   clients create|list|show|update|delete|rotate-secret   manage clients (apps and services)
   resources create|list|show|delete                      manage APIs (resource servers)
+  grants list|revoke                                     remembered consents (account x client)
   seed <file>                                            apply a JSON/YAML file of APIs and clients
   migrate                                                apply database migrations
 
@@ -20,6 +22,7 @@ Exit codes: 0 success, 1 failure, 2 bad usage.
 const commands: Record<string, (args: string[]) => Promise<void>> = {
   clients: clientsCommand,
   resources: resourcesCommand,
+  grants: grantsCommand,
   seed: seedCommand,
   migrate: migrateCommand,
 };

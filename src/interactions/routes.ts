@@ -77,8 +77,9 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   const expired = (ctx: Context) =>
     fail(ctx, 400, 'Your sign-in session has expired', 'Go back to the application and start signing in again.');
 
-  async function finish(ctx: Context, result: Parameters<Provider['interactionResult']>[2]) {
-    const returnTo = await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
+  /** Ends this step. A new login replaces earlier results; consent keeps the login it follows. */
+  async function finish(ctx: Context, result: Parameters<Provider['interactionResult']>[2], mergeWithLastSubmission: boolean) {
+    const returnTo = await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission });
     ctx.set('Cache-Control', 'no-store');
     ctx.status = 303;
     ctx.redirect(returnTo);
@@ -210,7 +211,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     }
     const { account, created, linked } = await signInWith(deps.db, profile, { linkVerifiedEmails: deps.linkVerifiedEmails });
     logger.info({ provider: upstream.id, accountId: account.id, created, linked }, 'signed in');
-    await finish(ctx, { login: { accountId: account.id, amr: [upstream.id] } });
+    await finish(ctx, { login: { accountId: account.id, amr: [upstream.id] } }, false);
   });
 
   router.post('/interaction/:uid/confirm', body, async (ctx) => {
@@ -225,13 +226,13 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     for (const [resource, scopes] of Object.entries(d.missingResourceScopes ?? {})) grant.addResourceScope(resource, scopes.join(' '));
     const grantId = await grant.save();
     await rememberConsent(deps.db, accountId, clientId, grantId);
-    await finish(ctx, { consent: { grantId } });
+    await finish(ctx, { consent: { grantId } }, true);
   });
 
   router.post('/interaction/:uid/abort', body, async (ctx) => {
     const interaction = await guard(ctx, 'login', 'consent');
     if (!interaction) return;
-    await finish(ctx, { error: 'access_denied', error_description: 'End-User aborted interaction' });
+    await finish(ctx, { error: 'access_denied', error_description: 'End-User aborted interaction' }, true);
   });
 
   return router;

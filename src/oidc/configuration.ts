@@ -122,6 +122,16 @@ export function providerConfiguration({ config, db, catalog, keys, now }: Config
       Grant: 365 * 24 * 60 * 60,
     },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    // oidc-provider's outgoing requests refuse special-use addresses unless the
+    // operator lets clients on a private network receive back-channel logout.
+    ...(config.allowPrivateNetworkRequests
+      ? {
+          fetch: (url: string | URL | Request, init?: RequestInit) => {
+            const { dispatcher, ...options } = (init ?? {}) as RequestInit & { dispatcher?: unknown };
+            return globalThis.fetch(url, options);
+          },
+        }
+      : {}),
     async renderError(ctx, out) {
       const code = typeof out.error === 'string' ? out.error : 'server_error';
       render(ctx, 'error', {

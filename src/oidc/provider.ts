@@ -22,10 +22,13 @@ export function createProvider(deps: ConfigurationDeps & { verifier: SecretVerif
   provider.on('server_error', (ctx, err) => {
     deps.logger.error({ err, path: ctx.path }, 'server error');
   });
-  for (const event of ['grant.error', 'introspection.error', 'revocation.error']) {
+  for (const event of ['grant.error', 'introspection.error', 'revocation.error', 'backchannel.error', 'end_session.error', 'authorization.error']) {
     (provider as unknown as NodeJS.EventEmitter).on(event, (ctx: { path: string }, err: unknown) => {
-      const e = err as { error?: string; error_description?: string; status?: number };
-      deps.logger.info({ event, path: ctx.path, error: e.error, description: e.error_description }, 'oauth error');
+      const e = err as { error?: string; error_description?: string; message?: string; cause?: { code?: string } };
+      deps.logger.info(
+        { event, path: ctx?.path, error: e.error ?? e.message, description: e.error_description, cause: e.cause?.code },
+        'oauth error',
+      );
     });
   }
   return provider;
