@@ -5,9 +5,9 @@ import {
   type ClientData, type ClientRecord,
 } from '../storage/clients.js';
 import { listResources } from '../storage/resources.js';
-import { clientInput, formatIssues } from '../storage/validation.js';
+import { clientInput } from '../storage/validation.js';
 import { generateSecret, hashSecret } from '../oidc/client-secrets.js';
-import { CliError, describe, onePositional, output, parse, usageError, withDatabase, type Options, type Values } from './context.js';
+import { CliError, describe, flagIssues, onePositional, output, parse, usageError, withDatabase, type Options, type Values } from './context.js';
 
 export const CLIENTS_HELP = `Usage: gatehouse clients <command> [options]
 
@@ -15,7 +15,8 @@ Commands:
   create              register a client; a confidential client's secret is shown once
   list                list clients
   show <client-id>    show one client
-  update <client-id>  change a client (list options replace the whole list)
+  update <client-id>  change a client (list options replace the whole list;
+                      give one empty value, e.g. --redirect-uri '', to clear it)
   delete <client-id>  delete a client
   rotate-secret <client-id>
                       replace the secret; the old one stops working within a second
@@ -50,16 +51,19 @@ const fieldOptions: Options = {
   'backchannel-logout-uri': { type: 'string' },
 };
 
+/** A repeatable flag's values; `--flag ''` alone clears the list. */
+const list = (v: Values[string]) => (Array.isArray(v) ? v.filter((x) => x !== '') : v);
+
 /** Flag values to client fields; only the flags given. */
 function fieldsFromFlags(v: Values): Record<string, unknown> {
   const fields: Record<string, unknown> = {};
   if (v.name !== undefined) fields.name = v.name;
-  if (v['grant-type'] !== undefined) fields.grantTypes = v['grant-type'];
-  if (v['redirect-uri'] !== undefined) fields.redirectUris = v['redirect-uri'];
+  if (v['grant-type'] !== undefined) fields.grantTypes = list(v['grant-type']);
+  if (v['redirect-uri'] !== undefined) fields.redirectUris = list(v['redirect-uri']);
   if (v['auth-method'] !== undefined) fields.tokenEndpointAuthMethod = v['auth-method'];
-  if (v.resource !== undefined) fields.resources = v.resource;
-  if (v.scope !== undefined) fields.scopes = v.scope;
-  if (v['post-logout-redirect-uri'] !== undefined) fields.postLogoutRedirectUris = v['post-logout-redirect-uri'];
+  if (v.resource !== undefined) fields.resources = list(v.resource);
+  if (v.scope !== undefined) fields.scopes = list(v.scope);
+  if (v['post-logout-redirect-uri'] !== undefined) fields.postLogoutRedirectUris = list(v['post-logout-redirect-uri']);
   if (v['backchannel-logout-uri'] !== undefined) fields.backchannelLogoutUri = v['backchannel-logout-uri'] || null;
   if (v['first-party']) fields.firstParty = true;
   if (v['third-party']) fields.firstParty = false;
@@ -67,9 +71,16 @@ function fieldsFromFlags(v: Values): Record<string, unknown> {
 }
 
 /** Validates fields and checks that the APIs and scopes they name exist. */
+/** The flag behind each field, so errors name what the admin typed. */
+const FLAGS: Record<string, string> = {
+  clientId: '--id', name: '--name', grantTypes: '--grant-type', redirectUris: '--redirect-uri',
+  tokenEndpointAuthMethod: '--auth-method', resources: '--resource', scopes: '--scope',
+  postLogoutRedirectUris: '--post-logout-redirect-uri', backchannelLogoutUri: '--backchannel-logout-uri', firstParty: '--first-party',
+};
+
 async function validate(db: Db, fields: Record<string, unknown>) {
   const parsed = clientInput.safeParse(fields);
-  if (!parsed.success) throw new CliError(formatIssues(parsed.error).join('; '));
+  if (!parsed.success) throw new CliError(flagIssues(parsed.error, FLAGS));
   const client = parsed.data;
   const apis = new Map((await listResources(db)).map((r) => [r.identifier, r]));
   const problems = checkReferences(client, apis);
@@ -78,18 +89,14 @@ async function validate(db: Db, fields: Record<string, unknown>) {
 }
 
 /** Every API a client names must exist, and every scope must belong to one of them. */
-export function checkReferences(
-  client: { resources: string[]; scopes: string[] },
-  apis: Map<string, { scopes: string[] }>,
-  path = '',
-): string[] {
+function checkReferences(client: { resources: string[]; scopes: string[] }, apis: Map<string, { scopes: string[] }>): string[] {
   const problems: string[] = [];
-  client.resources.forEach((r, i) => {
-    if (!apis.has(r)) problems.push(`${path}resources[${i}]: unknown API ${r} (create it first with: gatehouse resources create)`);
+  client.resources.forEach((r) => {
+    if (!apis.has(r)) problems.push(`--resource: unknown API ${r} (create it first with: gatehouse resources create)`);
   });
   const known = new Set(client.resources.flatMap((r) => apis.get(r)?.scopes ?? []));
-  client.scopes.forEach((s, i) => {
-    if (!known.has(s)) problems.push(`${path}scopes[${i}]: ${s} is not a scope of the client's APIs`);
+  client.scopes.forEach((s) => {
+    if (!known.has(s)) problems.push(`--scope: ${s} is not a scope of the client's APIs`);
   });
   return problems;
 }
@@ -131,7 +138,8 @@ export async function clientsCommand(args: string[]): Promise<void> {
       const out = output(Boolean(values.json));
       await withDatabase(async ({ prisma: db }) => {
         const client = await validate(db, { ...fieldsFromFlags(values), clientId: values.id });
-        const clientId = client.clientId ?? randomBytes(12).toString('base64url');
+        // hex: a generated id never starts with "-", which would read as a flag
+        const clientId = client.clientId ?? randomBytes(12).toString('hex');
         if (await findClient(db, clientId)) throw new CliError(`client ${clientId} already exists`);
         const secret = client.tokenEndpointAuthMethod === 'none' ? undefined : generateSecret();
         const data: ClientData = { ...client, clientId, secretHash: secret ? await hashSecret(secret) : null };

@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ZodError } from 'zod';
 import { existsSync } from 'node:fs';
 import { ConfigError, parseDatabaseConfig } from '../config.js';
 import { openDatabase, type Database } from '../storage/database.js';
@@ -82,4 +83,9 @@ export function describe(record: Record<string, unknown>): string {
 export function onePositional(positionals: string[], what: string): string {
   if (positionals.length !== 1) throw usageError(`expected exactly one ${what}`);
   return positionals[0];
+}
+
+/** Validation issues named by the flag behind each field, so errors say what the admin typed. */
+export function flagIssues(error: ZodError, flags: Record<string, string>): string {
+  return error.issues.map((i) => `${flags[String(i.path[0])] ?? String(i.path[0] ?? 'input')}: ${i.message}`).join('; ');
 }

@@ -4,6 +4,7 @@ import { resourcesCommand } from './resources.js';
 import { seedCommand } from './seed.js';
 import { migrateCommand } from './migrate.js';
 import { grantsCommand } from './grants.js';
+import { keysCommand } from './keys.js';
 
 const HELP = `Usage: gatehouse <command> [options]
 
@@ -11,6 +12,7 @@ Commands:
   clients create|list|show|update|delete|rotate-secret   manage clients (apps and services)
   resources create|list|show|delete                      manage APIs (resource servers)
   grants list|revoke                                     remembered consents (account x client)
+  keys list|rotate                                       signing keys
   seed <file>                                            apply a JSON/YAML file of APIs and clients
   migrate                                                apply database migrations
 
@@ -23,6 +25,7 @@ const commands: Record<string, (args: string[]) => Promise<void>> = {
   clients: clientsCommand,
   resources: resourcesCommand,
   grants: grantsCommand,
+  keys: keysCommand,
   seed: seedCommand,
   migrate: migrateCommand,
 };

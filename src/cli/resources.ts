@@ -1,8 +1,8 @@
 import {
   clientsUsingResource, createResource, deleteResource, findResource, listResources, type ResourceRecord,
 } from '../storage/resources.js';
-import { formatIssues, resourceInput } from '../storage/validation.js';
-import { CliError, describe, onePositional, output, parse, usageError, withDatabase } from './context.js';
+import { resourceInput } from '../storage/validation.js';
+import { CliError, describe, flagIssues, onePositional, output, parse, usageError, withDatabase } from './context.js';
 
 export const RESOURCES_HELP = `Usage: gatehouse resources <command> [options]
 
@@ -62,7 +62,9 @@ export async function resourcesCommand(args: string[]): Promise<void> {
         tokenFormat: values.format,
         signingAlg: values.alg,
       });
-      if (!parsed.success) throw new CliError(formatIssues(parsed.error).join('; '));
+      if (!parsed.success) {
+        throw new CliError(flagIssues(parsed.error, { identifier: '--identifier', name: '--name', scopes: '--scope', accessTokenTtl: '--ttl', tokenFormat: '--format', signingAlg: '--alg' }));
+      }
       await withDatabase(async ({ prisma: db }) => {
         const input = parsed.data;
         if (await findResource(db, input.identifier)) throw new CliError(`API ${input.identifier} already exists`);

@@ -19,7 +19,9 @@ export async function seedCommand(args: string[]): Promise<void> {
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new CliError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    const reason = { ENOENT: 'no such file', EACCES: 'permission denied', EISDIR: 'it is a directory' }[code] ?? (err as Error).message;
+    throw new CliError(`cannot read ${file}: ${reason}`);
   }
   await withDatabase(async ({ prisma: db }) => {
     try {

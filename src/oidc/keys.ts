@@ -79,3 +79,48 @@ export async function loadSigningKeys(db: Db, kek: Buffer | undefined): Promise<
       }
     });
 }
+
+/** How many retired keys per algorithm stay published, so tokens they signed still verify. */
+const KEEP_PREVIOUS = 2;
+
+export interface KeyInfo {
+  kid: string;
+  alg: string;
+  state: string;
+  encrypted: boolean;
+  createdAt: Date;
+}
+
+export async function listSigningKeys(db: Db): Promise<KeyInfo[]> {
+  return db.signingKey.findMany({
+    select: { kid: true, alg: true, state: true, encrypted: true, createdAt: true },
+    orderBy: [{ alg: 'asc' }, { createdAt: 'desc' }],
+  });
+}
+
+/**
+ * Retires the current key of each algorithm (it stays in /jwks as "previous")
+ * and makes a new current one; the oldest retired keys beyond KEEP_PREVIOUS are
+ * deleted. Servers sign with the new keys after a restart.
+ */
+export async function rotateSigningKeys(db: Db, kek: Buffer | undefined): Promise<KeyInfo[]> {
+  const fresh = await Promise.all(SIGNING_ALGS.map((alg) => generateJwk(alg)));
+  await db.$transaction(async (tx) => {
+    await tx.signingKey.updateMany({ where: { state: 'current' }, data: { state: 'previous' } });
+    await tx.signingKey.createMany({
+      data: fresh.map((jwk) => ({
+        kid: jwk.kid,
+        alg: jwk.alg,
+        state: 'current',
+        privateJwk: kek ? encryptJwk(jwk, kek) : JSON.stringify(jwk),
+        encrypted: Boolean(kek),
+      })),
+    });
+    for (const alg of SIGNING_ALGS) {
+      const retired = await tx.signingKey.findMany({ where: { alg, state: 'previous' }, orderBy: { createdAt: 'desc' }, select: { kid: true } });
+      const stale = retired.slice(KEEP_PREVIOUS).map((r) => r.kid);
+      if (stale.length) await tx.signingKey.deleteMany({ where: { kid: { in: stale } } });
+    }
+  });
+  return listSigningKeys(db);
+}

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseDocument } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import type { Db } from './database.js';
 import { bumpChangeStamp } from './change-stamp.js';
 import { listClients, upsertClientTx, type ClientData, type ClientRecord } from './clients.js';
@@ -55,9 +55,10 @@ export interface SeedReport {
 
 /** Parses JSON or YAML text; syntax errors come back with their line. */
 export function parseSeedText(text: string): unknown {
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter: lines });
   if (doc.errors.length) {
-    throw new SeedError(doc.errors.map((e) => `line ${e.linePos?.[0].line ?? '?'}: ${e.message.split('\n')[0]}`));
+    throw new SeedError(doc.errors.map((e) => `line ${lines.linePos(e.pos[0]).line}: ${e.message.split('\n')[0]}`));
   }
   return doc.toJS();
 }
@@ -81,7 +82,7 @@ const records = (v: unknown): Record<string, unknown>[] =>
  * in the file or the database. Runs on the raw input so that these problems are
  * reported together with schema problems.
  */
-function referenceProblems(input: unknown, existingApis: ResourceRecord[]): string[] {
+function referenceProblems(input: unknown, existingApis: ResourceRecord[], existingClients: ClientRecord[]): string[] {
   const root = input && typeof input === 'object' ? (input as Record<string, unknown>) : {};
   const resources = records(root.resources);
   const clients = records(root.clients);
@@ -101,13 +102,25 @@ function referenceProblems(input: unknown, existingApis: ResourceRecord[]): stri
       if (!known.has(s)) problems.push(`clients[${i}].scopes[${j}]: ${s} is not a scope of the client's APIs`);
     });
   });
+  // Clients already stored and not in the file must keep every API scope they use.
+  const inFile = new Set(clients.map((c) => c.clientId));
+  resources.forEach((r, i) => {
+    if (typeof r.identifier !== 'string') return;
+    const kept = new Set(strings(r.scopes));
+    for (const client of existingClients) {
+      if (inFile.has(client.clientId) || !client.resources.includes(r.identifier)) continue;
+      const others = new Set(client.resources.filter((x) => x !== r.identifier).flatMap((x) => apis.get(x) ?? []));
+      const dropped = client.scopes.filter((s) => !kept.has(s) && !others.has(s));
+      if (dropped.length) problems.push(`resources[${i}].scopes: drops ${dropped.join(', ')}, still used by client ${client.clientId}`);
+    }
+  });
   return problems;
 }
 
 /** Validates the whole file against the schema and the database; throws every problem at once. */
-export function validateSeed(input: unknown, existingApis: ResourceRecord[]): SeedFile {
+export function validateSeed(input: unknown, existingApis: ResourceRecord[], existingClients: ClientRecord[]): SeedFile {
   const parsed = seedSchema.safeParse(input ?? {});
-  const problems = [...(parsed.success ? [] : formatIssues(parsed.error)), ...referenceProblems(input, existingApis)];
+  const problems = [...(parsed.success ? [] : formatIssues(parsed.error)), ...referenceProblems(input, existingApis, existingClients)];
   if (!parsed.success || problems.length) throw new SeedError(problems);
   return parsed.data;
 }
@@ -128,9 +141,10 @@ function clientComparable(c: Omit<ClientData, 'secretHash'>) {
 /** Validates, then writes everything in one transaction. */
 export async function applySeed(db: Db, input: unknown): Promise<SeedReport> {
   const existingApis = await listResources(db);
-  const seed = validateSeed(input, existingApis);
+  const existingClients = await listClients(db);
+  const seed = validateSeed(input, existingApis, existingClients);
   const apisById = new Map(existingApis.map((a) => [a.identifier, a]));
-  const clientsById = new Map<string, ClientRecord>((await listClients(db)).map((c) => [c.clientId, c]));
+  const clientsById = new Map<string, ClientRecord>(existingClients.map((c) => [c.clientId, c]));
 
   const report: SeedReport = { resources: [], clients: [] };
   const resourceWrites: ResourceData[] = [];
