@@ -87,4 +87,61 @@ describe('config', () => {
     expect(parseDatabaseConfig({ DATABASE_URL: 'postgres://h/db' })).toEqual({ url: 'postgres://h/db', kind: 'postgresql' });
     expect(() => parseDatabaseConfig({ DATABASE_URL: 'mysql://h/db' })).toThrow(/DATABASE_URL/);
   });
+
+  describe('upstreams', () => {
+    it('offers only providers with credentials, in a fixed order', () => {
+      expect(parse({}).upstreams).toEqual([]);
+      const config = parse({
+        OIDC_PROVIDERS: 'acme',
+        OIDC_ACME_ISSUER: 'https://sso.acme.test/',
+        OIDC_ACME_CLIENT_ID: 'a',
+        OIDC_ACME_CLIENT_SECRET: 'b',
+        OIDC_ACME_NAME: 'Acme SSO',
+        GOOGLE_CLIENT_ID: 'g',
+        GOOGLE_CLIENT_SECRET: 'gs',
+        GITHUB_CLIENT_ID: 'h',
+        GITHUB_CLIENT_SECRET: 'hs',
+        GITHUB_BASE_URL: 'https://ghe.example.com',
+        GITHUB_API_URL: 'https://ghe.example.com/api/v3',
+        ACCOUNT_LINKING: 'verified-email',
+      });
+      expect(config.upstreams).toEqual([
+        { kind: 'github', id: 'github', name: 'GitHub', clientId: 'h', clientSecret: 'hs', baseUrl: 'https://ghe.example.com', apiUrl: 'https://ghe.example.com/api/v3' },
+        { kind: 'oidc', id: 'google', name: 'Google', clientId: 'g', clientSecret: 'gs', issuer: 'https://accounts.google.com', scopes: ['openid', 'email', 'profile'] },
+        { kind: 'oidc', id: 'acme', name: 'Acme SSO', clientId: 'a', clientSecret: 'b', issuer: 'https://sso.acme.test', scopes: ['openid', 'email', 'profile'] },
+      ]);
+      expect(config.linkVerifiedEmails).toBe(true);
+      expect(parse({}).linkVerifiedEmails).toBe(false);
+    });
+
+    it('lists every upstream problem together', () => {
+      const found = problems({
+        GITHUB_CLIENT_ID: 'only-id',
+        GOOGLE_CLIENT_SECRET: 'only-secret',
+        GOOGLE_ISSUER: 'http://accounts.example.com',
+        OIDC_PROVIDERS: 'Bad_Id,okta,github',
+        OIDC_OKTA_CLIENT_ID: 'x',
+        OIDC_OKTA_SCOPES: 'email',
+        ACCOUNT_LINKING: 'always',
+      });
+      expect(found).toEqual(expect.arrayContaining([
+        expect.stringMatching(/^GITHUB_CLIENT_SECRET: required/),
+        expect.stringMatching(/^GOOGLE_CLIENT_ID: required/),
+        expect.stringMatching(/^OIDC_PROVIDERS: "Bad_Id"/),
+        expect.stringMatching(/^OIDC_PROVIDERS: "github"/),
+        expect.stringMatching(/^OIDC_OKTA_ISSUER: required/),
+        expect.stringMatching(/^OIDC_OKTA_CLIENT_SECRET: required/),
+        expect.stringMatching(/^OIDC_OKTA_SCOPES: must include openid/),
+        expect.stringMatching(/^ACCOUNT_LINKING:/),
+      ]));
+    });
+
+    it('accepts http only for upstreams on this machine', () => {
+      const ok = parse({ GOOGLE_CLIENT_ID: 'g', GOOGLE_CLIENT_SECRET: 's', GOOGLE_ISSUER: 'http://127.0.0.1:4000' });
+      expect(ok.upstreams[0]).toMatchObject({ issuer: 'http://127.0.0.1:4000' });
+      expect(problems({ GOOGLE_CLIENT_ID: 'g', GOOGLE_CLIENT_SECRET: 's', GOOGLE_ISSUER: 'http://idp.example.com' })).toEqual([
+        'GOOGLE_ISSUER: must be https (http only for localhost)',
+      ]);
+    });
+  });
 });
