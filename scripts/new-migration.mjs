@@ -39,6 +39,9 @@ for (const provider of ['sqlite', 'postgresql']) {
   }
   const dir = join(root, 'prisma', provider, 'migrations', `${stamp}_${name}`);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'migration.sql'), diff.stdout);
+  // Prisma's SQLite diff writes JSON defaults unquoted (DEFAULT []), which SQLite
+  // reads as an empty string; quote them.
+  const sql = provider === 'sqlite' ? diff.stdout.replace(/DEFAULT (\[\]|\{\})/g, "DEFAULT '$1'") : diff.stdout;
+  writeFileSync(join(dir, 'migration.sql'), sql);
   console.log(`wrote ${dir}/migration.sql`);
 }

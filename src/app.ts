@@ -13,6 +13,7 @@ import { healthRoutes } from './health.js';
 import { interactionRoutes } from './interactions/routes.js';
 import { render, serveAssets } from './interactions/views.js';
 import { createUpstreams, type Upstream } from './federation/index.js';
+import { registrationGuard } from './oidc/registration.js';
 
 export interface AppDeps {
   config: Config;
@@ -75,6 +76,7 @@ export async function createApp({ config, database, logger, now = Date.now, upst
   provider.use(requestLog(logger));
   provider.use(errorPages(logger));
   provider.use(serveAssets);
+  provider.use(registrationGuard({ catalog, verifier, limit: config.registrationRateLimit, now }));
   provider.use(healthRoutes(db).routes());
   provider.use(
     interactionRoutes({

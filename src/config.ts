@@ -40,6 +40,10 @@ export interface Config {
    * addresses, which oidc-provider otherwise refuses (SSRF protection)
    */
   allowPrivateNetworkRequests: boolean;
+  /** dynamic client registration: off, gated by initial access tokens, or open to anyone */
+  registration: 'off' | 'initial-access-token' | 'open';
+  /** registration requests per minute, per IP and per initial access token */
+  registrationRateLimit: number;
 }
 
 export class ConfigError extends Error {
@@ -93,6 +97,8 @@ const schema = z.object({
   SHUTDOWN_TIMEOUT_MS: int(0, 600_000).default(10_000),
   ACCOUNT_LINKING: z.enum(['off', 'verified-email']).default('off'),
   ALLOW_PRIVATE_NETWORK_REQUESTS: bool.default(false),
+  REGISTRATION: z.enum(['off', 'initial-access-token', 'open']).default('initial-access-token'),
+  REGISTRATION_RATE_LIMIT: int(1, 100_000).default(20),
 });
 
 /**
@@ -127,6 +133,8 @@ export function parseConfig(env: Record<string, string | undefined>, randomKey: 
     upstreams,
     linkVerifiedEmails: v.ACCOUNT_LINKING === 'verified-email',
     allowPrivateNetworkRequests: v.ALLOW_PRIVATE_NETWORK_REQUESTS,
+    registration: v.REGISTRATION,
+    registrationRateLimit: v.REGISTRATION_RATE_LIMIT,
   };
 }
 

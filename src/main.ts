@@ -37,6 +37,10 @@ async function main(): Promise<void> {
   await app.start();
 
   const server = createServer(app.callback());
+  // Longer than a load balancer's idle timeout (often 60 s), so the server never
+  // closes a kept-alive connection the balancer is about to reuse; in ms.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   server.listen(config.port, config.host, () => {
     logger.info({ issuer: config.issuer, port: config.port, database: config.database.kind }, 'gatehouse is listening');
   });

@@ -24,7 +24,8 @@ Commands:
 Options for create and update:
   --name <text>           display name (required for create)
   --id <client-id>        client id (create; default: random)
-  --grant-type <type>     client_credentials | authorization_code | refresh_token (repeatable;
+  --grant-type <type>     client_credentials | authorization_code | refresh_token |
+                          urn:ietf:params:oauth:grant-type:device_code (repeatable;
                           default client_credentials)
   --redirect-uri <uri>    https, or http on localhost; no fragment (repeatable)
   --auth-method <method>  client_secret_basic (default) | client_secret_post | none (public)
@@ -34,6 +35,8 @@ Options for create and update:
                           where RP-initiated logout may return to (repeatable)
   --backchannel-logout-uri <uri>
                           OpenID Connect back-channel logout endpoint
+  --require-par           only accept pushed authorization requests (RFC 9126)
+  --no-require-par        (update) accept plain authorization requests again
   --first-party           skip consent for this client
   --third-party           (update) ask for consent again
   --json                  machine-readable output
@@ -49,6 +52,7 @@ const fieldOptions: Options = {
   'first-party': { type: 'boolean' },
   'post-logout-redirect-uri': { type: 'string', multiple: true },
   'backchannel-logout-uri': { type: 'string' },
+  'require-par': { type: 'boolean' },
 };
 
 /** A repeatable flag's values; `--flag ''` alone clears the list. */
@@ -65,6 +69,8 @@ function fieldsFromFlags(v: Values): Record<string, unknown> {
   if (v.scope !== undefined) fields.scopes = list(v.scope);
   if (v['post-logout-redirect-uri'] !== undefined) fields.postLogoutRedirectUris = list(v['post-logout-redirect-uri']);
   if (v['backchannel-logout-uri'] !== undefined) fields.backchannelLogoutUri = v['backchannel-logout-uri'] || null;
+  if (v['require-par']) fields.requirePar = true;
+  if (v['no-require-par']) fields.requirePar = false;
   if (v['first-party']) fields.firstParty = true;
   if (v['third-party']) fields.firstParty = false;
   return fields;
@@ -111,6 +117,8 @@ function show(client: ClientRecord) {
     resources: client.resources,
     scopes: client.scopes,
     first_party: client.firstParty,
+    require_par: client.requirePar,
+    registered_by: client.dynamic ? 'the app (dynamic registration)' : 'an admin',
     post_logout_redirect_uris: client.postLogoutRedirectUris,
     backchannel_logout_uri: client.backchannelLogoutUri ?? '-',
     has_secret: client.secretHash !== null,
@@ -173,7 +181,7 @@ export async function clientsCommand(args: string[]): Promise<void> {
       return;
     }
     case 'update': {
-      const { values, positionals } = parse(rest, { ...fieldOptions, 'third-party': { type: 'boolean' } });
+      const { values, positionals } = parse(rest, { ...fieldOptions, 'third-party': { type: 'boolean' }, 'no-require-par': { type: 'boolean' } });
       if (values.help) return void process.stdout.write(CLIENTS_HELP);
       const clientId = onePositional(positionals, 'client id');
       if (values['first-party'] && values['third-party']) throw usageError('--first-party and --third-party exclude each other');
@@ -181,7 +189,7 @@ export async function clientsCommand(args: string[]): Promise<void> {
       if (!Object.keys(patch).length) throw usageError('nothing to update: give at least one option');
       await withDatabase(async ({ prisma: db }) => {
         const existing = await mustFind(db, clientId);
-        const { secretHash, createdAt, updatedAt, ...current } = existing;
+        const { secretHash, createdAt, updatedAt, dynamic, metadata, ...current } = existing;
         const client = await validate(db, { ...current, ...patch });
         if ((client.tokenEndpointAuthMethod === 'none') !== (existing.tokenEndpointAuthMethod === 'none')) {
           throw new CliError('a client cannot switch between public (none) and confidential: create a new client');

@@ -5,6 +5,7 @@ import { seedCommand } from './seed.js';
 import { migrateCommand } from './migrate.js';
 import { grantsCommand } from './grants.js';
 import { keysCommand } from './keys.js';
+import { registrationTokensCommand } from './registration-tokens.js';
 
 const HELP = `Usage: gatehouse <command> [options]
 
@@ -13,6 +14,7 @@ Commands:
   resources create|list|show|delete                      manage APIs (resource servers)
   grants list|revoke                                     remembered consents (account x client)
   keys list|rotate                                       signing keys
+  registration-tokens create|list|revoke                 initial access tokens for dynamic registration
   seed <file>                                            apply a JSON/YAML file of APIs and clients
   migrate                                                apply database migrations
 
@@ -26,6 +28,7 @@ const commands: Record<string, (args: string[]) => Promise<void>> = {
   resources: resourcesCommand,
   grants: grantsCommand,
   keys: keysCommand,
+  'registration-tokens': registrationTokensCommand,
   seed: seedCommand,
   migrate: migrateCommand,
 };

@@ -1,7 +1,10 @@
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Db } from '../storage/database.js';
 import type { Catalog } from '../storage/catalog.js';
-import { toClientMetadata } from './client-metadata.js';
+import { DISPLAY_METADATA, pick, toClientMetadata } from './client-metadata.js';
+import { createClient, deleteClient, findClient, updateClient } from '../storage/clients.js';
+import { clientInput, formatIssues } from '../storage/validation.js';
+import { hashSecret, isArgon2idHash } from './client-secrets.js';
 
 /**
  * oidc-provider storage on Prisma: one `OidcPayload` row per artifact, keyed by
@@ -75,23 +78,66 @@ export class PrismaAdapter implements Adapter {
 }
 
 /**
- * Clients live in their own table, managed by the admin CLI; through oidc-provider
- * they are read-only.
+ * Clients live in their own table. Admins manage them with the CLI; through
+ * oidc-provider only dynamic registration (RFC 7591/7592) writes, and only to
+ * clients it registered. Registered clients are always third-party, get no API
+ * access until an admin grants it, and follow the same rules as the CLI's.
  */
 export class ClientAdapter implements Adapter {
-  constructor(private readonly catalog: Catalog) {}
+  constructor(
+    private readonly db: Db,
+    private readonly catalog: Catalog,
+  ) {}
 
   async find(id: string): Promise<AdapterPayload | undefined> {
     const client = await this.catalog.client(id);
     return client ? (toClientMetadata(client) as AdapterPayload) : undefined;
   }
 
-  async upsert(): Promise<void> {
-    throw new Error('clients are managed with the gatehouse CLI');
+  async upsert(id: string, payload: AdapterPayload): Promise<void> {
+    const m = payload as Record<string, unknown>;
+    const existing = await findClient(this.db, id);
+    if (existing && !existing.dynamic) throw new errors.InvalidClientMetadata('this client is managed by an administrator');
+    const authMethod = (m.token_endpoint_auth_method as string | undefined) ?? 'client_secret_basic';
+    const parsed = clientInput.safeParse({
+      clientId: id,
+      name: (m.client_name as string | undefined) ?? id,
+      grantTypes: m.grant_types ?? ['authorization_code'],
+      redirectUris: m.redirect_uris ?? [],
+      tokenEndpointAuthMethod: authMethod,
+      postLogoutRedirectUris: m.post_logout_redirect_uris ?? [],
+      backchannelLogoutUri: m.backchannel_logout_uri ?? null,
+      requirePar: m.require_pushed_authorization_requests === true,
+      // third-party, and no API access until an admin grants it
+      firstParty: false,
+      resources: existing?.resources ?? [],
+      scopes: existing?.scopes ?? [],
+    });
+    if (!parsed.success) {
+      const redirect = parsed.error.issues.find((i) => i.path[0] === 'redirectUris');
+      if (redirect) {
+        const err = new errors.InvalidRedirectUri();
+        err.error_description = redirect.message;
+        throw err;
+      }
+      throw new errors.InvalidClientMetadata(formatIssues(parsed.error).join('; '));
+    }
+    const secret = typeof m.client_secret === 'string' && authMethod !== 'none' ? m.client_secret : null;
+    // oidc-provider hands back the stored hash on updates; a new secret is hashed here
+    const secretHash = secret === null ? null : isArgon2idHash(secret) ? secret : await hashSecret(secret);
+    const { clientId, ...fields } = parsed.data;
+    const metadata = pick(m, DISPLAY_METADATA) as Record<string, string | string[]>;
+    const data = { ...fields, clientId: id, secretHash, dynamic: true, metadata };
+    if (existing) await updateClient(this.db, id, data);
+    else await createClient(this.db, data);
+    this.catalog.clear();
   }
 
-  async destroy(): Promise<void> {
-    throw new Error('clients are managed with the gatehouse CLI');
+  async destroy(id: string): Promise<void> {
+    const existing = await findClient(this.db, id);
+    if (!existing?.dynamic) throw new errors.InvalidRequest('this client is managed by an administrator');
+    await deleteClient(this.db, id);
+    this.catalog.clear();
   }
 
   async consume(): Promise<void> {}
@@ -107,6 +153,6 @@ export class ClientAdapter implements Adapter {
 /** The `adapter` option of oidc-provider: a factory called once per model name. */
 export function adapterFactory(db: Db, catalog: Catalog, now?: () => number) {
   return function adapter(name: string): Adapter {
-    return name === 'Client' ? new ClientAdapter(catalog) : new PrismaAdapter(db, name, now);
+    return name === 'Client' ? new ClientAdapter(db, catalog) : new PrismaAdapter(db, name, now);
   };
 }

@@ -7,6 +7,13 @@ export const RESOURCES = 'gatehouse_resources';
 /** API scopes this client may be granted; empty means every scope of its APIs. */
 export const SCOPES = 'gatehouse_scopes';
 
+/** Registered metadata Gatehouse keeps as given, for consent pages and RFC 7592 reads. */
+export const DISPLAY_METADATA = ['client_uri', 'logo_uri', 'policy_uri', 'tos_uri', 'contacts', 'software_id', 'software_version'] as const;
+
+export function pick(source: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
+  return Object.fromEntries(keys.filter((k) => source[k] !== undefined).map((k) => [k, source[k]]));
+}
+
 /**
  * Maps a stored client to oidc-provider metadata. `client_secret` carries the
  * argon2id hash: oidc-provider never compares it directly, because
@@ -26,6 +33,8 @@ export function toClientMetadata(client: ClientRecord): ClientMetadata {
     ...(client.backchannelLogoutUri
       ? { backchannel_logout_uri: client.backchannelLogoutUri, backchannel_logout_session_required: true }
       : {}),
+    ...pick(client.metadata, DISPLAY_METADATA),
+    ...(client.requirePar ? { require_pushed_authorization_requests: true } : {}),
     [FIRST_PARTY]: client.firstParty,
     [RESOURCES]: client.resources,
     [SCOPES]: client.scopes,

@@ -8,6 +8,7 @@ import { FIRST_PARTY, RESOURCES, SCOPES } from './client-metadata.js';
 import { render } from '../interactions/views.js';
 import { findAccount } from '../storage/accounts.js';
 import { findConsent } from '../storage/consents.js';
+import { registrationFeatures } from './registration.js';
 
 export interface ConfigurationDeps {
   config: Config;
@@ -42,7 +43,13 @@ export function providerConfiguration({ config, db, catalog, keys, now }: Config
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
     extraClientMetadata: {
       properties: [FIRST_PARTY, RESOURCES, SCOPES],
-      validator(_ctx, key, value) {
+      validator(ctx, key, value) {
+        // Apps registering themselves may not make themselves first-party or grant themselves APIs.
+        const route = (ctx as KoaContextWithOIDC | undefined)?.oidc?.route;
+        const selfRegistered = route === 'registration' || route === 'client_update';
+        const granted = key === FIRST_PARTY ? value === true : Array.isArray(value) && value.length > 0;
+        if (selfRegistered && granted) throw new errors.InvalidClientMetadata(`${key} is set by an administrator`);
+        if (value === undefined) return;
         const ok =
           key === FIRST_PARTY
             ? typeof value === 'boolean'
@@ -52,6 +59,7 @@ export function providerConfiguration({ config, db, catalog, keys, now }: Config
     },
     features: {
       devInteractions: { enabled: false },
+      ...registrationFeatures(config.registration),
       rpInitiatedLogout: {
         enabled: true,
         async logoutSource(ctx, form) {

@@ -46,24 +46,24 @@ export class KeyError extends Error {
   }
 }
 
+function toRow(jwk: JWK & { kid: string; alg: string }, state: string, kek: Buffer | undefined) {
+  return { kid: jwk.kid, alg: jwk.alg, state, privateJwk: kek ? encryptJwk(jwk, kek) : JSON.stringify(jwk), encrypted: Boolean(kek) };
+}
+
 /**
- * Returns the private JWKs to sign with, current keys first (oidc-provider signs
- * with the first key of an algorithm), generating any missing current key.
+ * Returns the private JWKs to publish and sign with: current keys first
+ * (oidc-provider signs with the first key of an algorithm), then next keys
+ * (published ahead of rotation, so APIs know them before they sign anything),
+ * then previous ones. Missing current or next keys are generated.
  */
 export async function loadSigningKeys(db: Db, kek: Buffer | undefined): Promise<JWK[]> {
   let rows = await db.signingKey.findMany({ orderBy: [{ createdAt: 'asc' }, { kid: 'asc' }] });
-  const missing = SIGNING_ALGS.filter((alg) => !rows.some((r) => r.alg === alg && r.state === 'current'));
+  const missing = (['current', 'next'] as const).flatMap((state) =>
+    SIGNING_ALGS.filter((alg) => !rows.some((r) => r.alg === alg && r.state === state)).map((alg) => ({ alg, state })),
+  );
   if (missing.length) {
-    const created = await Promise.all(missing.map((alg) => generateJwk(alg)));
-    await db.signingKey.createMany({
-      data: created.map((jwk) => ({
-        kid: jwk.kid,
-        alg: jwk.alg,
-        state: 'current',
-        privateJwk: kek ? encryptJwk(jwk, kek) : JSON.stringify(jwk),
-        encrypted: Boolean(kek),
-      })),
-    });
+    const created = await Promise.all(missing.map(async ({ alg, state }) => toRow(await generateJwk(alg), state, kek)));
+    await db.signingKey.createMany({ data: created });
     rows = await db.signingKey.findMany({ orderBy: [{ createdAt: 'asc' }, { kid: 'asc' }] });
   }
   return rows
@@ -99,25 +99,29 @@ export async function listSigningKeys(db: Db): Promise<KeyInfo[]> {
 }
 
 /**
- * Retires the current key of each algorithm (it stays in /jwks as "previous")
- * and makes a new current one; the oldest retired keys beyond KEEP_PREVIOUS are
- * deleted. Servers sign with the new keys after a restart.
+ * Rotates each algorithm one step: the next key (already published in /jwks)
+ * becomes current, the current one becomes previous (still published, so the
+ * tokens it signed verify until they expire), and a new next key is made. The
+ * oldest previous keys beyond KEEP_PREVIOUS are deleted. Servers sign with the
+ * new current keys after a restart; because every server already published
+ * them as "next", a rolling restart never signs with a key an API cannot find.
  */
 export async function rotateSigningKeys(db: Db, kek: Buffer | undefined): Promise<KeyInfo[]> {
   const fresh = await Promise.all(SIGNING_ALGS.map((alg) => generateJwk(alg)));
   await db.$transaction(async (tx) => {
-    await tx.signingKey.updateMany({ where: { state: 'current' }, data: { state: 'previous' } });
+    for (const alg of SIGNING_ALGS) {
+      const next = await tx.signingKey.findFirst({ where: { alg, state: 'next' }, orderBy: { createdAt: 'asc' } });
+      await tx.signingKey.updateMany({ where: { alg, state: 'current' }, data: { state: 'previous' } });
+      if (next) await tx.signingKey.update({ where: { kid: next.kid }, data: { state: 'current' } });
+    }
+    // where there was no next key, the fresh one becomes current at once
+    const rows = await tx.signingKey.findMany({ where: { state: 'current' }, select: { alg: true } });
     await tx.signingKey.createMany({
-      data: fresh.map((jwk) => ({
-        kid: jwk.kid,
-        alg: jwk.alg,
-        state: 'current',
-        privateJwk: kek ? encryptJwk(jwk, kek) : JSON.stringify(jwk),
-        encrypted: Boolean(kek),
-      })),
+      data: fresh.map((jwk) => toRow(jwk, rows.some((r) => r.alg === jwk.alg) ? 'next' : 'current', kek)),
     });
     for (const alg of SIGNING_ALGS) {
-      const retired = await tx.signingKey.findMany({ where: { alg, state: 'previous' }, orderBy: { createdAt: 'desc' }, select: { kid: true } });
+      // most recently retired first (updatedAt moves when the state changes)
+      const retired = await tx.signingKey.findMany({ where: { alg, state: 'previous' }, orderBy: [{ updatedAt: 'desc' }, { createdAt: 'desc' }], select: { kid: true } });
       const stale = retired.slice(KEEP_PREVIOUS).map((r) => r.kid);
       if (stale.length) await tx.signingKey.deleteMany({ where: { kid: { in: stale } } });
     }

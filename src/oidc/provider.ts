@@ -2,6 +2,7 @@ import Provider from 'oidc-provider';
 import type { Logger } from 'pino';
 import { providerConfiguration, type ConfigurationDeps } from './configuration.js';
 import type { SecretVerifier } from './client-secrets.js';
+import { releaseOnFailure } from './registration.js';
 
 /**
  * Builds the oidc-provider instance. Client secrets are argon2id hashes, so the
@@ -18,6 +19,8 @@ export function createProvider(deps: ConfigurationDeps & { verifier: SecretVerif
     if (!this.clientSecret || typeof actual !== 'string') return Promise.resolve(false);
     return verifier.verify(this.clientId, this.clientSecret, actual);
   } as never;
+
+  releaseOnFailure(provider, deps.db);
 
   provider.on('server_error', (ctx, err) => {
     deps.logger.error({ err, path: ctx.path }, 'server error');

@@ -16,6 +16,11 @@ export interface ClientRecord {
   firstParty: boolean;
   postLogoutRedirectUris: string[];
   backchannelLogoutUri: string | null;
+  requirePar: boolean;
+  /** registered by the app itself (RFC 7591) */
+  dynamic: boolean;
+  /** other registered metadata, as given */
+  metadata: Record<string, unknown>;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -34,6 +39,7 @@ function toRecord(row: Row): ClientRecord {
     scopes: row.scopes as string[],
     resources: row.resources as string[],
     postLogoutRedirectUris: row.postLogoutRedirectUris as string[],
+    metadata: row.metadata as Record<string, unknown>,
   };
 }
 
@@ -41,7 +47,13 @@ export function publicClient({ secretHash, ...rest }: ClientRecord): PublicClien
   return { ...rest, hasSecret: secretHash !== null };
 }
 
-export type ClientData = Required<Omit<ClientFields, 'clientId'>> & { clientId: string; secretHash: string | null };
+export type ClientData = Required<Omit<ClientFields, 'clientId'>> & {
+  clientId: string;
+  secretHash: string | null;
+  dynamic?: boolean;
+  /** JSON-serializable registered metadata */
+  metadata?: Record<string, string | string[]>;
+};
 
 export async function findClient(db: Pick<Db, 'client'>, clientId: string): Promise<ClientRecord | null> {
   const row = await db.client.findUnique({ where: { clientId } });

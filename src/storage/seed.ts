@@ -133,8 +133,8 @@ function resourceData(r: SeedFile['resources'][number]): ResourceData {
   return { ...r, name: r.name ?? r.identifier };
 }
 
-function clientComparable(c: Omit<ClientData, 'secretHash'>) {
-  const { secretHash, createdAt, updatedAt, ...fields } = c as ClientData & Partial<ClientRecord>;
+function clientComparable(c: object) {
+  const { secretHash, createdAt, updatedAt, dynamic, metadata, ...fields } = c as ClientData & Partial<ClientRecord>;
   return fields;
 }
 

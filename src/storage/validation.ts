@@ -43,7 +43,8 @@ export const clientId = z
   .string()
   .regex(/^[A-Za-z0-9._~-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ ~ -');
 
-export const GRANT_TYPES = ['client_credentials', 'authorization_code', 'refresh_token'] as const;
+export const DEVICE_CODE = 'urn:ietf:params:oauth:grant-type:device_code';
+export const GRANT_TYPES = ['client_credentials', 'authorization_code', 'refresh_token', DEVICE_CODE] as const;
 export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'none'] as const;
 export const TOKEN_FORMATS = ['jwt', 'opaque'] as const;
 export const SIGNING_ALGS = ['ES256', 'RS256'] as const;
@@ -66,6 +67,8 @@ export const clientFields = z.object({
   postLogoutRedirectUris: unique(postLogoutRedirectUri).default([]),
   /** OpenID Connect Back-Channel Logout 1.0 endpoint */
   backchannelLogoutUri: redirectUri.nullable().default(null),
+  /** RFC 9126: only pushed authorization requests */
+  requirePar: z.boolean().default(false),
 });
 
 export type ClientFields = z.infer<typeof clientFields>;
@@ -82,8 +85,8 @@ export function checkClient(
   if (!c.grantTypes.includes('authorization_code') && c.redirectUris.length > 0) {
     ctx.addIssue({ code: 'custom', path: ['redirectUris'], message: 'redirect URIs are only used with authorization_code' });
   }
-  if (c.grantTypes.includes('refresh_token') && !c.grantTypes.includes('authorization_code')) {
-    ctx.addIssue({ code: 'custom', path: ['grantTypes'], message: 'refresh_token needs authorization_code' });
+  if (c.grantTypes.includes('refresh_token') && !c.grantTypes.includes('authorization_code') && !c.grantTypes.includes(DEVICE_CODE)) {
+    ctx.addIssue({ code: 'custom', path: ['grantTypes'], message: 'refresh_token needs authorization_code or the device code grant' });
   }
   if (!c.grantTypes.includes('authorization_code') && (c.postLogoutRedirectUris?.length || c.backchannelLogoutUri)) {
     ctx.addIssue({ code: 'custom', path: ['postLogoutRedirectUris'], message: 'logout settings are only used with authorization_code' });

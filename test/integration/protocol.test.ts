@@ -26,7 +26,7 @@ describe.each(databaseKinds())('client_credentials end to end on %s', (kind) => 
     await db?.drop();
   });
 
-  it('publishes discovery metadata and a JWKS with the ES256 and RS256 keys', async () => {
+  it('publishes discovery metadata and a JWKS with current and next ES256 and RS256 keys', async () => {
     const rp = await relyingParty(server.url, service.clientId, service.clientSecret);
     const meta = rp.serverMetadata();
     expect(meta.issuer).toBe(server.url);
@@ -39,7 +39,8 @@ describe.each(databaseKinds())('client_credentials end to end on %s', (kind) => 
     expect(meta.token_endpoint_auth_methods_supported).toEqual(expect.arrayContaining(['client_secret_basic', 'client_secret_post']));
     expect(meta.token_endpoint_auth_methods_supported).not.toContain('client_secret_jwt');
     const jwks = (await (await fetch(meta.jwks_uri!)).json()) as { keys: Record<string, string>[] };
-    expect(jwks.keys.map((k) => k.alg).sort()).toEqual(['ES256', 'RS256']);
+    // current keys, and the next ones published ahead of rotation
+    expect(jwks.keys.map((k) => k.alg).sort()).toEqual(['ES256', 'ES256', 'RS256', 'RS256']);
     for (const key of jwks.keys) {
       expect(key.d).toBeUndefined(); // public parts only
       expect(key.use).toBe('sig');
