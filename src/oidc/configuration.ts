@@ -74,6 +74,31 @@ export function providerConfiguration({ config, db, catalog, keys, now }: Config
         },
       },
       backchannelLogout: { enabled: true },
+      // RFC 8628; sign-in in between goes through the same interaction routes
+      deviceFlow: {
+        enabled: true,
+        charset: 'base-20',
+        mask: '****-****',
+        async userCodeInputSource(ctx, form, _out, err) {
+          const e = err as { userCode?: string; name?: string } | undefined;
+          const error = !e
+            ? undefined
+            : e.userCode || e.name === 'NoCodeError'
+              ? 'That code is not right, or it has expired. Try again.'
+              : e.name === 'AbortedError'
+                ? 'Signing in on the device was cancelled.'
+                : 'Something went wrong. Try again.';
+          // `form` is oidc-provider's markup: the code field and its CSRF field
+          render(ctx, 'device-code', { form: form.replace('name="user_code"', 'name="user_code" aria-label="Code from your device"'), error }, e ? 400 : 200);
+        },
+        async userCodeConfirmSource(ctx, form, client, _deviceInfo, userCode) {
+          render(ctx, 'device-confirm', { form, clientName: client.clientName ?? client.clientId, userCode });
+        },
+        async successSource(ctx) {
+          const client = ctx.oidc.client;
+          render(ctx, 'device-success', { clientName: client?.clientName ?? client?.clientId ?? null });
+        },
+      },
       clientCredentials: { enabled: true },
       introspection: { enabled: true },
       revocation: { enabled: true },

@@ -343,4 +343,37 @@ describeIf('sign-in in a real browser on %s', (kind) => {
     // and the next sign-in asks for consent again
     await signIn(await (await browser.newContext()).newPage(), 'Google', { extra: { prompt: 'login' } });
   });
+
+  it('completes the device flow through the code and confirmation pages, with sign-in in between', async () => {
+    const device = createClient(db.url, [
+      '--name', 'TV App', '--auth-method', 'none',
+      '--grant-type', 'urn:ietf:params:oauth:grant-type:device_code', '--grant-type', 'refresh_token',
+    ]);
+    await new Promise((r) => setTimeout(r, 600)); // the new client reaches the server within CHANGE_POLL_MS
+    const tv = await oidc.discovery(new URL(gatehouse.url), device.clientId, undefined, oidc.None(), { execute: [oidc.allowInsecureRequests] });
+    const started = await oidc.initiateDeviceAuthorization(tv, { scope: 'openid email' });
+    expect(started.user_code).toMatch(/^[A-Z]{4}-[A-Z]{4}$/);
+    const polling = oidc.pollDeviceAuthorizationGrant(tv, started);
+
+    const page = await (await browser.newContext()).newPage();
+    // a wrong code first: a clear message, and the form again
+    await page.goto(started.verification_uri);
+    await page.getByLabel('Code from your device').fill('BCDF-GHJK');
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByText('That code is not right').waitFor();
+    await page.getByLabel('Code from your device').fill(started.user_code);
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByRole('heading', { name: 'Is this your device?' }).waitFor();
+    expect(await page.textContent('main')).toContain(started.user_code);
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByRole('button', { name: 'Continue with GitHub' }).click();
+    await page.getByRole('heading', { name: 'Allow TV App?' }).waitFor();
+    await page.getByRole('button', { name: 'Allow' }).click();
+    await page.getByRole('heading', { name: 'Your device is connected' }).waitFor();
+
+    const tokens = await polling;
+    expect(tokens.claims()).toMatchObject({ iss: gatehouse.url, aud: device.clientId });
+    const userinfo = await oidc.fetchUserInfo(tv, tokens.access_token, tokens.claims()!.sub);
+    expect(userinfo.email).toBe('octocat@github.com');
+  });
 });
