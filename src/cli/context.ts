@@ -1,7 +1,8 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { ZodError } from 'zod';
 import { existsSync } from 'node:fs';
-import { ConfigError, parseDatabaseConfig } from '../config.js';
+import { randomBytes } from 'node:crypto';
+import { ConfigError, parseConfig, parseDatabaseConfig } from '../config.js';
 import { openDatabase, type Database } from '../storage/database.js';
 import { migrate } from '../storage/migrate.js';
 
@@ -53,16 +54,26 @@ export function parse(args: string[], options: Options): { values: Values; posit
   }
 }
 
-/** Opens the database from DATABASE_URL (or .env), applying pending migrations first. */
-export async function withDatabase<T>(fn: (database: Database) => Promise<T>): Promise<T> {
+/** Reads the environment (and .env) through `parse`; configuration problems become one CLI error. */
+function fromEnv<T>(parse: (env: NodeJS.ProcessEnv) => T): T {
   if (existsSync('.env')) process.loadEnvFile('.env');
-  let dbConfig;
   try {
-    dbConfig = parseDatabaseConfig(process.env);
+    return parse(process.env);
   } catch (err) {
     if (err instanceof ConfigError) throw new CliError(err.problems.join('; '));
     throw err;
   }
+}
+
+/** DATABASE_URL alone, for commands that only touch the database. */
+export const databaseConfig = () => fromEnv(parseDatabaseConfig);
+
+/** The whole server configuration, for commands that build oidc-provider objects. */
+export const serverConfig = () => fromEnv((env) => parseConfig(env, () => randomBytes(32).toString('base64url')));
+
+/** Opens the database from DATABASE_URL (or .env), applying pending migrations first. */
+export async function withDatabase<T>(fn: (database: Database) => Promise<T>): Promise<T> {
+  const dbConfig = databaseConfig();
   await migrate(dbConfig);
   const database = openDatabase(dbConfig, { poolSize: 2 });
   try {

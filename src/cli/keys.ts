@@ -1,7 +1,5 @@
-import { existsSync } from 'node:fs';
-import { ConfigError, parseConfig } from '../config.js';
 import { listSigningKeys, rotateSigningKeys, type KeyInfo } from '../oidc/keys.js';
-import { CliError, output, parse, usageError, withDatabase } from './context.js';
+import { output, parse, serverConfig, usageError, withDatabase } from './context.js';
 
 export const KEYS_HELP = `Usage: gatehouse keys <command> [--json]
 
@@ -30,15 +28,7 @@ export async function keysCommand(args: string[]): Promise<void> {
       out.print(keys, () => keys.map(describeKey).join('\n') || 'no keys yet (the server makes them on first start)');
       return;
     }
-    if (existsSync('.env')) process.loadEnvFile('.env');
-    let kek;
-    try {
-      kek = parseConfig(process.env, () => '').keyEncryptionKey;
-    } catch (err) {
-      if (err instanceof ConfigError) throw new CliError(err.problems.join('; '));
-      throw err;
-    }
-    const keys = await rotateSigningKeys(db, kek);
+    const keys = await rotateSigningKeys(db, serverConfig().keyEncryptionKey);
     out.print(keys, () => `rotated: restart the servers to sign with the new keys\n${keys.map(describeKey).join('\n')}`);
   });
 }

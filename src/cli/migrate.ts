@@ -1,7 +1,5 @@
-import { existsSync } from 'node:fs';
-import { ConfigError, parseDatabaseConfig } from '../config.js';
 import { migrate } from '../storage/migrate.js';
-import { CliError, output, parse, usageError } from './context.js';
+import { databaseConfig, output, parse, usageError } from './context.js';
 
 export const MIGRATE_HELP = `Usage: gatehouse migrate [--json]
 
@@ -13,14 +11,7 @@ export async function migrateCommand(args: string[]): Promise<void> {
   const { values, positionals } = parse(args, {});
   if (values.help) return void process.stdout.write(MIGRATE_HELP);
   if (positionals.length) throw usageError(`unexpected argument: ${positionals[0]}`);
-  if (existsSync('.env')) process.loadEnvFile('.env');
-  let database;
-  try {
-    database = parseDatabaseConfig(process.env);
-  } catch (err) {
-    if (err instanceof ConfigError) throw new CliError(err.problems.join('; '));
-    throw err;
-  }
+  const database = databaseConfig();
   const result = await migrate(database);
   output(Boolean(values.json)).print({ database: database.kind, ...result }, () =>
     result.applied.length

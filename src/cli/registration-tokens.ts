@@ -1,10 +1,7 @@
-import { existsSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
-import { ConfigError, parseConfig } from '../config.js';
 import { Catalog } from '../storage/catalog.js';
 import { listRegistrationTokens, revokeRegistrationToken, type RegistrationTokenInfo } from '../storage/registration-tokens.js';
-import { CliError, output, parse, usageError, withDatabase } from './context.js';
+import { CliError, output, parse, serverConfig, usageError, withDatabase } from './context.js';
 
 export const REGISTRATION_TOKENS_HELP = `Usage: gatehouse registration-tokens <command> [options]
 
@@ -33,14 +30,7 @@ export async function registrationTokensCommand(args: string[]): Promise<void> {
       if (!Number.isInteger(expiresIn) || expiresIn < 0 || !/^\d+$/.test(String(values['expires-in'] ?? '0'))) {
         throw usageError('--expires-in must be a whole number of seconds');
       }
-      if (existsSync('.env')) process.loadEnvFile('.env');
-      let config;
-      try {
-        config = parseConfig(process.env, () => randomBytes(32).toString('base64url'));
-      } catch (err) {
-        if (err instanceof ConfigError) throw new CliError(err.problems.join('; '));
-        throw err;
-      }
+      const config = serverConfig();
       if (config.registration !== 'initial-access-token') {
         throw new CliError(`REGISTRATION is ${config.registration}: initial access tokens are only used with REGISTRATION=initial-access-token`);
       }

@@ -1,0 +1,69 @@
+import { databaseKinds, createTestDatabase, type TestDatabase } from '../support/databases.js';
+import { openDatabase, type Database } from '../../src/storage/database.js';
+import { migrate } from '../../src/storage/migrate.js';
+import { KeyError, listSigningKeys, loadSigningKeys, rotateSigningKeys } from '../../src/oidc/keys.js';
+
+describe.each(databaseKinds())('signing keys on %s', (kind) => {
+  let testDb: TestDatabase;
+  let database: Database;
+  const kek = Buffer.alloc(32, 9);
+
+  beforeAll(async () => {
+    testDb = await createTestDatabase(kind);
+    await migrate({ url: testDb.url, kind });
+    database = openDatabase({ url: testDb.url, kind });
+  });
+  afterAll(async () => {
+    await database?.close();
+    await testDb?.drop();
+  });
+
+  const byState = async () => {
+    const keys = await listSigningKeys(database.prisma);
+    const out: Record<string, string[]> = {};
+    for (const k of keys) (out[`${k.alg} ${k.state}`] ??= []).push(k.kid);
+    return out;
+  };
+
+  it('makes a current and a next key per algorithm on first load, encrypted under the KEK, current first', async () => {
+    const jwks = await loadSigningKeys(database.prisma, kek);
+    expect(jwks).toHaveLength(4);
+    const s = await byState();
+    expect(Object.keys(s).sort()).toEqual(['ES256 current', 'ES256 next', 'RS256 current', 'RS256 next']);
+    // current keys come first, so oidc-provider signs with them
+    expect(jwks.slice(0, 2).map((k) => k.kid).sort()).toEqual([s['ES256 current'][0], s['RS256 current'][0]].sort());
+    const rows = await database.prisma.signingKey.findMany();
+    for (const row of rows) {
+      expect(row.encrypted).toBe(true);
+      expect(row.privateJwk).not.toContain('"d"');
+    }
+    // loading again changes nothing
+    await loadSigningKeys(database.prisma, kek);
+    expect(await byState()).toEqual(s);
+  });
+
+  it('refuses to load encrypted keys without the right KEK', async () => {
+    await expect(loadSigningKeys(database.prisma, undefined)).rejects.toThrow(KeyError);
+    await expect(loadSigningKeys(database.prisma, Buffer.alloc(32, 1))).rejects.toThrow(/KEY_ENCRYPTION_KEY is wrong/);
+  });
+
+  it('rotates next -> current -> previous, keeping the two most recently retired', async () => {
+    const start = await byState();
+    await rotateSigningKeys(database.prisma, kek);
+    const one = await byState();
+    expect(one['ES256 current']).toEqual(start['ES256 next']);
+    expect(one['ES256 previous']).toEqual(start['ES256 current']);
+    expect(one['ES256 next']).toHaveLength(1);
+    expect(one['ES256 next']).not.toEqual(start['ES256 next']);
+
+    await rotateSigningKeys(database.prisma, kek);
+    await rotateSigningKeys(database.prisma, kek);
+    const three = await byState();
+    // retired in rotations 3 and 2: the former current keys of rounds 2 and 1
+    expect(three['ES256 previous']).toHaveLength(2);
+    expect(three['ES256 previous']).toEqual(expect.arrayContaining([one['ES256 current'][0]]));
+    expect(three['ES256 previous']).not.toContain(start['ES256 current'][0]);
+    expect(three['RS256 previous']).toHaveLength(2);
+    expect(await loadSigningKeys(database.prisma, kek)).toHaveLength(8);
+  });
+});
