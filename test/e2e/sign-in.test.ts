@@ -1,5 +1,8 @@
 import * as oidc from 'openid-client';
 import { decodeJwt } from 'jose';
+import Koa from 'koa';
+import { once } from 'node:events';
+import { requireToken } from '../../src/resource/index.js';
 import type { Browser, Page } from 'playwright-core';
 import { databaseKinds, createTestDatabase, type TestDatabase } from '../support/databases.js';
 import { freePort, runCli, startServer, type RunningServer } from '../support/processes.js';
@@ -375,5 +378,71 @@ describeIf('sign-in in a real browser on %s', (kind) => {
     expect(tokens.claims()).toMatchObject({ iss: gatehouse.url, aud: device.clientId });
     const userinfo = await oidc.fetchUserInfo(tv, tokens.access_token, tokens.claims()!.sub);
     expect(userinfo.email).toBe('octocat@github.com');
+  });
+
+  it('lets a third-party app register itself, then run code + PKCE + PAR + DPoP against an API using the kit', async () => {
+    const iat = runCli(['registration-tokens', 'create', '--single-use', '--json'], db.url).json().token as string;
+    const registered = (await (await fetch(`${gatehouse.url}/reg`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${iat}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        client_name: 'Partner App',
+        redirect_uris: [`${app.url}/cb`],
+        grant_types: ['authorization_code', 'refresh_token'],
+        require_pushed_authorization_requests: true,
+        dpop_bound_access_tokens: true,
+      }),
+    })).json()) as Record<string, string>;
+    expect(registered.client_secret).toEqual(expect.any(String));
+    // an admin lets the new app call the API
+    expect(runCli(['clients', 'update', '--resource', API, '--', registered.client_id], db.url).code).toBe(0);
+    await new Promise((r) => setTimeout(r, 600)); // the change reaches the server within CHANGE_POLL_MS
+
+    const partner = await oidc.discovery(new URL(gatehouse.url), registered.client_id, undefined, oidc.ClientSecretBasic(registered.client_secret), {
+      execute: [oidc.allowInsecureRequests],
+    });
+    const dpop = oidc.getDPoPHandle(partner, await oidc.randomDPoPKeyPair());
+    const codeVerifier = oidc.randomPKCECodeVerifier();
+    const state = oidc.randomState();
+    const url = await oidc.buildAuthorizationUrlWithPAR(partner, {
+      redirect_uri: `${app.url}/cb`, scope: 'openid read:things', resource: API, state,
+      code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier), code_challenge_method: 'S256',
+    }, { DPoP: dpop });
+    expect(url.searchParams.get('request_uri')).toMatch(/^urn:ietf:params:oauth:request_uri:/);
+
+    const before = app.hits.length;
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(url.href);
+    await page.getByRole('button', { name: 'Continue with GitHub' }).click();
+    // a registered app is third-party: always asked
+    await page.getByRole('heading', { name: 'Allow Partner App?' }).waitFor();
+    expect(await page.textContent('main')).toContain('Things API');
+    await page.getByRole('button', { name: 'Allow' }).click();
+    const callback = await app.waitFor('/cb', before);
+
+    const tokens = await oidc.authorizationCodeGrant(partner, callback, { pkceCodeVerifier: codeVerifier, expectedState: state }, { resource: API }, { DPoP: dpop });
+    expect(tokens.token_type.toLowerCase()).toBe('dpop');
+    const claims = decodeJwt(tokens.access_token) as { aud: string; cnf?: { jkt?: string } };
+    expect(claims.aud).toBe(API);
+    expect(claims.cnf?.jkt).toEqual(expect.any(String));
+
+    const kit = new Koa();
+    kit.use(requireToken({ issuer: gatehouse.url, audience: API, scopes: ['read:things'] }));
+    kit.use((ctx) => {
+      ctx.body = { sub: (ctx.state as { auth: { subject: string } }).auth.subject };
+    });
+    const server = kit.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const kitUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}/things`;
+    try {
+      const ok = await oidc.fetchProtectedResource(partner, tokens.access_token, new URL(kitUrl), 'GET', undefined, undefined, { DPoP: dpop });
+      expect(ok.status).toBe(200);
+      expect(((await ok.json()) as { sub: string }).sub).toBe(tokens.claims()!.sub);
+      // the same token without its proof is refused
+      const stolen = await fetch(kitUrl, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+      expect(stolen.status).toBe(401);
+    } finally {
+      server.close();
+    }
   });
 });

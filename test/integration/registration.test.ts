@@ -171,6 +171,23 @@ describe('registration limits', () => {
     }
   });
 
+  it('registers without a token only when the operator opens registration', async () => {
+    const db = await createTestDatabase('sqlite');
+    const server = await startServer({ DATABASE_URL: db.url, REGISTRATION: 'open' });
+    try {
+      const res = await fetch(`${server.url}/reg`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ client_name: 'Open', redirect_uris: ['https://open.example.com/cb'] }),
+      });
+      expect(res.status).toBe(201);
+      expect(runCli(['clients', 'list', '--json'], db.url).json()).toEqual([expect.objectContaining({ name: 'Open', dynamic: true, firstParty: false })]);
+    } finally {
+      await server.stop();
+      await db.drop();
+    }
+  });
+
   it('has no registration endpoint when switched off', async () => {
     const db = await createTestDatabase('sqlite');
     const server = await startServer({ DATABASE_URL: db.url, REGISTRATION: 'off' });
