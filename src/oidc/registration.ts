@@ -33,10 +33,14 @@ export function releaseOnFailure(provider: Provider, db: Db): void {
 
 export function registrationFeatures(mode: RegistrationMode): Pick<NonNullable<Configuration['features']>, 'registration' | 'registrationManagement'> {
   if (mode === 'off') return { registration: { enabled: false }, registrationManagement: { enabled: false } };
+  if (mode === 'open') {
+    return { registration: { enabled: true, initialAccessToken: false }, registrationManagement: { enabled: true, rotateRegistrationAccessToken: true } };
+  }
   return {
     registration: {
       enabled: true,
-      initialAccessToken: mode === 'initial-access-token',
+      initialAccessToken: true,
+      // policies exist only with stored initial access tokens
       policies: {
         /**
          * Consumes the initial access token atomically (the adapter's consume
