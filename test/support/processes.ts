@@ -47,7 +47,12 @@ export async function startServer(env: Record<string, string>): Promise<RunningS
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
+  let stopping = false;
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  // A server that dies on its own explains itself in the test output.
+  child.on('exit', (code, signal) => {
+    if (!stopping) process.stderr.write(`gatehouse on port ${port} exited unexpectedly (code ${code}, signal ${signal}):\n${out.slice(-6000)}\n`);
+  });
   const url = `http://localhost:${port}`;
   const deadline = Date.now() + 30_000;
   for (;;) {
@@ -70,6 +75,7 @@ export async function startServer(env: Record<string, string>): Promise<RunningS
     process: child,
     output: () => out,
     async stop() {
+      stopping = true;
       if (child.exitCode === null) child.kill('SIGTERM');
       return exited;
     },
