@@ -37,6 +37,7 @@ describe('client rules', () => {
       firstParty: false,
       postLogoutRedirectUris: [],
       backchannelLogoutUri: null,
+      requirePar: false,
     });
   });
 
