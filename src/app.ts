@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Middleware } from 'koa';
+import compose from 'koa-compose';
 import type Provider from 'oidc-provider';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
@@ -33,6 +34,9 @@ export interface App {
   start(): Promise<void>;
   stop(): void;
 }
+
+/** Paths served by Gatehouse itself rather than oidc-provider. */
+const OWN_ROUTES = /^\/(?:interaction\/|oauth2\/|assets\/|healthz$|readyz$)/;
 
 /** One line per request: method, path without the query string, status, duration. */
 function requestLog(logger: Logger): Middleware {
@@ -73,16 +77,19 @@ export async function createApp({ config, database, logger, now = Date.now, upst
   const verifier = new SecretVerifier();
   const provider = createProvider({ config, db, catalog, keys, now, verifier, logger });
 
-  provider.use(requestLog(logger));
-  provider.use(errorPages(logger));
-  provider.use(serveAssets);
+  if (logger.isLevelEnabled('info')) provider.use(requestLog(logger));
   provider.use(registrationGuard({ catalog, verifier, limit: config.registrationRateLimit, now }));
-  provider.use(healthRoutes(db).routes());
-  provider.use(
+  // Gatehouse's own pages and routes, behind one prefix check so that protocol
+  // requests (/token above all) pass a single cheap function on their way to oidc-provider.
+  const own = compose<Parameters<Middleware>[0]>([
+    errorPages(logger),
+    serveAssets,
+    healthRoutes(db).routes(),
     interactionRoutes({
       provider, db, catalog, upstreams, issuer: config.issuer, linkVerifiedEmails: config.linkVerifiedEmails, logger,
     }).routes(),
-  );
+  ] as Middleware[]);
+  provider.use((ctx, next) => (OWN_ROUTES.test(ctx.path) ? own(ctx, next) : next()));
 
   let purgeTimer: NodeJS.Timeout | undefined;
   const purge = async () => {

@@ -2,7 +2,31 @@ import Provider from 'oidc-provider';
 import type { Logger } from 'pino';
 import { providerConfiguration, type ConfigurationDeps } from './configuration.js';
 import type { SecretVerifier } from './client-secrets.js';
+import type { Catalog } from '../storage/catalog.js';
 import { releaseOnFailure } from './registration.js';
+
+/**
+ * Keeps oidc-provider's Client objects per client id while the catalog is
+ * unchanged. oidc-provider's own Client.find serializes and hashes the adapter's
+ * metadata on every call to find its cached object; this skips that on the
+ * token hot path. Any admin change (or registration) drops the catalog, and
+ * with it these.
+ */
+function cacheClients(provider: Provider, catalog: Catalog): void {
+  const find = provider.Client.find.bind(provider.Client);
+  const cache = new Map<string, { generation: number; client: Awaited<ReturnType<typeof find>> }>();
+  provider.Client.find = async function cachedFind(id: string) {
+    const generation = catalog.generation;
+    const hit = cache.get(id);
+    if (hit && hit.generation === generation) return hit.client;
+    const client = await find(id);
+    if (client && generation === catalog.generation) {
+      if (cache.size >= 10_000) cache.clear();
+      cache.set(id, { generation, client });
+    }
+    return client;
+  } as typeof provider.Client.find;
+}
 
 /**
  * Builds the oidc-provider instance. Client secrets are argon2id hashes, so the
@@ -20,6 +44,7 @@ export function createProvider(deps: ConfigurationDeps & { verifier: SecretVerif
     return verifier.verify(this.clientId, this.clientSecret, actual);
   } as never;
 
+  cacheClients(provider, deps.catalog);
   releaseOnFailure(provider, deps.db);
 
   provider.on('server_error', (ctx, err) => {

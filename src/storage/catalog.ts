@@ -50,6 +50,11 @@ export class Catalog {
     }
   }
 
+  /** changes whenever the cache is dropped: things derived from cached rows compare it */
+  get generation(): number {
+    return this.#generation;
+  }
+
   clear(): void {
     this.#generation += 1;
     this.#clients.clear();
