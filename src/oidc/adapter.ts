@@ -108,8 +108,8 @@ export class ClientAdapter implements Adapter {
       postLogoutRedirectUris: m.post_logout_redirect_uris ?? [],
       backchannelLogoutUri: m.backchannel_logout_uri ?? null,
       requirePar: m.require_pushed_authorization_requests === true,
-      // third-party, and no API access until an admin grants it
-      firstParty: false,
+      // third-party, and no API access, until an admin says otherwise
+      firstParty: existing?.firstParty ?? false,
       resources: existing?.resources ?? [],
       scopes: existing?.scopes ?? [],
     });

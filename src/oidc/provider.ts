@@ -36,6 +36,9 @@ function cacheClients(provider: Provider, catalog: Catalog): void {
 export function createProvider(deps: ConfigurationDeps & { verifier: SecretVerifier; logger: Logger }): Provider {
   const provider = new Provider(deps.config.issuer, providerConfiguration(deps));
   provider.proxy = deps.config.trustProxy;
+  // Behind one trusted proxy: the client address is the last X-Forwarded-For
+  // entry the proxy appended, not whatever the client put first.
+  if (deps.config.trustProxy) provider.maxIpsCount = 1;
 
   const { verifier } = deps;
   // Awaited by oidc-provider's client authentication (lib/shared/client_auth.js).
@@ -46,6 +49,11 @@ export function createProvider(deps: ConfigurationDeps & { verifier: SecretVerif
 
   cacheClients(provider, deps.catalog);
   releaseOnFailure(provider, deps.db);
+
+  // Koa's own handler would print stack traces; log name and message only.
+  (provider as unknown as NodeJS.EventEmitter).on('error', (err: Error) => {
+    deps.logger.error({ err }, 'unhandled error');
+  });
 
   provider.on('server_error', (ctx, err) => {
     deps.logger.error({ err, path: ctx.path }, 'server error');

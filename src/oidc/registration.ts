@@ -107,9 +107,11 @@ export function registrationGuard(options: {
   const perIp = new RateLimiter(options.limit, 60_000, now);
   const perToken = new RateLimiter(options.limit, 60_000, now);
   return async (ctx, next) => {
-    if (!ctx.path.startsWith('/reg')) return next();
+    // oidc-provider's router ignores case and a trailing slash: so must the guard
+    const path = ctx.path.toLowerCase().replace(/\/+$/, '');
+    if (!path.startsWith('/reg')) return next();
 
-    if (ctx.method === 'POST' && ctx.path === '/reg') {
+    if (ctx.method === 'POST' && path === '/reg') {
       const token = /^Bearer\s+(\S+)$/i.exec(ctx.get('authorization'))?.[1];
       const wait = Math.max(perIp.hit(ctx.ip), token ? perToken.hit(token) : 0);
       if (wait) {
@@ -120,12 +122,18 @@ export function registrationGuard(options: {
       }
     }
 
-    const clientId = /^\/reg\/([^/]+)$/.exec(ctx.path)?.[1];
-    if (ctx.method === 'PUT' && clientId && ctx.is('application/json')) {
+    const rawId = /^\/reg\/([^/]+)\/*$/i.exec(ctx.path)?.[1];
+    if (ctx.method === 'PUT' && rawId && ctx.is('application/json')) {
       const invalid = (description: string) => {
         ctx.status = 400;
         ctx.body = { error: 'invalid_request', error_description: description };
       };
+      let clientId: string;
+      try {
+        clientId = decodeURIComponent(rawId);
+      } catch {
+        return invalid('malformed client_id in the path');
+      }
       const chunks: Buffer[] = [];
       let size = 0;
       for await (const chunk of ctx.req) {
@@ -141,7 +149,7 @@ export function registrationGuard(options: {
         return invalid('failed to parse the request body');
       }
       if (!body || typeof body !== 'object') return invalid('the request body must be a JSON object');
-      const stored = await options.catalog.client(decodeURIComponent(clientId));
+      const stored = await options.catalog.client(clientId);
       if (typeof body?.client_secret === 'string' && stored?.secretHash
         && (await options.verifier.verify(stored.clientId, stored.secretHash, body.client_secret))) {
         body.client_secret = stored.secretHash;

@@ -31,13 +31,18 @@ const newAccountId = () => randomBytes(16).toString('base64url');
 
 const normalizeEmail = (email: string | null) => email?.trim().toLowerCase() || null;
 
-/** Claims the account takes from the upstream it signed in with. */
+/**
+ * Claims the account takes from the upstream it signed in with, email included:
+ * an email the upstream no longer asserts as verified is not kept.
+ */
 function claimsFrom(profile: UpstreamProfile) {
+  const verified = Boolean(profile.email && profile.emailVerified);
   return {
     name: profile.name,
     username: profile.username,
     picture: profile.picture,
-    ...(profile.email && profile.emailVerified ? { email: normalizeEmail(profile.email), emailVerified: true } : {}),
+    email: verified ? normalizeEmail(profile.email) : null,
+    emailVerified: verified,
   };
 }
 
@@ -64,10 +69,17 @@ export async function signInWith(db: Db, profile: UpstreamProfile, options: { li
       }
       const email = normalizeEmail(profile.email);
       if (options.linkVerifiedEmails && email && profile.emailVerified) {
-        const existing = await tx.account.findFirst({ where: { email, emailVerified: true }, orderBy: { createdAt: 'asc' }, select });
-        if (existing) {
-          await tx.federatedIdentity.create({ data: { provider: profile.provider, subject: profile.subject, accountId: existing.id, ...identityData } });
-          return { account: existing, created: false, linked: true };
+        // the other side must assert it too: an identity whose upstream said, at its
+        // latest sign-in, that this email is verified (never a stale account field)
+        const match = await tx.federatedIdentity.findFirst({
+          where: { email, emailVerified: true, provider: { not: profile.provider } },
+          orderBy: { createdAt: 'asc' },
+          select: { accountId: true },
+        });
+        if (match) {
+          await tx.federatedIdentity.create({ data: { provider: profile.provider, subject: profile.subject, accountId: match.accountId, ...identityData } });
+          const account = await tx.account.update({ where: { id: match.accountId }, data: claimsFrom(profile), select });
+          return { account, created: false, linked: true };
         }
       }
       const account = await tx.account.create({

@@ -74,8 +74,18 @@ export async function updateClient(db: Db, clientId: string, data: Partial<Clien
   return toRecord(row);
 }
 
+/** Deletes a client, its remembered consents and everything stored under their grants. */
 export async function deleteClient(db: Db, clientId: string): Promise<void> {
-  await db.$transaction([db.client.delete({ where: { clientId } }), bumpChangeStamp(db)]);
+  await db.$transaction(async (tx) => {
+    const consents = await tx.consent.findMany({ where: { clientId }, select: { grantId: true } });
+    const grantIds = consents.map((c) => c.grantId);
+    if (grantIds.length) {
+      await tx.oidcPayload.deleteMany({ where: { OR: [{ grantId: { in: grantIds } }, { type: 'Grant', id: { in: grantIds } }] } });
+      await tx.consent.deleteMany({ where: { clientId } });
+    }
+    await tx.client.delete({ where: { clientId } });
+    await bumpChangeStamp(tx);
+  });
 }
 
 /** For use inside an interactive transaction (seed). */

@@ -111,15 +111,24 @@ function sqliteDriver(url: string): Driver {
   db.pragma('journal_mode = WAL');
   return {
     async withLock(fn) {
+      // Table redefinitions (Prisma's SQLite migrations copy, drop and rename a
+      // table) must not cascade deletes to child rows: foreign keys are off
+      // while migrating (the pragma is ignored inside a transaction) and
+      // checked before commit.
+      db.pragma('foreign_keys = OFF');
       // BEGIN IMMEDIATE takes SQLite's write lock; DDL below runs inside it.
       db.exec('BEGIN IMMEDIATE');
       try {
         const result = await fn();
+        const broken = db.pragma('foreign_key_check') as unknown[];
+        if (broken.length) throw new MigrationError(`migrations would leave ${broken.length} row(s) with broken foreign keys`);
         db.exec('COMMIT');
         return result;
       } catch (err) {
         db.exec('ROLLBACK');
         throw err;
+      } finally {
+        db.pragma('foreign_keys = ON');
       }
     },
     async ensureTable() {

@@ -4,6 +4,7 @@ import { migrate } from '../../src/storage/migrate.js';
 import { findAccount, listIdentities, signInWith } from '../../src/storage/accounts.js';
 import { findConsent, listConsents, rememberConsent, revokeConsents } from '../../src/storage/consents.js';
 import { PrismaAdapter } from '../../src/oidc/adapter.js';
+import { createClient, deleteClient } from '../../src/storage/clients.js';
 import type { UpstreamProfile } from '../../src/federation/upstream.js';
 
 const profile = (over: Partial<UpstreamProfile>): UpstreamProfile => ({
@@ -64,6 +65,16 @@ describe.each(databaseKinds())('accounts and consent storage on %s', (kind) => {
     expect(b.account.id).not.toBe(a.account.id);
   });
 
+  it('links only on what upstreams assert now, not on a stale account email', async () => {
+    const first = await signInWith(database.prisma, profile({ provider: 'github', subject: '600', email: 'old@corp.example', emailVerified: true }), { linkVerifiedEmails: true });
+    // the person's upstream no longer asserts that address: the account drops it
+    const again = await signInWith(database.prisma, profile({ provider: 'github', subject: '600', email: 'new@corp.example', emailVerified: false }), { linkVerifiedEmails: true });
+    expect(again.account).toMatchObject({ id: first.account.id, email: null, emailVerified: false });
+    // someone who later holds the old address elsewhere is not linked into the account
+    const newcomer = await signInWith(database.prisma, profile({ provider: 'google', subject: 'g-600', email: 'old@corp.example', emailVerified: true }), { linkVerifiedEmails: true });
+    expect(newcomer.account.id).not.toBe(first.account.id);
+  });
+
   it('survives two first sign-ins of one identity racing', async () => {
     const p = profile({ subject: '400', name: 'Racer' });
     const [x, y] = await Promise.all([
@@ -85,9 +96,29 @@ describe.each(databaseKinds())('accounts and consent storage on %s', (kind) => {
     expect(await listConsents(database.prisma, { clientId: 'app' })).toEqual([expect.objectContaining({ accountId: account.id, grantId: 'grant-500' })]);
 
     const revoked = await revokeConsents(database.prisma, { accountId: account.id });
+    expect(revoked.map((c) => c.grantId)).toEqual(['grant-500']);
     expect(revoked).toHaveLength(1);
     expect(await findConsent(database.prisma, account.id, 'app')).toBeNull();
     expect(await grants.find('grant-500')).toBeUndefined();
     expect(await refresh.find('rt-500')).toBeUndefined();
+  });
+
+  it('forgets consents and revokes their grants when the client is deleted', async () => {
+    const { account } = await signInWith(database.prisma, profile({ subject: '700' }), { linkVerifiedEmails: false });
+    await createClient(database.prisma, {
+      clientId: 'doomed', name: 'Doomed', secretHash: null, tokenEndpointAuthMethod: 'none', grantTypes: ['authorization_code'],
+      redirectUris: ['https://doomed.example.com/cb'], scopes: [], resources: [], firstParty: false, postLogoutRedirectUris: [],
+      backchannelLogoutUri: null, requirePar: false,
+    });
+    const grants = new PrismaAdapter(database.prisma, 'Grant');
+    const refresh = new PrismaAdapter(database.prisma, 'RefreshToken');
+    await grants.upsert('grant-700', { accountId: account.id, clientId: 'doomed' }, 3600);
+    await refresh.upsert('rt-700', { grantId: 'grant-700' }, 3600);
+    await rememberConsent(database.prisma, account.id, 'doomed', 'grant-700');
+    await deleteClient(database.prisma, 'doomed');
+    // a client re-created with the same id inherits nothing
+    expect(await findConsent(database.prisma, account.id, 'doomed')).toBeNull();
+    expect(await grants.find('grant-700')).toBeUndefined();
+    expect(await refresh.find('rt-700')).toBeUndefined();
   });
 });

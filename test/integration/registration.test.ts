@@ -165,6 +165,14 @@ describe('registration limits', () => {
       expect(limited.status).toBe(429);
       expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
       expect(await limited.json()).toMatchObject({ error: 'too_many_requests' });
+      // oidc-provider also routes /reg/ and /REG: the limit holds there too
+      for (const path of ['/reg/', '/REG', '/Reg/']) {
+        const res = await fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: '{}' });
+        expect(res.status).toBe(429);
+      }
+      // a malformed client id in a management path is a 400, not a 500
+      const malformed = await fetch(`${server.url}/reg/%E0%A4%A`, { method: 'PUT', headers: { 'content-type': 'application/json', authorization: 'Bearer x' }, body: '{}' });
+      expect(malformed.status).toBe(400);
     } finally {
       await server.stop();
       await db.drop();
