@@ -23,6 +23,10 @@ Options for create:
   --format <format>    jwt (default: self-contained, checked against /jwks) |
                        opaque (stored: introspectable, revocable at once)
   --alg <alg>          JWT signing algorithm: ES256 (default) | RS256
+  --introspector <client-id>
+                       a client (the API's own credentials) that may introspect
+                       tokens issued for this API (repeatable); any client may
+                       always introspect its own tokens
   --json               machine-readable output
 `;
 
@@ -34,6 +38,7 @@ function show(api: ResourceRecord) {
     ttl_seconds: api.accessTokenTtl,
     format: api.tokenFormat,
     alg: api.tokenFormat === 'jwt' ? api.signingAlg : '-',
+    introspectors: api.introspectors,
     updated_at: api.updatedAt,
   });
 }
@@ -49,6 +54,7 @@ export async function resourcesCommand(args: string[]): Promise<void> {
         ttl: { type: 'string' },
         format: { type: 'string' },
         alg: { type: 'string' },
+        introspector: { type: 'string', multiple: true },
       });
       if (values.help) return void process.stdout.write(RESOURCES_HELP);
       if (positionals.length) throw usageError(`unexpected argument: ${positionals[0]}`);
@@ -61,9 +67,10 @@ export async function resourcesCommand(args: string[]): Promise<void> {
         accessTokenTtl: values.ttl === undefined ? undefined : Number(values.ttl),
         tokenFormat: values.format,
         signingAlg: values.alg,
+        introspectors: values.introspector,
       });
       if (!parsed.success) {
-        throw new CliError(flagIssues(parsed.error, { identifier: '--identifier', name: '--name', scopes: '--scope', accessTokenTtl: '--ttl', tokenFormat: '--format', signingAlg: '--alg' }));
+        throw new CliError(flagIssues(parsed.error, { identifier: '--identifier', name: '--name', scopes: '--scope', accessTokenTtl: '--ttl', tokenFormat: '--format', signingAlg: '--alg', introspectors: '--introspector' }));
       }
       await withDatabase(async ({ prisma: db }) => {
         const input = parsed.data;

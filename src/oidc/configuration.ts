@@ -100,7 +100,20 @@ export function providerConfiguration({ config, db, catalog, keys, now }: Config
         },
       },
       clientCredentials: { enabled: true },
-      introspection: { enabled: true },
+      introspection: {
+        enabled: true,
+        // RFC 7662 §4: a client learns about its own tokens; an API's introspector
+        // client about tokens issued for that API; nobody about anyone else's.
+        allowedPolicy: async (_ctx, client, token) => {
+          if (token.clientId === client.clientId) return true;
+          const t = token as unknown as { aud?: string | string[]; resourceServer?: { audience?: string } };
+          const audiences = [t.aud ?? t.resourceServer?.audience ?? []].flat().filter((a): a is string => typeof a === 'string');
+          for (const audience of audiences) {
+            if ((await catalog.resource(audience))?.introspectors.includes(client.clientId)) return true;
+          }
+          return false;
+        },
+      },
       revocation: { enabled: true },
       resourceIndicators: {
         enabled: true,

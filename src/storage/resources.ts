@@ -10,6 +10,7 @@ export interface ResourceRecord {
   accessTokenTtl: number;
   tokenFormat: ResourceInput['tokenFormat'];
   signingAlg: ResourceInput['signingAlg'];
+  introspectors: string[];
   createdAt: Date;
   updatedAt: Date;
 }
@@ -24,6 +25,7 @@ function toRecord(row: Row): ResourceRecord {
     scopes: row.scopes as string[],
     tokenFormat: row.tokenFormat as ResourceRecord['tokenFormat'],
     signingAlg: row.signingAlg as ResourceRecord['signingAlg'],
+    introspectors: row.introspectors as string[],
   };
 }
 

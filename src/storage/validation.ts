@@ -106,6 +106,8 @@ export const resourceInput = z.object({
   accessTokenTtl: z.number().int().min(60).max(86_400).default(600),
   tokenFormat: z.enum(TOKEN_FORMATS).default('jwt'),
   signingAlg: z.enum(SIGNING_ALGS).default('ES256'),
+  /** clients (the API's own credentials) that may introspect its tokens */
+  introspectors: unique(clientId).default([]),
 });
 
 export type ResourceInput = z.infer<typeof resourceInput>;

@@ -141,7 +141,7 @@ describe.each(databaseKinds())('gatehouse CLI on %s', (kind: Kind) => {
       expectOk(created);
       const api = created.json();
       expect(Object.keys(api).sort()).toEqual(
-        ['accessTokenTtl', 'createdAt', 'identifier', 'name', 'scopes', 'signingAlg', 'tokenFormat', 'updatedAt'],
+        ['accessTokenTtl', 'createdAt', 'identifier', 'introspectors', 'name', 'scopes', 'signingAlg', 'tokenFormat', 'updatedAt'],
       );
       expect(api).toMatchObject({
         identifier: 'https://inventory.example.com',

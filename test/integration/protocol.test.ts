@@ -16,7 +16,7 @@ describe.each(databaseKinds())('client_credentials end to end on %s', (kind) => 
   beforeAll(async () => {
     db = await createTestDatabase(kind);
     createApi(db.url, ['--identifier', ORDERS, '--name', 'Orders', '--scope', 'orders:read', '--scope', 'orders:write', '--ttl', '300']);
-    createApi(db.url, ['--identifier', LEDGER, '--scope', 'ledger:read', '--format', 'opaque']);
+    createApi(db.url, ['--identifier', LEDGER, '--scope', 'ledger:read', '--format', 'opaque', '--introspector', 'ledger-api']);
     service = createClient(db.url, ['--name', 'Billing', '--id', 'billing', '--resource', ORDERS, '--resource', LEDGER, '--scope', 'orders:read', '--scope', 'ledger:read']);
     server = await startServer({ DATABASE_URL: db.url });
   });
@@ -102,6 +102,24 @@ describe.each(databaseKinds())('client_credentials end to end on %s', (kind) => 
     expect(active.aud).toBeUndefined();
     await oidc.tokenRevocation(rp, tokens.access_token);
     expect((await oidc.tokenIntrospection(rp, tokens.access_token)).active).toBe(false);
+  });
+
+  it('tells a client only about its own tokens, and an API introspector about tokens for its API', async () => {
+    const rp = await relyingParty(server.url, service.clientId, service.clientSecret);
+    const opaque = (await oidc.clientCredentialsGrant(rp, { resource: LEDGER, scope: 'ledger:read' })).access_token;
+    const nosy = createClient(db.url, ['--name', 'Nosy']);
+    const introspector = createClient(db.url, ['--name', 'Ledger API', '--id', 'ledger-api']);
+    const introspect = (who: { clientId: string; clientSecret: string }) =>
+      fetch(`${server.url}/token/introspection`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`${who.clientId}:${who.clientSecret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ token: opaque }),
+      }).then((r) => r.json() as Promise<Record<string, unknown>>);
+    await eventually(async () => (await tokenRequest(server.url, { grant_type: 'client_credentials' }, [nosy.clientId, nosy.clientSecret])).status === 200, 'new clients to reach the server');
+    // another client learns nothing about billing's token
+    expect(await introspect(nosy)).toEqual({ active: false });
+    // the API's own client does: it is a registered introspector of the ledger API
+    expect(await introspect(introspector)).toMatchObject({ active: true, client_id: 'billing', aud: LEDGER });
   });
 
   it('requires client authentication for introspection and revocation', async () => {

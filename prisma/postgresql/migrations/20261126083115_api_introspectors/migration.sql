@@ -1,0 +1,3 @@
+-- AlterTable
+ALTER TABLE "ResourceServer" ADD COLUMN     "introspectors" JSONB NOT NULL DEFAULT '[]';
+
