@@ -78,7 +78,7 @@ export async function createApp({ config, database, logger, now = Date.now, upst
   const provider = createProvider({ config, db, catalog, keys, now, verifier, logger });
 
   if (logger.isLevelEnabled('info')) provider.use(requestLog(logger));
-  provider.use(registrationGuard({ catalog, verifier, limit: config.registrationRateLimit, now }));
+  provider.use(registrationGuard({ catalog, db, verifier, limit: config.registrationRateLimit, now }));
   // Gatehouse's own pages and routes, behind one prefix check so that protocol
   // requests (/token above all) pass a single cheap function on their way to oidc-provider.
   const own = compose<Parameters<Middleware>[0]>([

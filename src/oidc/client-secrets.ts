@@ -1,4 +1,4 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import argon2 from 'argon2';
 
 /**
@@ -31,6 +31,25 @@ export async function verifySecret(hash: string, secret: string): Promise<boolea
   }
 }
 
+/** Thrown when too many argon2 verifications are already running or waiting. */
+export class VerifierBusyError extends Error {
+  constructor() {
+    super('too many client secret verifications in progress');
+    this.name = 'VerifierBusyError';
+  }
+}
+
+export interface VerifierLimits {
+  /** argon2 verifications at once (libuv's thread pool has 4 threads) */
+  concurrency: number;
+  /** verifications allowed to wait; beyond that callers fail fast */
+  queue: number;
+  /** failed verifications per source address per minute before that address is refused without argon2 */
+  failuresPerMinute: number;
+}
+
+const DEFAULT_LIMITS: VerifierLimits = { concurrency: 4, queue: 64, failuresPerMinute: 30 };
+
 interface Entry {
   /** the stored hash the secret was verified against */
   hash: string;
@@ -40,7 +59,7 @@ interface Entry {
 
 /**
  * Verifies a presented secret against a stored argon2id hash, remembering the
- * last success per client as an HMAC (random per-process key) of the secret.
+ * last success per client as a keyed digest (random per-process key) of the secret.
  * An entry only counts while the stored hash is unchanged, so a rotated secret
  * is never accepted from the cache. Failures are never cached.
  */
@@ -49,27 +68,81 @@ export class SecretVerifier {
   readonly #entries = new Map<string, Entry>();
   /** concurrent first verifications of the same secret share one argon2 run */
   readonly #pending = new Map<string, Promise<boolean>>();
+  readonly #limits: VerifierLimits;
+  #running = 0;
+  readonly #waiting: (() => void)[] = [];
+  /** failed verifications per source address in the current minute */
+  readonly #failures = new Map<string, { count: number; resetAt: number }>();
 
-  constructor(private readonly maxEntries = 10_000) {}
-
-  #mac(secret: string): Buffer {
-    return createHmac('sha256', this.#key).update(secret).digest();
+  constructor(
+    private readonly maxEntries = 10_000,
+    limits: Partial<VerifierLimits> = {},
+    private readonly now: () => number = Date.now,
+  ) {
+    this.#limits = { ...DEFAULT_LIMITS, ...limits };
   }
 
-  async verify(clientId: string, hash: string, secret: string): Promise<boolean> {
+  /**
+   * A per-process keyed digest of the secret: SHA-256 over a random 32-byte key
+   * and the secret. It is only compared, never shown, so length extension does
+   * not matter, and a one-shot hash costs a third of an HMAC on this hot path.
+   */
+  #mac(secret: string): Buffer {
+    return createHash('sha256').update(this.#key).update(secret).digest();
+  }
+
+  /**
+   * True when `secret` matches the stored hash. A cache hit costs one digest.
+   * A miss runs argon2, at most `concurrency` at once; `source` (the caller's
+   * address) is refused without argon2 once it failed too often this minute.
+   * Throws VerifierBusyError when the queue is full.
+   */
+  async verify(clientId: string, hash: string, secret: string, source?: string): Promise<boolean> {
     const mac = this.#mac(secret);
     const entry = this.#entries.get(clientId);
     if (entry && entry.hash === hash && timingSafeEqual(entry.mac, mac)) return true;
+    if (source !== undefined && this.#failedTooOften(source)) return false;
 
     const pendingKey = `${clientId}\0${hash}\0${mac.toString('base64')}`;
     let pending = this.#pending.get(pendingKey);
     if (!pending) {
-      pending = verifySecret(hash, secret).finally(() => this.#pending.delete(pendingKey));
+      pending = this.#limited(() => verifySecret(hash, secret)).finally(() => this.#pending.delete(pendingKey));
       this.#pending.set(pendingKey, pending);
     }
     const ok = await pending;
     if (ok) this.#remember(clientId, { hash, mac });
+    else if (source !== undefined) this.#countFailure(source);
     return ok;
+  }
+
+  async #limited<T>(run: () => Promise<T>): Promise<T> {
+    if (this.#running >= this.#limits.concurrency) {
+      if (this.#waiting.length >= this.#limits.queue) throw new VerifierBusyError();
+      await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    }
+    this.#running += 1;
+    try {
+      return await run();
+    } finally {
+      this.#running -= 1;
+      this.#waiting.shift()?.();
+    }
+  }
+
+  #failedTooOften(source: string): boolean {
+    const f = this.#failures.get(source);
+    return f !== undefined && f.resetAt > this.now() && f.count >= this.#limits.failuresPerMinute;
+  }
+
+  #countFailure(source: string): void {
+    const now = this.now();
+    let f = this.#failures.get(source);
+    if (!f || f.resetAt <= now) {
+      if (this.#failures.size >= this.maxEntries) this.#failures.clear();
+      f = { count: 0, resetAt: now + 60_000 };
+      this.#failures.set(source, f);
+    }
+    f.count += 1;
   }
 
   #remember(clientId: string, entry: Entry): void {

@@ -1,7 +1,7 @@
-import Provider from 'oidc-provider';
+import Provider, { errors } from 'oidc-provider';
 import type { Logger } from 'pino';
 import { providerConfiguration, type ConfigurationDeps } from './configuration.js';
-import type { SecretVerifier } from './client-secrets.js';
+import { VerifierBusyError, type SecretVerifier } from './client-secrets.js';
 import type { Catalog } from '../storage/catalog.js';
 import { releaseOnFailure } from './registration.js';
 
@@ -42,9 +42,16 @@ export function createProvider(deps: ConfigurationDeps & { verifier: SecretVerif
 
   const { verifier } = deps;
   // Awaited by oidc-provider's client authentication (lib/shared/client_auth.js).
-  provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientId: string; clientSecret?: string }, actual: string) {
-    if (!this.clientSecret || typeof actual !== 'string') return Promise.resolve(false);
-    return verifier.verify(this.clientId, this.clientSecret, actual);
+  provider.Client.prototype.compareClientSecret = async function compareClientSecret(this: { clientId: string; clientSecret?: string }, actual: string) {
+    if (!this.clientSecret || typeof actual !== 'string') return false;
+    try {
+      return await verifier.verify(this.clientId, this.clientSecret, actual, Provider.ctx?.ip);
+    } catch (err) {
+      if (!(err instanceof VerifierBusyError)) throw err;
+      const busy = new errors.TemporarilyUnavailable('too many requests are being authenticated; try again shortly');
+      Object.assign(busy, { status: 503, statusCode: 503 });
+      throw busy;
+    }
   } as never;
 
   cacheClients(provider, deps.catalog);

@@ -98,6 +98,7 @@ class RateLimiter {
  */
 export function registrationGuard(options: {
   catalog: Catalog;
+  db: Db;
   verifier: SecretVerifier;
   /** requests per minute, per IP and per token */
   limit: number;
@@ -150,8 +151,14 @@ export function registrationGuard(options: {
       }
       if (!body || typeof body !== 'object') return invalid('the request body must be a JSON object');
       const stored = await options.catalog.client(clientId);
-      if (typeof body?.client_secret === 'string' && stored?.secretHash
-        && (await options.verifier.verify(stored.clientId, stored.secretHash, body.client_secret))) {
+      // argon2 only for callers holding this client's registration access token
+      const rat = /^Bearer\s+(\S+)$/i.exec(ctx.get('authorization'))?.[1];
+      const authorized = rat === undefined ? undefined : ((await options.db.oidcPayload.findFirst({
+        where: { type: 'RegistrationAccessToken', id: rat },
+        select: { payload: true },
+      }))?.payload as { clientId?: string } | undefined);
+      if (typeof body?.client_secret === 'string' && stored?.secretHash && authorized?.clientId === clientId
+        && (await options.verifier.verify(stored.clientId, stored.secretHash, body.client_secret, ctx.ip))) {
         body.client_secret = stored.secretHash;
       }
       // oidc-provider reads an already parsed body from here

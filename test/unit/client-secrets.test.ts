@@ -1,4 +1,4 @@
-import { generateSecret, hashSecret, isArgon2idHash, SecretVerifier, verifySecret } from '../../src/oidc/client-secrets.js';
+import { generateSecret, hashSecret, isArgon2idHash, SecretVerifier, VerifierBusyError, verifySecret } from '../../src/oidc/client-secrets.js';
 
 describe('client secrets', () => {
   it('generates 256-bit base64url secrets', () => {
@@ -71,5 +71,28 @@ describe('SecretVerifier', () => {
     const v = new SecretVerifier();
     const results = await Promise.all(Array.from({ length: 10 }, () => v.verify('c1', hashA, 'secret-a')));
     expect(results.every(Boolean)).toBe(true);
+  });
+
+  it('refuses a source address without argon2 once it failed too often this minute', async () => {
+    let clock = 0;
+    const v = new SecretVerifier(100, { failuresPerMinute: 3 }, () => clock);
+    for (let i = 0; i < 3; i += 1) expect(await v.verify('c1', hashA, `wrong-${i}`, '203.0.113.7')).toBe(false);
+    // now even the right secret is refused from that address (no argon2 run)...
+    expect(await v.verify('c1', hashA, 'secret-a', '203.0.113.7')).toBe(false);
+    // ...but not from another address, and not after the minute
+    expect(await v.verify('c1', hashA, 'secret-a', '198.51.100.1')).toBe(true);
+    clock += 61_000;
+    expect(await v.verify('c2', hashA, 'secret-a', '203.0.113.7')).toBe(true);
+  });
+
+  it('runs a bounded number of argon2 verifications and fails fast beyond its queue', async () => {
+    const v = new SecretVerifier(100, { concurrency: 1, queue: 2 });
+    const results = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => v.verify(`c${i}`, hashA, `wrong-${i}`)));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(3);
+    const rejected = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(rejected).toHaveLength(3);
+    for (const r of rejected) expect(r.reason).toBeInstanceOf(VerifierBusyError);
+    // once the queue drains, verification works again
+    expect(await v.verify('c9', hashA, 'secret-a')).toBe(true);
   });
 });
