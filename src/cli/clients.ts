@@ -5,6 +5,7 @@ import {
   type ClientData, type ClientRecord,
 } from '../storage/clients.js';
 import { listResources } from '../storage/resources.js';
+import { revokeConsents } from '../storage/consents.js';
 import { clientInput } from '../storage/validation.js';
 import { generateSecret, hashSecret } from '../oidc/client-secrets.js';
 import { CliError, describe, flagIssues, onePositional, output, parse, usageError, withDatabase, type Options, type Values } from './context.js';
@@ -195,7 +196,10 @@ export async function clientsCommand(args: string[]): Promise<void> {
           throw new CliError('a client cannot switch between public (none) and confidential: create a new client');
         }
         const updated = await updateClient(db, clientId, { ...client, clientId });
-        output(Boolean(values.json)).print(publicClient(updated), () => show(updated));
+        // no longer first-party: grants made without asking are withdrawn, so people are asked
+        const withdrawn = existing.firstParty && !updated.firstParty ? (await revokeConsents(db, { clientId })).length : 0;
+        output(Boolean(values.json)).print({ ...publicClient(updated), ...(withdrawn ? { withdrawnGrants: withdrawn } : {}) }, () =>
+          show(updated) + (withdrawn ? `\nwithdrew ${withdrawn} grant(s) given without consent` : ''));
       });
       return;
     }

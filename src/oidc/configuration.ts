@@ -7,7 +7,7 @@ import { adapterFactory } from './adapter.js';
 import { FIRST_PARTY, RESOURCES, SCOPES } from './client-metadata.js';
 import { render } from '../interactions/views.js';
 import { findAccount } from '../storage/accounts.js';
-import { findConsent } from '../storage/consents.js';
+import { findConsent, rememberConsent } from '../storage/consents.js';
 import { registrationFeatures } from './registration.js';
 
 export interface ConfigurationDeps {
@@ -199,28 +199,30 @@ export function providerConfiguration({ config, db, catalog, keys, now }: Config
 async function loadExistingGrant(ctx: KoaContextWithOIDC, db: Db) {
   const { client, session, provider } = ctx.oidc;
   if (!client || !session?.accountId) return undefined;
+  const accountId = session.accountId;
+  let grant;
   const grantId = ctx.oidc.result?.consent?.grantId || session.grantIdFor(client.clientId);
-  if (grantId) {
-    const grant = await provider.Grant.find(grantId);
-    if (grant) return grant;
+  if (grantId) grant = await provider.Grant.find(grantId);
+  if (!grant) {
+    const remembered = await findConsent(db, accountId, client.clientId);
+    const found = remembered ? await provider.Grant.find(remembered) : undefined;
+    if (found && found.accountId === accountId && found.clientId === client.clientId) grant = found;
   }
-  const remembered = await findConsent(db, session.accountId, client.clientId);
-  if (remembered) {
-    const grant = await provider.Grant.find(remembered);
-    if (grant && grant.accountId === session.accountId && grant.clientId === client.clientId) return grant;
+  if ((client as unknown as Record<string, unknown>)[FIRST_PARTY] !== true) return grant;
+
+  // First-party: no consent screen. The grant covers whatever is asked now, and
+  // is remembered like any consent, so admins can list and revoke it.
+  grant ??= new provider.Grant({ clientId: client.clientId, accountId });
+  const requested = String(ctx.oidc.params?.scope ?? '').split(' ').filter(Boolean);
+  const oidcScopes = requested.filter((s) => ['openid', 'offline_access', 'profile', 'email'].includes(s));
+  if (oidcScopes.length) grant.addOIDCScope(oidcScopes.join(' '));
+  const resources = ctx.oidc.params?.resource;
+  for (const resource of Array.isArray(resources) ? resources : resources ? [resources] : []) {
+    grant.addResourceScope(String(resource), requested.join(' '));
   }
-  if ((client as unknown as Record<string, unknown>)[FIRST_PARTY] === true) {
-    const grant = new provider.Grant({ clientId: client.clientId, accountId: session.accountId });
-    const requested = String(ctx.oidc.params?.scope ?? '').split(' ').filter(Boolean);
-    grant.addOIDCScope(requested.filter((s) => ['openid', 'offline_access', 'profile', 'email'].includes(s)).join(' '));
-    const resources = ctx.oidc.params?.resource;
-    for (const resource of Array.isArray(resources) ? resources : resources ? [resources] : []) {
-      grant.addResourceScope(String(resource), requested.join(' '));
-    }
-    await grant.save();
-    return grant;
-  }
-  return undefined;
+  const savedId = await grant.save();
+  await rememberConsent(db, accountId, client.clientId, savedId);
+  return grant;
 }
 
 /**

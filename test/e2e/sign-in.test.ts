@@ -216,6 +216,17 @@ describeIf('sign-in in a real browser on %s', (kind) => {
     // no API requested: the access token is for userinfo, which has the claims
     const userinfo = await oidc.fetchUserInfo(fp, tokens.access_token, tokens.claims()!.sub);
     expect(userinfo).toMatchObject({ email: 'octocat@github.com', email_verified: true });
+
+    // the grant made without asking is remembered like any consent...
+    const listed = runCli(['grants', 'list', '--client', first.clientId, '--json'], db.url).json() as { accountId: string }[];
+    expect(listed).toEqual([expect.objectContaining({ accountId: tokens.claims()!.sub })]);
+    // ...and withdrawn when the client stops being first-party: the same browser is asked now
+    const demoted = runCli(['clients', 'update', '--third-party', '--json', '--', first.clientId], db.url);
+    expect(demoted.code).toBe(0);
+    expect(demoted.json()).toMatchObject({ firstParty: false, withdrawnGrants: 1 });
+    await new Promise((r) => setTimeout(r, 600));
+    await page.goto(oidc.buildAuthorizationUrl(fp, { redirect_uri: `${app.url}/cb`, scope: 'openid email', code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier), code_challenge_method: 'S256', state: 's2' }).href);
+    await page.getByRole('heading', { name: 'Allow First Party?' }).waitFor();
   });
 
   it('sends access_denied to the app when consent is denied', async () => {
