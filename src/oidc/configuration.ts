@@ -168,11 +168,15 @@ export function providerConfiguration({ config, db, catalog, keys, now }: Config
       Grant: 365 * 24 * 60 * 60,
     },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
-    // oidc-provider's outgoing requests refuse special-use addresses unless the
-    // operator lets clients on a private network receive back-channel logout.
+    // oidc-provider's outgoing requests refuse special-use addresses (SSRF). An
+    // operator may exempt back-channel logout to clients an admin registered;
+    // anything an app registered itself stays protected.
     ...(config.allowPrivateNetworkRequests
       ? {
-          fetch: (url: string | URL | Request, init?: RequestInit) => {
+          fetch: async (url: string | URL | Request, init?: RequestInit) => {
+            const target = url instanceof Request ? url.url : String(url);
+            const trusted = await db.client.findFirst({ where: { backchannelLogoutUri: target, dynamic: false }, select: { clientId: true } });
+            if (!trusted) return globalThis.fetch(url, init);
             const { dispatcher, ...options } = (init ?? {}) as RequestInit & { dispatcher?: unknown };
             return globalThis.fetch(url, options);
           },

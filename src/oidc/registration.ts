@@ -124,17 +124,12 @@ export function registrationGuard(options: {
     }
 
     const rawId = /^\/reg\/([^/]+)\/*$/i.exec(ctx.path)?.[1];
-    if (ctx.method === 'PUT' && rawId && ctx.is('application/json')) {
-      const invalid = (description: string) => {
+    const writes = (ctx.method === 'POST' && path === '/reg') || (ctx.method === 'PUT' && rawId !== undefined);
+    if (writes && ctx.is('application/json')) {
+      const invalid = (description: string, error = 'invalid_request') => {
         ctx.status = 400;
-        ctx.body = { error: 'invalid_request', error_description: description };
+        ctx.body = { error, error_description: description };
       };
-      let clientId: string;
-      try {
-        clientId = decodeURIComponent(rawId);
-      } catch {
-        return invalid('malformed client_id in the path');
-      }
       const chunks: Buffer[] = [];
       let size = 0;
       for await (const chunk of ctx.req) {
@@ -149,17 +144,28 @@ export function registrationGuard(options: {
       } catch {
         return invalid('failed to parse the request body');
       }
-      if (!body || typeof body !== 'object') return invalid('the request body must be a JSON object');
-      const stored = await options.catalog.client(clientId);
-      // argon2 only for callers holding this client's registration access token
-      const rat = /^Bearer\s+(\S+)$/i.exec(ctx.get('authorization'))?.[1];
-      const authorized = rat === undefined ? undefined : ((await options.db.oidcPayload.findFirst({
-        where: { type: 'RegistrationAccessToken', id: rat },
-        select: { payload: true },
-      }))?.payload as { clientId?: string } | undefined);
-      if (typeof body?.client_secret === 'string' && stored?.secretHash && authorized?.clientId === clientId
-        && (await options.verifier.verify(stored.clientId, stored.secretHash, body.client_secret, ctx.ip))) {
-        body.client_secret = stored.secretHash;
+      if (!body || typeof body !== 'object' || Array.isArray(body)) return invalid('the request body must be a JSON object');
+      // oidc-provider would fetch it from the server (SSRF); Gatehouse only uses public subjects
+      if (body.sector_identifier_uri !== undefined) return invalid('sector_identifier_uri is not supported', 'invalid_client_metadata');
+
+      if (rawId !== undefined) {
+        let clientId: string;
+        try {
+          clientId = decodeURIComponent(rawId);
+        } catch {
+          return invalid('malformed client_id in the path');
+        }
+        const stored = await options.catalog.client(clientId);
+        // argon2 only for callers holding this client's registration access token
+        const rat = /^Bearer\s+(\S+)$/i.exec(ctx.get('authorization'))?.[1];
+        const authorized = rat === undefined ? undefined : ((await options.db.oidcPayload.findFirst({
+          where: { type: 'RegistrationAccessToken', id: rat },
+          select: { payload: true },
+        }))?.payload as { clientId?: string } | undefined);
+        if (typeof body.client_secret === 'string' && stored?.secretHash && authorized?.clientId === clientId
+          && (await options.verifier.verify(stored.clientId, stored.secretHash, body.client_secret, ctx.ip))) {
+          body.client_secret = stored.secretHash;
+        }
       }
       // oidc-provider reads an already parsed body from here
       (ctx.request as unknown as { body: unknown }).body = body;

@@ -104,6 +104,9 @@ describe.each(databaseKinds())('dynamic client registration on %s', (kind) => {
     expect(firstParty).toEqual({ status: 400, body: expect.objectContaining({ error: 'invalid_client_metadata' }) });
     const apis = await register({ ...app, gatehouse_resources: ['https://api.example.com'] }, token);
     expect(apis.status).toBe(400);
+    // a URL the server would fetch on the app's behalf (SSRF) is refused outright
+    const sector = await register({ ...app, sector_identifier_uri: 'https://169.254.169.254/latest/meta-data' }, token);
+    expect(sector).toEqual({ status: 400, body: expect.objectContaining({ error: 'invalid_client_metadata' }) });
   });
 
   it('honours single-use and expiring tokens; a failed registration does not use up a single-use token', async () => {
