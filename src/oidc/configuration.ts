@@ -120,7 +120,7 @@ export function providerConfiguration({ config, db, catalog, keys, now }: Config
         // No resource requested: an opaque token for Gatehouse itself.
         defaultResource: () => undefined,
         useGrantedResource: () => true,
-        getResourceServerInfo: (ctx: KoaContextWithOIDC, indicator: string, client) =>
+        getResourceServerInfo: (_ctx: KoaContextWithOIDC, indicator: string, client) =>
           resourceServerInfo(catalog, indicator, client as unknown as Record<string, unknown>),
       },
     },

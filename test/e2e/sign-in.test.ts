@@ -10,7 +10,7 @@ import { createApi, createClient } from '../support/gatehouse.js';
 import { browserAvailable, launchBrowser } from '../support/browser.js';
 import { startApi, startApp, type AppServer } from '../support/apps.js';
 import { startFakeGitHub, defaultGitHubUser, type FakeGitHub } from '../support/upstreams/fake-github.js';
-import { startFakeOidc, defaultOidcUser, type FakeOidc } from '../support/upstreams/fake-oidc.js';
+import { startFakeOidc, type FakeOidc } from '../support/upstreams/fake-oidc.js';
 
 const API = 'https://api.example.com';
 const describeIf = browserAvailable() ? describe.each(databaseKinds()) : describe.skip.each(databaseKinds());
