@@ -6,7 +6,7 @@ import {
 } from '../storage/clients.js';
 import { listResources } from '../storage/resources.js';
 import { revokeConsents } from '../storage/consents.js';
-import { clientInput } from '../storage/validation.js';
+import { clientInput, clientReferenceProblems } from '../storage/validation.js';
 import { generateSecret, hashSecret } from '../oidc/client-secrets.js';
 import { CliError, describe, flagIssues, onePositional, output, parse, usageError, withDatabase, type Options, type Values } from './context.js';
 
@@ -89,23 +89,13 @@ async function validate(db: Db, fields: Record<string, unknown>) {
   const parsed = clientInput.safeParse(fields);
   if (!parsed.success) throw new CliError(flagIssues(parsed.error, FLAGS));
   const client = parsed.data;
-  const apis = new Map((await listResources(db)).map((r) => [r.identifier, r]));
-  const problems = checkReferences(client, apis);
+  const apis = new Map((await listResources(db)).map((r) => [r.identifier, r.scopes]));
+  const problems = clientReferenceProblems(client, apis).map((p) =>
+    p.field === 'resources'
+      ? `--resource: ${p.message} (create it first with: gatehouse resources create)`
+      : `--scope: ${p.message}`);
   if (problems.length) throw new CliError(problems.join('; '));
   return client;
-}
-
-/** Every API a client names must exist, and every scope must belong to one of them. */
-function checkReferences(client: { resources: string[]; scopes: string[] }, apis: Map<string, { scopes: string[] }>): string[] {
-  const problems: string[] = [];
-  client.resources.forEach((r) => {
-    if (!apis.has(r)) problems.push(`--resource: unknown API ${r} (create it first with: gatehouse resources create)`);
-  });
-  const known = new Set(client.resources.flatMap((r) => apis.get(r)?.scopes ?? []));
-  client.scopes.forEach((s) => {
-    if (!known.has(s)) problems.push(`--scope: ${s} is not a scope of the client's APIs`);
-  });
-  return problems;
 }
 
 function show(client: ClientRecord) {

@@ -18,6 +18,12 @@ export interface ConfigurationDeps {
   now?: () => number;
 }
 
+/** The OpenID Connect scopes Gatehouse offers; API scopes come from registered APIs. */
+const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email'] as const;
+
+/** What pages call a client. */
+const displayName = (client: { clientName?: string; clientId: string } | undefined) => client?.clientName ?? client?.clientId ?? null;
+
 /** Plain words for the error page, by OAuth error code. */
 const ERROR_TITLES: Record<string, string> = {
   invalid_request: 'The request was not valid',
@@ -65,12 +71,10 @@ export function providerConfiguration({ config, db, catalog, keys, now }: Config
         async logoutSource(ctx, form) {
           // `form` is oidc-provider's own markup (action and CSRF field); the view
           // places it and submits it with the person's choice.
-          const client = ctx.oidc.client;
-          render(ctx, 'logout', { form, clientName: client?.clientName ?? client?.clientId ?? null, formId: 'op.logoutForm' });
+          render(ctx, 'logout', { form, clientName: displayName(ctx.oidc.client), formId: 'op.logoutForm' });
         },
         async postLogoutSuccessSource(ctx) {
-          const client = ctx.oidc.client;
-          render(ctx, 'logged-out', { clientName: client?.clientName ?? client?.clientId ?? null });
+          render(ctx, 'logged-out', { clientName: displayName(ctx.oidc.client) });
         },
       },
       backchannelLogout: { enabled: true },
@@ -92,11 +96,10 @@ export function providerConfiguration({ config, db, catalog, keys, now }: Config
           render(ctx, 'device-code', { form: form.replace('name="user_code"', 'name="user_code" aria-label="Code from your device"'), error }, e ? 400 : 200);
         },
         async userCodeConfirmSource(ctx, form, client, _deviceInfo, userCode) {
-          render(ctx, 'device-confirm', { form, clientName: client.clientName ?? client.clientId, userCode });
+          render(ctx, 'device-confirm', { form, clientName: displayName(client), userCode });
         },
         async successSource(ctx) {
-          const client = ctx.oidc.client;
-          render(ctx, 'device-success', { clientName: client?.clientName ?? client?.clientId ?? null });
+          render(ctx, 'device-success', { clientName: displayName(ctx.oidc.client) });
         },
       },
       clientCredentials: { enabled: true },
@@ -137,7 +140,7 @@ export function providerConfiguration({ config, db, catalog, keys, now }: Config
       clientAuthSigningAlgValues: ['ES256', 'RS256', 'PS256', 'EdDSA'],
       requestObjectSigningAlgValues: ['ES256', 'RS256', 'PS256', 'EdDSA'],
     },
-    scopes: ['openid', 'offline_access', 'profile', 'email'],
+    scopes: [...OIDC_SCOPES],
     claims: {
       openid: ['sub'],
       profile: ['name', 'preferred_username', 'picture'],
@@ -218,7 +221,7 @@ async function loadExistingGrant(ctx: KoaContextWithOIDC, db: Db) {
   // is remembered like any consent, so admins can list and revoke it.
   grant ??= new provider.Grant({ clientId: client.clientId, accountId });
   const requested = String(ctx.oidc.params?.scope ?? '').split(' ').filter(Boolean);
-  const oidcScopes = requested.filter((s) => ['openid', 'offline_access', 'profile', 'email'].includes(s));
+  const oidcScopes = requested.filter((s) => (OIDC_SCOPES as readonly string[]).includes(s));
   if (oidcScopes.length) grant.addOIDCScope(oidcScopes.join(' '));
   const resources = ctx.oidc.params?.resource;
   for (const resource of Array.isArray(resources) ? resources : resources ? [resources] : []) {

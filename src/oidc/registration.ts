@@ -108,9 +108,10 @@ export function registrationGuard(options: {
   const perIp = new RateLimiter(options.limit, 60_000, now);
   const perToken = new RateLimiter(options.limit, 60_000, now);
   return async (ctx, next) => {
+    // every request passes here: one regexp test before anything else
+    if (!/^\/reg/i.test(ctx.path)) return next();
     // oidc-provider's router ignores case and a trailing slash: so must the guard
     const path = ctx.path.toLowerCase().replace(/\/+$/, '');
-    if (!path.startsWith('/reg')) return next();
 
     if (ctx.method === 'POST' && path === '/reg') {
       const token = /^Bearer\s+(\S+)$/i.exec(ctx.get('authorization'))?.[1];

@@ -1,6 +1,7 @@
 import type { Db } from './database.js';
 import type { ClientFields } from './validation.js';
 import { bumpChangeStamp } from './change-stamp.js';
+import { revokeConsentsTx } from './consents.js';
 
 type Tx = Pick<Db, 'client' | 'changeStamp'>;
 
@@ -77,12 +78,7 @@ export async function updateClient(db: Db, clientId: string, data: Partial<Clien
 /** Deletes a client, its remembered consents and everything stored under their grants. */
 export async function deleteClient(db: Db, clientId: string): Promise<void> {
   await db.$transaction(async (tx) => {
-    const consents = await tx.consent.findMany({ where: { clientId }, select: { grantId: true } });
-    const grantIds = consents.map((c) => c.grantId);
-    if (grantIds.length) {
-      await tx.oidcPayload.deleteMany({ where: { OR: [{ grantId: { in: grantIds } }, { type: 'Grant', id: { in: grantIds } }] } });
-      await tx.consent.deleteMany({ where: { clientId } });
-    }
+    await revokeConsentsTx(tx, { clientId });
     await tx.client.delete({ where: { clientId } });
     await bumpChangeStamp(tx);
   });

@@ -4,7 +4,7 @@ import type { Db } from './database.js';
 import { bumpChangeStamp } from './change-stamp.js';
 import { listClients, upsertClientTx, type ClientData, type ClientRecord } from './clients.js';
 import { listResources, upsertResourceTx, type ResourceData, type ResourceRecord } from './resources.js';
-import { checkClient, clientFields, clientId, formatIssues, resourceInput } from './validation.js';
+import { checkClient, clientFields, clientId, clientReferenceProblems, formatIssues, resourceInput } from './validation.js';
 import { generateSecret, hashSecret, isArgon2idHash, verifySecret } from '../oidc/client-secrets.js';
 
 /**
@@ -93,14 +93,9 @@ function referenceProblems(input: unknown, existingApis: ResourceRecord[], exist
   const apis = new Map<string, string[]>(existingApis.map((a) => [a.identifier, a.scopes]));
   for (const r of resources) if (typeof r.identifier === 'string') apis.set(r.identifier, strings(r.scopes));
   clients.forEach((c, i) => {
-    const named = strings(c.resources);
-    named.forEach((r, j) => {
-      if (!apis.has(r)) problems.push(`clients[${i}].resources[${j}]: unknown API ${r}`);
-    });
-    const known = new Set(named.flatMap((r) => apis.get(r) ?? []));
-    strings(c.scopes).forEach((s, j) => {
-      if (!known.has(s)) problems.push(`clients[${i}].scopes[${j}]: ${s} is not a scope of the client's APIs`);
-    });
+    for (const p of clientReferenceProblems({ resources: strings(c.resources), scopes: strings(c.scopes) }, apis)) {
+      problems.push(`clients[${i}].${p.field}[${p.index}]: ${p.message}`);
+    }
   });
   // Clients already stored and not in the file must keep every API scope they use.
   const inFile = new Set(clients.map((c) => c.clientId));

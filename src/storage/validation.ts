@@ -119,3 +119,26 @@ export function formatIssues(error: z.ZodError, prefix: (string | number)[] = []
     return `${path || '(root)'}: ${issue.message}`;
   });
 }
+
+/** A reference a client makes that does not hold: which field, which entry, why. */
+export interface ReferenceProblem {
+  field: 'resources' | 'scopes';
+  index: number;
+  message: string;
+}
+
+/** Every API a client names must exist, and every scope must belong to one of its APIs. */
+export function clientReferenceProblems(
+  client: { resources: string[]; scopes: string[] },
+  apiScopes: Map<string, string[]>,
+): ReferenceProblem[] {
+  const problems: ReferenceProblem[] = [];
+  client.resources.forEach((r, index) => {
+    if (!apiScopes.has(r)) problems.push({ field: 'resources', index, message: `unknown API ${r}` });
+  });
+  const known = new Set(client.resources.flatMap((r) => apiScopes.get(r) ?? []));
+  client.scopes.forEach((s, index) => {
+    if (!known.has(s)) problems.push({ field: 'scopes', index, message: `${s} is not a scope of the client's APIs` });
+  });
+  return problems;
+}

@@ -1,6 +1,5 @@
-import { databaseKinds, createTestDatabase, type TestDatabase } from '../support/databases.js';
-import { openDatabase, type Database } from '../../src/storage/database.js';
-import { migrate } from '../../src/storage/migrate.js';
+import { databaseKinds, migratedDatabase } from '../support/databases.js';
+import type { Database } from '../../src/storage/database.js';
 import { findAccount, listIdentities, signInWith } from '../../src/storage/accounts.js';
 import { findConsent, listConsents, rememberConsent, revokeConsents } from '../../src/storage/consents.js';
 import { PrismaAdapter } from '../../src/oidc/adapter.js';
@@ -20,18 +19,14 @@ const profile = (over: Partial<UpstreamProfile>): UpstreamProfile => ({
 });
 
 describe.each(databaseKinds())('accounts and consent storage on %s', (kind) => {
-  let testDb: TestDatabase;
   let database: Database;
 
+  let close: () => Promise<void>;
+
   beforeAll(async () => {
-    testDb = await createTestDatabase(kind);
-    await migrate({ url: testDb.url, kind });
-    database = openDatabase({ url: testDb.url, kind });
+    ({ database, close } = await migratedDatabase(kind));
   });
-  afterAll(async () => {
-    await database?.close();
-    await testDb?.drop();
-  });
+  afterAll(() => close?.());
 
   it('creates an account with its own sub on first sign-in, and finds it again', async () => {
     const first = await signInWith(database.prisma, profile({ subject: '100', email: 'Ada@Example.com', emailVerified: true, name: 'Ada', username: 'ada' }), { linkVerifiedEmails: false });

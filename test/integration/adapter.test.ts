@@ -1,6 +1,5 @@
-import { databaseKinds, createTestDatabase, type TestDatabase } from '../support/databases.js';
+import { databaseKinds, migratedDatabase, type TestDatabase } from '../support/databases.js';
 import { openDatabase, type Database } from '../../src/storage/database.js';
-import { migrate } from '../../src/storage/migrate.js';
 import { PrismaAdapter } from '../../src/oidc/adapter.js';
 import { purgeExpired } from '../../src/storage/purge.js';
 
@@ -10,17 +9,12 @@ describe.each(databaseKinds())('oidc-provider adapter on %s', (kind) => {
   let clock = Date.now();
   const now = () => clock;
 
-  beforeAll(async () => {
-    testDb = await createTestDatabase(kind);
-    const config = { url: testDb.url, kind };
-    await migrate(config);
-    database = openDatabase(config);
-  });
+  let close: () => Promise<void>;
 
-  afterAll(async () => {
-    await database?.close();
-    await testDb?.drop();
+  beforeAll(async () => {
+    ({ testDb, database, close } = await migratedDatabase(kind));
   });
+  afterAll(() => close?.());
 
   it('stores, finds and destroys a payload', async () => {
     const adapter = new PrismaAdapter(database.prisma, 'AccessToken', now);

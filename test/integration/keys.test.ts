@@ -1,22 +1,17 @@
-import { databaseKinds, createTestDatabase, type TestDatabase } from '../support/databases.js';
-import { openDatabase, type Database } from '../../src/storage/database.js';
-import { migrate } from '../../src/storage/migrate.js';
+import { databaseKinds, migratedDatabase } from '../support/databases.js';
+import type { Database } from '../../src/storage/database.js';
 import { KeyError, listSigningKeys, loadSigningKeys, rotateSigningKeys } from '../../src/oidc/keys.js';
 
 describe.each(databaseKinds())('signing keys on %s', (kind) => {
-  let testDb: TestDatabase;
   let database: Database;
   const kek = Buffer.alloc(32, 9);
 
+  let close: () => Promise<void>;
+
   beforeAll(async () => {
-    testDb = await createTestDatabase(kind);
-    await migrate({ url: testDb.url, kind });
-    database = openDatabase({ url: testDb.url, kind });
+    ({ database, close } = await migratedDatabase(kind));
   });
-  afterAll(async () => {
-    await database?.close();
-    await testDb?.drop();
-  });
+  afterAll(() => close?.());
 
   const byState = async () => {
     const keys = await listSigningKeys(database.prisma);

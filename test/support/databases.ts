@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { openDatabase, type Database } from '../../src/storage/database.js';
+import { migrate } from '../../src/storage/migrate.js';
 
 /**
  * Real databases for tests: a temp SQLite file always, and a fresh database on
@@ -50,6 +52,22 @@ export async function createTestDatabase(kind: Kind): Promise<TestDatabase> {
       await c.connect();
       await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       await c.end();
+    },
+  };
+}
+
+/** A fresh test database, migrated and opened through Gatehouse's own storage code. */
+export async function migratedDatabase(kind: Kind): Promise<{ testDb: TestDatabase; database: Database; close(): Promise<void> }> {
+  const testDb = await createTestDatabase(kind);
+  const config = { url: testDb.url, kind };
+  await migrate(config);
+  const database = openDatabase(config);
+  return {
+    testDb,
+    database,
+    async close() {
+      await database.close();
+      await testDb.drop();
     },
   };
 }
