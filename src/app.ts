@@ -1,20 +1,22 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Middleware } from 'koa';
+import Koa, { type Middleware } from 'koa';
 import compose from 'koa-compose';
-import type Provider from 'oidc-provider';
+import { errors, type default as Provider } from 'oidc-provider';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import type { Database } from './storage/database.js';
-import { Catalog } from './storage/catalog.js';
-import { purgeExpired } from './storage/purge.js';
-import { loadSigningKeys } from './oidc/keys.js';
-import { SecretVerifier } from './oidc/client-secrets.js';
+import { purgeExpiredPayloads } from './storage/oidc-payloads.js';
+import { AdminDataCache } from './services/admin-data-cache.js';
+import { ensureSigningKeys } from './services/keys.js';
+import { SecretVerifier } from './services/client-secrets.js';
+import { FixedWindowLimiter } from './common/rate-limit.js';
 import { createProvider } from './oidc/provider.js';
+import { registrationGuard } from './oidc/registration-guard.js';
 import { healthRoutes } from './health.js';
 import { interactionRoutes } from './interactions/routes.js';
+import { providerViews } from './interactions/provider-views.js';
 import { render, serveAssets } from './interactions/views.js';
 import { createUpstreams, type Upstream } from './federation/index.js';
-import { registrationGuard } from './oidc/registration.js';
 
 export interface AppDeps {
   config: Config;
@@ -28,7 +30,7 @@ export interface AppDeps {
 
 export interface App {
   provider: Provider;
-  catalog: Catalog;
+  cache: AdminDataCache;
   callback(): (req: IncomingMessage, res: ServerResponse) => void;
   /** starts background work: change polling and the purge of expired rows */
   start(): Promise<void>;
@@ -51,19 +53,24 @@ function requestLog(logger: Logger): Middleware {
   };
 }
 
+/** Status and what may be shown of an error from Gatehouse's own routes. */
+function describeError(err: unknown): { status: number; message?: string } {
+  if (err instanceof errors.OIDCProviderError) return { status: err.status, message: err.error_description };
+  if (err instanceof Koa.HttpError) return { status: err.status, message: err.expose ? err.message : undefined };
+  return { status: 500 };
+}
+
 /** Errors from Gatehouse's own routes become a page, never a stack trace. */
 function errorPages(logger: Logger): Middleware {
   return async (ctx, next) => {
     try {
       await next();
     } catch (err) {
-      const e = err as { status?: number; statusCode?: number; expose?: boolean; message?: string; error_description?: string };
-      const status = e.status ?? e.statusCode ?? 500;
+      const { status, message } = describeError(err);
       if (status >= 500) logger.error({ err, path: ctx.path }, 'unhandled error');
-      const message = status < 500 ? (e.error_description ?? (e.expose ? e.message : undefined)) : undefined;
       render(ctx, 'error', {
         title: status === 404 ? 'Not found' : status < 500 ? 'That did not work' : 'Something went wrong',
-        message: message ?? 'Please go back to the application and try again.',
+        message: (status < 500 && message) || 'Please go back to the application and try again.',
       }, status);
     }
   };
@@ -72,13 +79,14 @@ function errorPages(logger: Logger): Middleware {
 /** Builds the whole server without listening, so tests and main.ts share it. */
 export async function createApp({ config, database, logger, now = Date.now, upstreams = createUpstreams(config.upstreams) }: AppDeps): Promise<App> {
   const db = database.prisma;
-  const catalog = new Catalog(db, logger, config.changePollMs);
-  const keys = await loadSigningKeys(db, config.keyEncryptionKey);
+  const cache = new AdminDataCache(db, logger, config.changePollMs);
+  const keys = await ensureSigningKeys(db, config.keyEncryptionKey);
   const verifier = new SecretVerifier();
-  const provider = createProvider({ config, db, catalog, keys, now, verifier, logger });
+  const provider = createProvider({ config, db, cache, keys, views: providerViews, now, verifier, logger });
 
   if (logger.isLevelEnabled('info')) provider.use(requestLog(logger));
-  provider.use(registrationGuard({ catalog, db, verifier, limit: config.registrationRateLimit, now }));
+  const perMinute = () => new FixedWindowLimiter({ limit: config.registrationRateLimit, windowMs: 60_000, now });
+  provider.use(registrationGuard({ provider, cache, verifier, perAddress: perMinute(), perToken: perMinute() }));
   // Gatehouse's own pages and routes, behind one prefix check so that protocol
   // requests (/token above all) pass a single cheap function on their way to oidc-provider.
   const own = compose<Parameters<Middleware>[0]>([
@@ -86,7 +94,7 @@ export async function createApp({ config, database, logger, now = Date.now, upst
     serveAssets,
     healthRoutes(db).routes(),
     interactionRoutes({
-      provider, db, catalog, upstreams, issuer: config.issuer, linkVerifiedEmails: config.linkVerifiedEmails, logger,
+      provider, db, cache, upstreams, issuer: config.issuer, linkVerifiedEmails: config.linkVerifiedEmails, logger,
     }).routes(),
   ] as Middleware[]);
   provider.use((ctx, next) => (OWN_ROUTES.test(ctx.path) ? own(ctx, next) : next()));
@@ -94,7 +102,7 @@ export async function createApp({ config, database, logger, now = Date.now, upst
   let purgeTimer: NodeJS.Timeout | undefined;
   const purge = async () => {
     try {
-      const count = await purgeExpired(db, new Date(now()));
+      const count = await purgeExpiredPayloads(db, new Date(now()));
       if (count) logger.info({ count }, 'purged expired artifacts');
     } catch (err) {
       logger.warn({ err }, 'purge failed');
@@ -103,16 +111,16 @@ export async function createApp({ config, database, logger, now = Date.now, upst
 
   return {
     provider,
-    catalog,
+    cache,
     callback: () => provider.callback(),
     async start() {
-      await catalog.start();
+      await cache.start();
       await purge();
       purgeTimer = setInterval(() => void purge(), config.purgeIntervalSeconds * 1000);
       purgeTimer.unref();
     },
     stop() {
-      catalog.stop();
+      cache.stop();
       clearInterval(purgeTimer);
     },
   };

@@ -1,4 +1,7 @@
 import { z } from 'zod';
+import { DEFAULT_DATABASE_URL } from './common/defaults.js';
+import { isLoopbackHttp } from './common/loopback.js';
+import { REGISTRATION_MODES, type RegistrationMode } from './common/protocol.js';
 
 /** The placeholder that `.env.example` ships; production refuses it. */
 export const DEMO_COOKIE_KEY_PREFIX = 'change-me';
@@ -41,7 +44,7 @@ export interface Config {
    */
   allowPrivateNetworkRequests: boolean;
   /** dynamic client registration: off, gated by initial access tokens, or open to anyone */
-  registration: 'off' | 'initial-access-token' | 'open';
+  registration: RegistrationMode;
   /** registration requests per minute, per IP and per initial access token */
   registrationRateLimit: number;
 }
@@ -75,7 +78,7 @@ const schema = z.object({
   DATABASE_URL: z
     .string()
     .refine((v) => /^(file:|postgres:\/\/|postgresql:\/\/)/.test(v), 'must start with file: (SQLite) or postgres:// (PostgreSQL)')
-    .default('file:./data/gatehouse.db'),
+    .default(DEFAULT_DATABASE_URL),
   COOKIE_KEYS: z
     .string()
     .transform((v) => v.split(',').map((k) => k.trim()).filter(Boolean))
@@ -97,7 +100,7 @@ const schema = z.object({
   SHUTDOWN_TIMEOUT_MS: int(0, 600_000).default(10_000),
   ACCOUNT_LINKING: z.enum(['off', 'verified-email']).default('off'),
   ALLOW_PRIVATE_NETWORK_REQUESTS: bool.default(false),
-  REGISTRATION: z.enum(['off', 'initial-access-token', 'open']).default('initial-access-token'),
+  REGISTRATION: z.enum(REGISTRATION_MODES).default('initial-access-token'),
   REGISTRATION_RATE_LIMIT: int(1, 100_000).default(20),
 });
 
@@ -121,7 +124,7 @@ export function parseConfig(env: Record<string, string | undefined>, randomKey: 
     issuer,
     port: v.PORT,
     host: v.HOST,
-    database: { url: v.DATABASE_URL, kind: v.DATABASE_URL.startsWith('file:') ? 'sqlite' : 'postgresql' },
+    database: databaseConfig(v.DATABASE_URL),
     cookieKeys: v.COOKIE_KEYS ?? [randomKey(), randomKey()],
     cookieKeysGenerated: !v.COOKIE_KEYS,
     logLevel: v.LOG_LEVEL,
@@ -138,8 +141,6 @@ export function parseConfig(env: Record<string, string | undefined>, randomKey: 
   };
 }
 
-const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
-
 /** https, or http on a loopback host (a provider on this machine, e.g. for development). */
 function upstreamUrl(name: string, value: string, problems: string[]): string {
   let url: URL;
@@ -149,7 +150,7 @@ function upstreamUrl(name: string, value: string, problems: string[]): string {
     problems.push(`${name}: must be an absolute URL`);
     return value;
   }
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK.has(url.hostname))) {
+  if (url.protocol !== 'https:' && !isLoopbackHttp(url)) {
     problems.push(`${name}: must be https (http only for localhost)`);
   }
   if (url.search || url.hash) problems.push(`${name}: must not have a query or fragment`);
@@ -240,10 +241,13 @@ function productionProblems(input: Record<string, string | undefined>): string[]
   return problems;
 }
 
+function databaseConfig(url: string): Config['database'] {
+  return { url, kind: url.startsWith('file:') ? 'sqlite' : 'postgresql' };
+}
+
 /** The subset the CLI needs: only the database. */
 export function parseDatabaseConfig(env: Record<string, string | undefined>): Config['database'] {
-  const url = env.DATABASE_URL || 'file:./data/gatehouse.db';
-  const parsed = schema.shape.DATABASE_URL.safeParse(url);
+  const parsed = schema.shape.DATABASE_URL.safeParse(env.DATABASE_URL || undefined);
   if (!parsed.success) throw new ConfigError([`DATABASE_URL: ${parsed.error.issues[0].message}`]);
-  return { url, kind: url.startsWith('file:') ? 'sqlite' : 'postgresql' };
+  return databaseConfig(parsed.data);
 }

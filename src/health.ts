@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import type { Db } from './storage/database.js';
+import { ping, type Db } from './storage/database.js';
 
 /** /healthz: the process answers. /readyz: and the database answers too. */
 export function healthRoutes(db: Db): Router {
@@ -11,7 +11,7 @@ export function healthRoutes(db: Db): Router {
   router.get('/readyz', async (ctx) => {
     ctx.set('Cache-Control', 'no-store');
     try {
-      await db.$queryRawUnsafe('SELECT 1');
+      await ping(db);
       ctx.body = { status: 'ok', database: 'ok' };
     } catch {
       ctx.status = 503;

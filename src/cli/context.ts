@@ -1,5 +1,3 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util';
-import type { ZodError } from 'zod';
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { ConfigError, parseConfig, parseDatabaseConfig } from '../config.js';
@@ -34,24 +32,6 @@ export function output(json: boolean): Output {
       process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${human()}\n`);
     },
   };
-}
-
-export type Options = NonNullable<ParseArgsConfig['options']>;
-
-export type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
-
-/** Strict parsing: an unknown flag is a usage error. --json and --help are everywhere. */
-export function parse(args: string[], options: Options): { values: Values; positionals: string[] } {
-  try {
-    return parseArgs({
-      args,
-      options: { ...options, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (err) {
-    throw usageError((err as Error).message.split('. To specify')[0].split('\n')[0]);
-  }
 }
 
 /** Reads the environment (and .env) through `parse`; configuration problems become one CLI error. */
@@ -91,12 +71,3 @@ export function describe(record: Record<string, unknown>): string {
     .join('\n');
 }
 
-export function onePositional(positionals: string[], what: string): string {
-  if (positionals.length !== 1) throw usageError(`expected exactly one ${what}`);
-  return positionals[0];
-}
-
-/** Validation issues named by the flag behind each field, so errors say what the admin typed. */
-export function flagIssues(error: ZodError, flags: Record<string, string>): string {
-  return error.issues.map((i) => `${flags[String(i.path[0])] ?? String(i.path[0] ?? 'input')}: ${i.message}`).join('; ');
-}

@@ -1,47 +1,46 @@
 import { CliError } from './context.js';
+import { runCommand, type Command } from './command.js';
 import { clientsCommand } from './clients.js';
-import { resourcesCommand } from './resources.js';
-import { seedCommand } from './seed.js';
-import { migrateCommand } from './migrate.js';
-import { grantsCommand } from './grants.js';
+import { apisCommand } from './apis.js';
+import { consentsCommand } from './consents.js';
 import { keysCommand } from './keys.js';
 import { registrationTokensCommand } from './registration-tokens.js';
+import { seedCommand } from './seed.js';
+import { migrateCommand } from './migrate.js';
+import { DEFAULT_DATABASE_URL } from '../common/defaults.js';
 
-const HELP = `Usage: gatehouse <command> [options]
+const COMMANDS: Command[] = [clientsCommand, apisCommand, consentsCommand, keysCommand, registrationTokensCommand, seedCommand, migrateCommand];
+
+/** One line per command: its forms and what it is for. */
+function overview(): string {
+  const rows = COMMANDS.map((c) => {
+    const forms = c.subcommands.length === 1 && c.subcommands[0].usage.startsWith(c.name)
+      ? c.subcommands[0].usage
+      : `${c.name} ${c.subcommands.map((s) => s.usage.split(' ')[0]).join('|')}`;
+    const aliases = c.aliases?.length ? ` (also: ${c.aliases.join(', ')})` : '';
+    return [forms, `${c.summary}${aliases}`];
+  });
+  const width = Math.max(...rows.map(([f]) => f.length)) + 3;
+  return `Usage: gatehouse <command> [options]
 
 Commands:
-  clients create|list|show|update|delete|rotate-secret   manage clients (apps and services)
-  resources create|list|show|delete                      manage APIs (resource servers)
-  grants list|revoke                                     remembered consents (account x client)
-  keys list|rotate                                       signing keys
-  registration-tokens create|list|revoke                 initial access tokens for dynamic registration
-  seed <file>                                            apply a JSON/YAML file of APIs and clients
-  migrate                                                apply database migrations
+${rows.map(([f, s]) => `  ${f.padEnd(width)}${s}`).join('\n')}
 
 Every command takes --help and --json. The database comes from DATABASE_URL
-(or .env); the default is file:./data/gatehouse.db.
+(or .env); the default is ${DEFAULT_DATABASE_URL}.
 Exit codes: 0 success, 1 failure, 2 bad usage.
 `;
-
-const commands: Record<string, (args: string[]) => Promise<void>> = {
-  clients: clientsCommand,
-  resources: resourcesCommand,
-  grants: grantsCommand,
-  keys: keysCommand,
-  'registration-tokens': registrationTokensCommand,
-  seed: seedCommand,
-  migrate: migrateCommand,
-};
+}
 
 async function run(argv: string[]): Promise<void> {
-  const [command, ...rest] = argv;
-  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-    process.stdout.write(HELP);
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(overview());
     return;
   }
-  const handler = commands[command];
-  if (!handler) throw new CliError(`unknown command: ${command} (see gatehouse --help)`, 2);
-  await handler(rest);
+  const command = COMMANDS.find((c) => c.name === name || c.aliases?.includes(name));
+  if (!command) throw new CliError(`unknown command: ${name} (see gatehouse --help)`, 2);
+  await runCommand(command, name, rest);
 }
 
 run(process.argv.slice(2)).then(
@@ -57,3 +56,4 @@ run(process.argv.slice(2)).then(
     process.exit(1);
   },
 );
+

@@ -1,6 +1,6 @@
 import * as client from 'openid-client';
 import { z } from 'zod';
-import { isLoopbackHttp, toUpstreamError, UpstreamError, type Upstream, type UpstreamChecks, type UpstreamProfile } from './upstream.js';
+import { configureTransport, toUpstreamError, UpstreamError, type Upstream, type UpstreamChecks, type UpstreamProfile } from './upstream.js';
 
 /**
  * GitHub (OAuth 2.0, not OpenID Connect): authorize with state and PKCE, exchange
@@ -37,8 +37,7 @@ export function gitHub(options: GitHubOptions): Upstream {
     options.clientId,
     options.clientSecret,
   );
-  if (isLoopbackHttp(options.baseUrl)) client.allowInsecureRequests(config);
-  config.timeout = options.timeout ?? 10;
+  configureTransport(config, 'GitHub', options.baseUrl, options.timeout ?? 10);
 
   async function api(accessToken: string, path: string): Promise<unknown> {
     const headers = new Headers({

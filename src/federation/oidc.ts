@@ -1,5 +1,6 @@
 import * as client from 'openid-client';
-import { isLoopbackHttp, toUpstreamError, type Upstream, type UpstreamChecks, type UpstreamProfile } from './upstream.js';
+import { isLoopbackHttp } from '../common/loopback.js';
+import { configureTransport, toUpstreamError, upstreamFetch, type Upstream, type UpstreamChecks, type UpstreamProfile } from './upstream.js';
 
 /**
  * Any OpenID Connect provider (Google is one): discovery from the issuer, state,
@@ -28,9 +29,10 @@ export function openIdConnect(options: OidcOptions): Upstream {
       .discovery(new URL(options.issuer), options.clientId, options.clientSecret, undefined, {
         execute: isLoopbackHttp(options.issuer) ? [client.allowInsecureRequests] : [],
         timeout: options.timeout ?? 10,
+        [client.customFetch]: upstreamFetch(options.name),
       })
       .then((config) => {
-        config.timeout = options.timeout ?? 10;
+        configureTransport(config, options.name, options.issuer, options.timeout ?? 10);
         return config;
       })
       .catch((err) => {

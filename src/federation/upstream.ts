@@ -1,3 +1,7 @@
+import * as client from 'openid-client';
+import type { UpstreamIdentity } from '../services/accounts.js';
+import { isLoopbackHttp } from '../common/loopback.js';
+
 /**
  * The one interface every upstream identity provider implements (GitHub, Google,
  * any OpenID Connect provider). The caller keeps the state, nonce and PKCE
@@ -10,19 +14,8 @@ export interface UpstreamChecks {
   codeVerifier: string;
 }
 
-/** What Gatehouse keeps of an upstream account. */
-export interface UpstreamProfile {
-  provider: string;
-  /** the upstream's stable id for the person */
-  subject: string;
-  email: string | null;
-  emailVerified: boolean;
-  name: string | null;
-  username: string | null;
-  picture: string | null;
-  /** the raw profile, kept for the operator */
-  raw: Record<string, unknown>;
-}
+/** What an upstream says about the person: the accounts service's input. */
+export type UpstreamProfile = UpstreamIdentity;
 
 export interface Upstream {
   id: string;
@@ -54,14 +47,36 @@ export class UpstreamError extends Error {
   }
 }
 
-/** Maps openid-client and fetch failures onto the four kinds. */
 /**
- * An OAuth error body anywhere in the cause chain: GitHub answers token errors
- * with HTTP 200, which openid-client reports as an invalid response whose
- * cause's cause holds the body.
+ * openid-client's fetch for an upstream. A request that got no answer (refused,
+ * reset, DNS, timed out) becomes UpstreamError('network') here, the one place
+ * that knows what fetch throws; everything after an answer is openid-client's.
  */
-function oauthBody(err: unknown): { error: string; error_description?: string } | undefined {
-  for (let e = err as { cause?: unknown; body?: unknown } | undefined, depth = 0; e && depth < 4; e = e.cause as typeof e, depth++) {
+export function upstreamFetch(provider: string): client.CustomFetch {
+  return async (url, options) => {
+    try {
+      return await fetch(url, options as RequestInit);
+    } catch (err) {
+      const timedOut = options.signal?.aborted === true;
+      throw new UpstreamError('network', timedOut ? `${provider} did not answer in time` : `${provider} could not be reached`, { cause: err });
+    }
+  };
+}
+
+/** The first error of class `type` in a cause chain (openid-client wraps what it catches). */
+function inCauses<T>(err: unknown, type: abstract new (...args: never[]) => T): T | undefined {
+  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof type) return e;
+  }
+  return undefined;
+}
+
+/**
+ * An OAuth error body in a cause chain: GitHub answers token errors with HTTP
+ * 200, which openid-client reports as an invalid response whose cause carries the body.
+ */
+function oauthErrorBody(err: unknown): { error: string; error_description?: string } | undefined {
+  for (let e = err as { cause?: unknown; body?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
     const body = e.body as { error?: unknown; error_description?: unknown } | undefined;
     if (body && typeof body.error === 'string') {
       return { error: body.error, error_description: typeof body.error_description === 'string' ? body.error_description : undefined };
@@ -70,25 +85,21 @@ function oauthBody(err: unknown): { error: string; error_description?: string } 
   return undefined;
 }
 
+/** Maps what an upstream call threw onto the four kinds, by class. */
 export function toUpstreamError(err: unknown, provider: string): UpstreamError {
-  if (err instanceof UpstreamError) return err;
-  const body = oauthBody(err);
-  if (body) err = Object.assign(new Error(body.error), body);
-  const e = err as { name?: string; code?: string; error?: string; error_description?: string; message?: string; cause?: unknown };
-  if (e.error === 'access_denied') return new UpstreamError('denied', `${provider}: access denied`, { cause: err });
-  if (e.error) return new UpstreamError('oauth', `${provider}: ${e.error}${e.error_description ? ` (${e.error_description})` : ''}`, { cause: err });
-  const cause = e.cause as { code?: string } | undefined;
-  if (e.name === 'TypeError' && /fetch failed/.test(e.message ?? '')) {
-    return new UpstreamError('network', `${provider} could not be reached${cause?.code ? ` (${cause.code})` : ''}`, { cause: err });
+  const known = inCauses(err, UpstreamError);
+  if (known) return known;
+  const answer = inCauses(err, client.AuthorizationResponseError) ?? inCauses(err, client.ResponseBodyError) ?? oauthErrorBody(err);
+  if (answer?.error === 'access_denied') return new UpstreamError('denied', `${provider}: access denied`, { cause: err });
+  if (answer) {
+    return new UpstreamError('oauth', `${provider}: ${answer.error}${answer.error_description ? ` (${answer.error_description})` : ''}`, { cause: err });
   }
-  if (e.name === 'TimeoutError' || e.name === 'AbortError') return new UpstreamError('network', `${provider} did not answer in time`, { cause: err });
-  return new UpstreamError('unexpected', `${provider}: ${e.message ?? 'unexpected response'}`, { cause: err });
+  return new UpstreamError('unexpected', `${provider}: ${err instanceof Error ? err.message : 'unexpected response'}`, { cause: err });
 }
 
-const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
-
-/** http is accepted only for upstreams on this machine (config.ts enforces the same). */
-export function isLoopbackHttp(url: string): boolean {
-  const u = new URL(url);
-  return u.protocol === 'http:' && LOOPBACK.has(u.hostname);
+/** An openid-client Configuration's transport: plain http only on this machine, and failures typed. */
+export function configureTransport(config: client.Configuration, provider: string, baseUrl: string, timeout: number): void {
+  if (isLoopbackHttp(baseUrl)) client.allowInsecureRequests(config);
+  config.timeout = timeout;
+  config[client.customFetch] = upstreamFetch(provider);
 }

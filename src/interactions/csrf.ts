@@ -24,6 +24,8 @@ export function csrfToken(ctx: Context, uid: string): string {
 /** True when the form's token matches the cookie's. */
 export function checkCsrf(ctx: Context, submitted: unknown): boolean {
   const expected = ctx.cookies.get(COOKIE, { signed: true });
-  if (!expected || typeof submitted !== 'string' || submitted.length !== expected.length) return false;
-  return timingSafeEqual(Buffer.from(submitted), Buffer.from(expected));
+  if (!expected || typeof submitted !== 'string') return false;
+  // compared as bytes: a string of the right length may still differ in byte length
+  const [a, b] = [Buffer.from(submitted), Buffer.from(expected)];
+  return a.length === b.length && timingSafeEqual(a, b);
 }

@@ -1,14 +1,15 @@
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Db } from '../storage/database.js';
-import type { Catalog } from '../storage/catalog.js';
+import * as payloads from '../storage/oidc-payloads.js';
+import type { AdminDataCache } from '../services/admin-data-cache.js';
+import { saveRegisteredClient, deleteClient } from '../services/clients.js';
+import { ServiceError } from '../services/errors.js';
+import { hashSecret, isArgon2idHash } from '../services/client-secrets.js';
 import { DISPLAY_METADATA, pick, toClientMetadata } from './client-metadata.js';
-import { createClient, deleteClient, findClient, updateClient } from '../storage/clients.js';
-import { clientInput, formatIssues } from '../storage/validation.js';
-import { hashSecret, isArgon2idHash } from './client-secrets.js';
 
 /**
- * oidc-provider storage on Prisma: one `OidcPayload` row per artifact, keyed by
- * (type, id). Every lookup filters by the model type.
+ * oidc-provider storage: one `OidcPayload` row per artifact, keyed by
+ * (type, id), through storage/oidc-payloads.ts.
  * @see https://github.com/panva/node-oidc-provider/blob/main/example/my_adapter.js
  */
 export class PrismaAdapter implements Adapter {
@@ -19,56 +20,39 @@ export class PrismaAdapter implements Adapter {
   ) {}
 
   async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
-    const data = {
-      payload: payload as object,
-      grantId: payload.grantId ?? null,
-      userCode: payload.userCode ?? null,
-      uid: payload.uid ?? null,
-      // expiresIn is in seconds
-      expiresAt: expiresIn ? new Date(this.now() + expiresIn * 1000) : null,
-    };
-    await this.db.oidcPayload.upsert({
-      where: { type_id: { type: this.type, id } },
-      create: { id, type: this.type, ...data },
-      update: data,
-    });
+    // expiresIn is in seconds
+    const expiresAt = expiresIn ? new Date(this.now() + expiresIn * 1000) : null;
+    await payloads.savePayload(this.db, this.type, id, payload as Record<string, unknown>, expiresAt);
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
-    return this.#toPayload(await this.db.oidcPayload.findUnique({ where: { type_id: { type: this.type, id } } }));
+    return this.#toPayload(await payloads.findPayload(this.db, this.type, id));
   }
 
   async findByUid(uid: string): Promise<AdapterPayload | undefined> {
-    return this.#toPayload(await this.db.oidcPayload.findFirst({ where: { type: this.type, uid } }));
+    return this.#toPayload(await payloads.findPayloadBy(this.db, this.type, { uid }));
   }
 
   async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
-    return this.#toPayload(await this.db.oidcPayload.findFirst({ where: { type: this.type, userCode } }));
+    return this.#toPayload(await payloads.findPayloadBy(this.db, this.type, { userCode }));
   }
 
   async destroy(id: string): Promise<void> {
-    await this.db.oidcPayload.deleteMany({ where: { type: this.type, id } });
+    await payloads.deletePayload(this.db, this.type, id);
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {
-    await this.db.oidcPayload.deleteMany({ where: { type: this.type, grantId } });
+    await payloads.deletePayloadsOfGrant(this.db, this.type, grantId);
   }
 
-  /**
-   * Marks the artifact consumed. Atomic: the conditional update succeeds for
-   * exactly one of any number of racing calls; the others get invalid_grant.
-   */
+  /** Atomic: exactly one of any number of racing calls succeeds; the others get invalid_grant. */
   async consume(id: string): Promise<void> {
-    const { count } = await this.db.oidcPayload.updateMany({
-      where: { type: this.type, id, consumedAt: null },
-      data: { consumedAt: new Date(this.now()) },
-    });
-    if (count !== 1) throw new errors.InvalidGrant('grant request is invalid');
+    if (!(await payloads.consumePayload(this.db, this.type, id, new Date(this.now())))) {
+      throw new errors.InvalidGrant('grant request is invalid');
+    }
   }
 
-  #toPayload(
-    row: { payload: unknown; expiresAt: Date | null; consumedAt: Date | null } | null,
-  ): AdapterPayload | undefined {
+  #toPayload(row: payloads.StoredPayload | null): AdapterPayload | undefined {
     if (!row) return undefined;
     if (row.expiresAt && row.expiresAt.getTime() <= this.now()) return undefined;
     const payload = row.payload as AdapterPayload;
@@ -77,30 +61,37 @@ export class PrismaAdapter implements Adapter {
   }
 }
 
+/** A refusal from the clients service, as the registration error oidc-provider answers with. */
+function registrationError(err: ServiceError): Error {
+  const redirect = err.problems.find((p) => p.path[0] === 'redirectUris');
+  if (redirect) {
+    const e = new errors.InvalidRedirectUri();
+    e.error_description = redirect.message;
+    return e;
+  }
+  return new errors.InvalidClientMetadata(err.message);
+}
+
 /**
- * Clients live in their own table. Admins manage them with the CLI; through
- * oidc-provider only dynamic registration (RFC 7591/7592) writes, and only to
- * clients it registered. Registered clients are always third-party, get no API
- * access until an admin grants it, and follow the same rules as the CLI's.
+ * Clients live in their own table and are read through the admin-data cache.
+ * Through oidc-provider only dynamic registration (RFC 7591/7592) writes, and
+ * only to clients it registered, under the clients service's rules.
  */
 export class ClientAdapter implements Adapter {
   constructor(
     private readonly db: Db,
-    private readonly catalog: Catalog,
+    private readonly cache: AdminDataCache,
   ) {}
 
   async find(id: string): Promise<AdapterPayload | undefined> {
-    const client = await this.catalog.client(id);
+    const client = await this.cache.client(id);
     return client ? (toClientMetadata(client) as AdapterPayload) : undefined;
   }
 
   async upsert(id: string, payload: AdapterPayload): Promise<void> {
     const m = payload as Record<string, unknown>;
-    const existing = await findClient(this.db, id);
-    if (existing && !existing.dynamic) throw new errors.InvalidClientMetadata('this client is managed by an administrator');
     const authMethod = (m.token_endpoint_auth_method as string | undefined) ?? 'client_secret_basic';
-    const parsed = clientInput.safeParse({
-      clientId: id,
+    const fields = {
       name: (m.client_name as string | undefined) ?? id,
       grantTypes: m.grant_types ?? ['authorization_code'],
       redirectUris: m.redirect_uris ?? [],
@@ -108,36 +99,25 @@ export class ClientAdapter implements Adapter {
       postLogoutRedirectUris: m.post_logout_redirect_uris ?? [],
       backchannelLogoutUri: m.backchannel_logout_uri ?? null,
       requirePar: m.require_pushed_authorization_requests === true,
-      // third-party, and no API access, until an admin says otherwise
-      firstParty: existing?.firstParty ?? false,
-      resources: existing?.resources ?? [],
-      scopes: existing?.scopes ?? [],
-    });
-    if (!parsed.success) {
-      const redirect = parsed.error.issues.find((i) => i.path[0] === 'redirectUris');
-      if (redirect) {
-        const err = new errors.InvalidRedirectUri();
-        err.error_description = redirect.message;
-        throw err;
-      }
-      throw new errors.InvalidClientMetadata(formatIssues(parsed.error).join('; '));
-    }
+    };
     const secret = typeof m.client_secret === 'string' && authMethod !== 'none' ? m.client_secret : null;
-    // oidc-provider hands back the stored hash on updates; a new secret is hashed here
-    const secretHash = secret === null ? null : isArgon2idHash(secret) ? secret : await hashSecret(secret);
-    const { clientId, ...fields } = parsed.data;
-    const metadata = pick(m, DISPLAY_METADATA) as Record<string, string | string[]>;
-    const data = { ...fields, clientId: id, secretHash, dynamic: true, metadata };
-    if (existing) await updateClient(this.db, id, data);
-    else await createClient(this.db, data);
-    this.catalog.clear();
+    try {
+      // oidc-provider hands back the stored hash on updates; a new secret is hashed here
+      const secretHash = secret === null || isArgon2idHash(secret) ? secret : await hashSecret(secret);
+      await saveRegisteredClient(this.db, id, fields, secretHash, pick(m, DISPLAY_METADATA) as Record<string, string | string[]>);
+    } catch (err) {
+      throw err instanceof ServiceError ? registrationError(err) : err;
+    }
+    this.cache.clear();
   }
 
   async destroy(id: string): Promise<void> {
-    const existing = await findClient(this.db, id);
-    if (!existing?.dynamic) throw new errors.InvalidRequest('this client is managed by an administrator');
-    await deleteClient(this.db, id);
-    this.catalog.clear();
+    try {
+      await deleteClient(this.db, id, { dynamic: true });
+    } catch (err) {
+      throw err instanceof ServiceError ? new errors.InvalidRequest('this client is managed by an administrator') : err;
+    }
+    this.cache.clear();
   }
 
   async consume(): Promise<void> {}
@@ -151,8 +131,8 @@ export class ClientAdapter implements Adapter {
 }
 
 /** The `adapter` option of oidc-provider: a factory called once per model name. */
-export function adapterFactory(db: Db, catalog: Catalog, now?: () => number) {
+export function adapterFactory(db: Db, cache: AdminDataCache, now?: () => number) {
   return function adapter(name: string): Adapter {
-    return name === 'Client' ? new ClientAdapter(db, catalog) : new PrismaAdapter(db, name, now);
+    return name === 'Client' ? new ClientAdapter(db, cache) : new PrismaAdapter(db, name, now);
   };
 }

@@ -1,5 +1,5 @@
 import type { ClientMetadata } from 'oidc-provider';
-import type { ClientRecord } from '../storage/clients.js';
+import type { ClientRecord } from '../services/clients.js';
 
 /** Extra client metadata Gatehouse keeps on oidc-provider's Client objects. */
 export const FIRST_PARTY = 'gatehouse_first_party';
@@ -17,7 +17,7 @@ export function pick(source: Record<string, unknown>, keys: readonly string[]): 
 /**
  * Maps a stored client to oidc-provider metadata. `client_secret` carries the
  * argon2id hash: oidc-provider never compares it directly, because
- * `compareClientSecret` is replaced (see client-auth.ts).
+ * `compareClientSecret` is replaced (see provider.ts).
  */
 export function toClientMetadata(client: ClientRecord): ClientMetadata {
   const responseTypes: 'code'[] = client.grantTypes.includes('authorization_code') ? ['code'] : [];

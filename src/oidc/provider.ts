@@ -1,31 +1,51 @@
 import Provider, { errors } from 'oidc-provider';
 import type { Logger } from 'pino';
 import { providerConfiguration, type ConfigurationDeps } from './configuration.js';
-import { VerifierBusyError, type SecretVerifier } from './client-secrets.js';
-import type { Catalog } from '../storage/catalog.js';
+import { VerifierBusyError, type SecretVerifier } from '../services/client-secrets.js';
+import type { AdminDataCache } from '../services/admin-data-cache.js';
 import { releaseOnFailure } from './registration.js';
 
 /**
- * Keeps oidc-provider's Client objects per client id while the catalog is
- * unchanged. oidc-provider's own Client.find serializes and hashes the adapter's
- * metadata on every call to find its cached object; this skips that on the
- * token hot path. Any admin change (or registration) drops the catalog, and
- * with it these.
+ * Keeps oidc-provider's Client objects per client id while the admin-data cache
+ * is unchanged. oidc-provider's own Client.find serializes and hashes the
+ * adapter's metadata on every call to find its cached object; this skips that
+ * on the token hot path. Any admin change (or registration) drops the cache,
+ * and with it these.
  */
-function cacheClients(provider: Provider, catalog: Catalog): void {
+function cacheClients(provider: Provider, cache: AdminDataCache): void {
   const find = provider.Client.find.bind(provider.Client);
-  const cache = new Map<string, { generation: number; client: Awaited<ReturnType<typeof find>> }>();
+  const clients = new Map<string, { generation: number; client: Awaited<ReturnType<typeof find>> }>();
   provider.Client.find = async function cachedFind(id: string) {
-    const generation = catalog.generation;
-    const hit = cache.get(id);
+    const generation = cache.generation;
+    const hit = clients.get(id);
     if (hit && hit.generation === generation) return hit.client;
     const client = await find(id);
-    if (client && generation === catalog.generation) {
-      if (cache.size >= 10_000) cache.clear();
-      cache.set(id, { generation, client });
+    if (client && generation === cache.generation) {
+      if (clients.size >= 10_000) clients.clear();
+      clients.set(id, { generation, client });
     }
     return client;
   } as typeof provider.Client.find;
+}
+
+/** oidc-provider events whose errors are the client's doing: logged at info, without stacks. */
+const OAUTH_ERROR_EVENTS = ['grant.error', 'introspection.error', 'revocation.error', 'backchannel.error', 'end_session.error', 'authorization.error'];
+
+function logErrors(provider: Provider, logger: Logger): void {
+  const emitter = provider as unknown as NodeJS.EventEmitter;
+  // Koa's own handler would print stack traces; log name and message only.
+  emitter.on('error', (err: Error) => logger.error({ err }, 'unhandled error'));
+  provider.on('server_error', (ctx, err) => logger.error({ err, path: ctx.path }, 'server error'));
+  for (const event of OAUTH_ERROR_EVENTS) {
+    emitter.on(event, (ctx: { path: string } | undefined, err: unknown) => {
+      const oauth = err instanceof errors.OIDCProviderError ? err : undefined;
+      const cause = (err as Error | undefined)?.cause as { code?: string } | undefined;
+      logger.info(
+        { event, path: ctx?.path, error: oauth?.error ?? (err as Error | undefined)?.message, description: oauth?.error_description, cause: cause?.code },
+        'oauth error',
+      );
+    });
+  }
 }
 
 /**
@@ -54,25 +74,8 @@ export function createProvider(deps: ConfigurationDeps & { verifier: SecretVerif
     }
   } as never;
 
-  cacheClients(provider, deps.catalog);
-  releaseOnFailure(provider, deps.db);
-
-  // Koa's own handler would print stack traces; log name and message only.
-  (provider as unknown as NodeJS.EventEmitter).on('error', (err: Error) => {
-    deps.logger.error({ err }, 'unhandled error');
-  });
-
-  provider.on('server_error', (ctx, err) => {
-    deps.logger.error({ err, path: ctx.path }, 'server error');
-  });
-  for (const event of ['grant.error', 'introspection.error', 'revocation.error', 'backchannel.error', 'end_session.error', 'authorization.error']) {
-    (provider as unknown as NodeJS.EventEmitter).on(event, (ctx: { path: string }, err: unknown) => {
-      const e = err as { error?: string; error_description?: string; message?: string; cause?: { code?: string } };
-      deps.logger.info(
-        { event, path: ctx?.path, error: e.error ?? e.message, description: e.error_description, cause: e.cause?.code },
-        'oauth error',
-      );
-    });
-  }
+  cacheClients(provider, deps.cache);
+  releaseOnFailure(provider, deps.db, deps.logger);
+  logErrors(provider, deps.logger);
   return provider;
 }

@@ -1,41 +1,46 @@
 import type { Db } from './database.js';
-import type { ClientFields } from './validation.js';
-import { bumpChangeStamp } from './change-stamp.js';
-import { revokeConsentsTx } from './consents.js';
+import type { AuthMethod, GrantType } from '../common/protocol.js';
 
-type Tx = Pick<Db, 'client' | 'changeStamp'>;
+/** Registered apps, as the `Client` table holds them. */
 
-export interface ClientRecord {
+type Clients = Pick<Db, 'client'>;
+
+/** What is written for a client. */
+export interface ClientData {
   clientId: string;
   name: string;
+  /** argon2id hash, never the secret; null for public clients */
   secretHash: string | null;
-  tokenEndpointAuthMethod: ClientFields['tokenEndpointAuthMethod'];
-  grantTypes: ClientFields['grantTypes'];
+  tokenEndpointAuthMethod: AuthMethod;
+  grantTypes: GrantType[];
   redirectUris: string[];
+  /** API scopes this client may be granted; empty means every scope of its APIs */
   scopes: string[];
+  /** identifiers of the APIs (RFC 8707 resource indicators) this client may get tokens for */
   resources: string[];
   firstParty: boolean;
   postLogoutRedirectUris: string[];
   backchannelLogoutUri: string | null;
   requirePar: boolean;
   /** registered by the app itself (RFC 7591) */
-  dynamic: boolean;
-  /** other registered metadata, as given */
+  dynamic?: boolean;
+  /** other registered metadata, as given (JSON) */
+  metadata?: Record<string, string | string[]>;
+}
+
+export interface ClientRecord extends Required<Omit<ClientData, 'metadata'>> {
   metadata: Record<string, unknown>;
   createdAt: Date;
   updatedAt: Date;
 }
-
-/** What the CLI shows: never the hash. */
-export type PublicClient = Omit<ClientRecord, 'secretHash'> & { hasSecret: boolean };
 
 type Row = NonNullable<Awaited<ReturnType<Db['client']['findUnique']>>>;
 
 function toRecord(row: Row): ClientRecord {
   return {
     ...row,
-    tokenEndpointAuthMethod: row.tokenEndpointAuthMethod as ClientRecord['tokenEndpointAuthMethod'],
-    grantTypes: row.grantTypes as ClientRecord['grantTypes'],
+    tokenEndpointAuthMethod: row.tokenEndpointAuthMethod as AuthMethod,
+    grantTypes: row.grantTypes as GrantType[],
     redirectUris: row.redirectUris as string[],
     scopes: row.scopes as string[],
     resources: row.resources as string[],
@@ -44,48 +49,42 @@ function toRecord(row: Row): ClientRecord {
   };
 }
 
-export function publicClient({ secretHash, ...rest }: ClientRecord): PublicClient {
-  return { ...rest, hasSecret: secretHash !== null };
-}
-
-export type ClientData = Required<Omit<ClientFields, 'clientId'>> & {
-  clientId: string;
-  secretHash: string | null;
-  dynamic?: boolean;
-  /** JSON-serializable registered metadata */
-  metadata?: Record<string, string | string[]>;
-};
-
-export async function findClient(db: Pick<Db, 'client'>, clientId: string): Promise<ClientRecord | null> {
+export async function findClient(db: Clients, clientId: string): Promise<ClientRecord | null> {
   const row = await db.client.findUnique({ where: { clientId } });
   return row ? toRecord(row) : null;
 }
 
-export async function listClients(db: Pick<Db, 'client'>): Promise<ClientRecord[]> {
+export async function listClients(db: Clients): Promise<ClientRecord[]> {
   return (await db.client.findMany({ orderBy: { clientId: 'asc' } })).map(toRecord);
 }
 
-export async function createClient(db: Db, data: ClientData): Promise<ClientRecord> {
-  const [row] = await db.$transaction([db.client.create({ data }), bumpChangeStamp(db)]);
-  return toRecord(row);
+export async function insertClient(db: Clients, data: ClientData): Promise<ClientRecord> {
+  return toRecord(await db.client.create({ data }));
 }
 
-export async function updateClient(db: Db, clientId: string, data: Partial<ClientData>): Promise<ClientRecord> {
-  const [row] = await db.$transaction([db.client.update({ where: { clientId }, data }), bumpChangeStamp(db)]);
-  return toRecord(row);
+export async function updateClientRow(db: Clients, clientId: string, data: Partial<ClientData>): Promise<ClientRecord> {
+  return toRecord(await db.client.update({ where: { clientId }, data }));
 }
 
-/** Deletes a client, its remembered consents and everything stored under their grants. */
-export async function deleteClient(db: Db, clientId: string): Promise<void> {
-  await db.$transaction(async (tx) => {
-    await revokeConsentsTx(tx, { clientId });
-    await tx.client.delete({ where: { clientId } });
-    await bumpChangeStamp(tx);
-  });
-}
-
-/** For use inside an interactive transaction (seed). */
-export async function upsertClientTx(tx: Tx, data: ClientData): Promise<void> {
+export async function upsertClient(db: Clients, data: ClientData): Promise<void> {
   const { clientId, ...rest } = data;
-  await tx.client.upsert({ where: { clientId }, create: data, update: rest });
+  await db.client.upsert({ where: { clientId }, create: data, update: rest });
+}
+
+export async function deleteClientRow(db: Clients, clientId: string): Promise<void> {
+  await db.client.delete({ where: { clientId } });
+}
+
+/** Clients that list this API. */
+export async function clientsUsingApi(db: Clients, identifier: string): Promise<string[]> {
+  const clients = await db.client.findMany({ select: { clientId: true, resources: true } });
+  return clients.filter((c) => (c.resources as string[]).includes(identifier)).map((c) => c.clientId);
+}
+
+/**
+ * Whether an admin registered a client with this back-channel logout URI (an
+ * app that registered itself never counts).
+ */
+export async function isAdminBackchannelLogoutUri(db: Clients, uri: string): Promise<boolean> {
+  return (await db.client.count({ where: { backchannelLogoutUri: uri, dynamic: false } })) > 0;
 }

@@ -6,12 +6,29 @@ import pg from 'pg';
 import { PrismaClient as SqliteClient } from '../generated/sqlite/client.js';
 import { PrismaClient as PostgresClient } from '../generated/postgresql/client.js';
 import type { Config, DatabaseKind } from '../config.js';
+import { translated } from './errors.js';
 
 /**
  * Both generated clients expose the same model API; the SQLite one's type stands
  * for both so that repositories are written once.
  */
 export type Db = SqliteClient;
+
+/** What repositories receive inside a transaction: the model API without $transaction. */
+export type Tx = Omit<Db, '$transaction' | '$connect' | '$disconnect' | '$on' | '$extends'>;
+
+/**
+ * Runs `fn` in one interactive transaction; Prisma failures come out as the
+ * typed errors of storage/errors.ts. Keep slow work (hashing) outside.
+ */
+export function transaction<T>(db: Db, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  return translated(() => db.$transaction((tx) => fn(tx as Tx), { timeout: 15_000, maxWait: 10_000 }));
+}
+
+/** One round trip to the database: for readiness checks. */
+export async function ping(db: Db): Promise<void> {
+  await db.$queryRawUnsafe('SELECT 1');
+}
 
 export interface Database {
   kind: DatabaseKind;

@@ -2,7 +2,7 @@ import * as oidc from 'openid-client';
 import { decodeJwt } from 'jose';
 import Koa from 'koa';
 import { once } from 'node:events';
-import { requireToken } from '../../src/resource/index.js';
+import { requireToken } from '../../src/resource-kit/index.js';
 import type { Browser, Page } from 'playwright-core';
 import { databaseKinds, createTestDatabase, type TestDatabase } from '../support/databases.js';
 import { freePort, runCli, startServer, type RunningServer } from '../support/processes.js';

@@ -1,9 +1,10 @@
 import { databaseKinds, migratedDatabase } from '../support/databases.js';
 import type { Database } from '../../src/storage/database.js';
-import { findAccount, listIdentities, signInWith } from '../../src/storage/accounts.js';
-import { findConsent, listConsents, rememberConsent, revokeConsents } from '../../src/storage/consents.js';
+import { listIdentities } from '../../src/storage/accounts.js';
+import { findAccount, signInWith } from '../../src/services/accounts.js';
+import { listConsents, rememberConsent, rememberedGrantId, withdrawConsents } from '../../src/services/consents.js';
 import { PrismaAdapter } from '../../src/oidc/adapter.js';
-import { createClient, deleteClient } from '../../src/storage/clients.js';
+import { createClient, deleteClient } from '../../src/services/clients.js';
 import type { UpstreamProfile } from '../../src/federation/upstream.js';
 
 const profile = (over: Partial<UpstreamProfile>): UpstreamProfile => ({
@@ -86,14 +87,14 @@ describe.each(databaseKinds())('accounts and consent storage on %s', (kind) => {
     await grants.upsert('grant-500', { accountId: account.id, clientId: 'app' }, 3600);
     await refresh.upsert('rt-500', { grantId: 'grant-500' }, 3600);
     await rememberConsent(database.prisma, account.id, 'app', 'grant-500');
-    expect(await findConsent(database.prisma, account.id, 'app')).toBe('grant-500');
-    expect(await findConsent(database.prisma, account.id, 'other-app')).toBeNull();
+    expect(await rememberedGrantId(database.prisma, account.id, 'app')).toBe('grant-500');
+    expect(await rememberedGrantId(database.prisma, account.id, 'other-app')).toBeNull();
     expect(await listConsents(database.prisma, { clientId: 'app' })).toEqual([expect.objectContaining({ accountId: account.id, grantId: 'grant-500' })]);
 
-    const revoked = await revokeConsents(database.prisma, { accountId: account.id });
+    const revoked = await withdrawConsents(database.prisma, { accountId: account.id });
     expect(revoked.map((c) => c.grantId)).toEqual(['grant-500']);
     expect(revoked).toHaveLength(1);
-    expect(await findConsent(database.prisma, account.id, 'app')).toBeNull();
+    expect(await rememberedGrantId(database.prisma, account.id, 'app')).toBeNull();
     expect(await grants.find('grant-500')).toBeUndefined();
     expect(await refresh.find('rt-500')).toBeUndefined();
   });
@@ -101,9 +102,8 @@ describe.each(databaseKinds())('accounts and consent storage on %s', (kind) => {
   it('forgets consents and revokes their grants when the client is deleted', async () => {
     const { account } = await signInWith(database.prisma, profile({ subject: '700' }), { linkVerifiedEmails: false });
     await createClient(database.prisma, {
-      clientId: 'doomed', name: 'Doomed', secretHash: null, tokenEndpointAuthMethod: 'none', grantTypes: ['authorization_code'],
-      redirectUris: ['https://doomed.example.com/cb'], scopes: [], resources: [], firstParty: false, postLogoutRedirectUris: [],
-      backchannelLogoutUri: null, requirePar: false,
+      clientId: 'doomed', name: 'Doomed', tokenEndpointAuthMethod: 'none', grantTypes: ['authorization_code'],
+      redirectUris: ['https://doomed.example.com/cb'],
     });
     const grants = new PrismaAdapter(database.prisma, 'Grant');
     const refresh = new PrismaAdapter(database.prisma, 'RefreshToken');
@@ -112,7 +112,7 @@ describe.each(databaseKinds())('accounts and consent storage on %s', (kind) => {
     await rememberConsent(database.prisma, account.id, 'doomed', 'grant-700');
     await deleteClient(database.prisma, 'doomed');
     // a client re-created with the same id inherits nothing
-    expect(await findConsent(database.prisma, account.id, 'doomed')).toBeNull();
+    expect(await rememberedGrantId(database.prisma, account.id, 'doomed')).toBeNull();
     expect(await grants.find('grant-700')).toBeUndefined();
     expect(await refresh.find('rt-700')).toBeUndefined();
   });

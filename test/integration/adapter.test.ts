@@ -1,7 +1,7 @@
 import { databaseKinds, migratedDatabase, type TestDatabase } from '../support/databases.js';
 import { openDatabase, type Database } from '../../src/storage/database.js';
 import { PrismaAdapter } from '../../src/oidc/adapter.js';
-import { purgeExpired } from '../../src/storage/purge.js';
+import { purgeExpiredPayloads } from '../../src/storage/oidc-payloads.js';
 
 describe.each(databaseKinds())('oidc-provider adapter on %s', (kind) => {
   let testDb: TestDatabase;
@@ -54,7 +54,7 @@ describe.each(databaseKinds())('oidc-provider adapter on %s', (kind) => {
     expect(await adapter.find('short')).toBeUndefined();
     expect(await adapter.find('long')).toBeDefined();
 
-    const purged = await purgeExpired(database.prisma, new Date(clock));
+    const purged = await purgeExpiredPayloads(database.prisma, new Date(clock));
     expect(purged).toBeGreaterThanOrEqual(1);
     const left = await database.prisma.oidcPayload.findMany({ where: { type: 'AuthorizationCode' }, select: { id: true } });
     expect(left.map((r) => r.id).sort()).toEqual(['forever', 'long']);

@@ -5,9 +5,9 @@ import { databaseKinds, createTestDatabase, type Kind, type TestDatabase } from 
 import { ROOT, runCli, type CliResult } from '../support/processes.js';
 import { openDatabase, type Database } from '../../src/storage/database.js';
 import { findClient, listClients } from '../../src/storage/clients.js';
-import { findResource, listResources } from '../../src/storage/resources.js';
+import { findApi, listApis } from '../../src/storage/apis.js';
 import { readChangeStamp } from '../../src/storage/change-stamp.js';
-import { hashSecret, verifySecret } from '../../src/oidc/client-secrets.js';
+import { hashSecret, verifySecret } from '../../src/services/client-secrets.js';
 
 /**
  * The admin CLI end to end: the real bin/gatehouse.js (which runs dist/, so
@@ -69,7 +69,7 @@ describe.each(databaseKinds())('gatehouse CLI on %s', (kind: Kind) => {
   async function snapshot(): Promise<string> {
     return JSON.stringify({
       clients: await listClients(db()),
-      resources: await listResources(db()),
+      resources: await listApis(db()),
       stamp: await readChangeStamp(db()),
     });
   }
@@ -161,7 +161,7 @@ describe.each(databaseKinds())('gatehouse CLI on %s', (kind: Kind) => {
         accessTokenTtl: 600, tokenFormat: 'jwt', signingAlg: 'ES256',
       });
 
-      const stored = await findResource(db(), 'https://inventory.example.com');
+      const stored = await findApi(db(), 'https://inventory.example.com');
       expect(stored).toMatchObject({ name: 'Inventory', scopes: ['stock:read', 'stock:write'], accessTokenTtl: 3600, tokenFormat: 'opaque', signingAlg: 'RS256' });
 
       const list = cli('resources', 'list', '--json');
@@ -192,12 +192,12 @@ describe.each(databaseKinds())('gatehouse CLI on %s', (kind: Kind) => {
       const deleted = cli('resources', 'delete', 'https://plain.example.com', '--json');
       expectOk(deleted);
       expect(deleted.json()).toEqual({ deleted: 'https://plain.example.com' });
-      expect(await findResource(db(), 'https://plain.example.com')).toBeNull();
+      expect(await findApi(db(), 'https://plain.example.com')).toBeNull();
 
       const humanDelete = cli('resources', 'delete', 'https://inventory.example.com');
       expectOk(humanDelete);
       expect(humanDelete.stdout).toBe('deleted API https://inventory.example.com\n');
-      expect(await findResource(db(), 'https://inventory.example.com')).toBeNull();
+      expect(await findApi(db(), 'https://inventory.example.com')).toBeNull();
     });
   });
 
@@ -468,7 +468,7 @@ describe.each(databaseKinds())('gatehouse CLI on %s', (kind: Kind) => {
         { clientId: 'json-spa', action: 'created' }, // public: no secret
       ]);
 
-      expect(await findResource(db(), 'https://orders.example.com')).toMatchObject({
+      expect(await findApi(db(), 'https://orders.example.com')).toMatchObject({
         name: 'Orders API', scopes: ['orders:read', 'orders:write'], accessTokenTtl: 900, tokenFormat: 'opaque', signingAlg: 'ES256',
       });
       const worker = await findClient(db(), 'json-worker');
@@ -524,7 +524,7 @@ describe.each(databaseKinds())('gatehouse CLI on %s', (kind: Kind) => {
           { clientId: 'json-spa', action: 'unchanged' },
         ],
       });
-      expect((await findResource(db(), 'https://orders.example.com'))!.accessTokenTtl).toBe(1200);
+      expect((await findApi(db(), 'https://orders.example.com'))!.accessTokenTtl).toBe(1200);
       const backendAfter = await findClient(db(), 'json-backend');
       expect(backendAfter!.name).toBe('JSON backend v2');
       expect(backendAfter!.secretHash).toBe(backend!.secretHash);
@@ -544,7 +544,7 @@ describe.each(databaseKinds())('gatehouse CLI on %s', (kind: Kind) => {
       for (const s of generated) expect(s).toMatch(SECRET);
       expect(first.stdout).not.toContain('yaml-backend-secret');
 
-      expect(await findResource(db(), 'https://billing.example.com')).toMatchObject({
+      expect(await findApi(db(), 'https://billing.example.com')).toMatchObject({
         name: 'Billing API', scopes: ['invoices:read', 'invoices:write'], accessTokenTtl: 1800, tokenFormat: 'jwt', signingAlg: 'RS256',
       });
       const backend = await findClient(db(), 'yaml-backend');
@@ -662,7 +662,7 @@ describe.each(databaseKinds())('gatehouse CLI on %s', (kind: Kind) => {
       const first = cli('seed', file, '--json');
       expectOk(first);
       expect(first.json().resources).toEqual([{ identifier: 'https://unnamed.example.com', action: 'created' }]);
-      expect((await findResource(db(), 'https://unnamed.example.com'))!.name).toBe('https://unnamed.example.com');
+      expect((await findApi(db(), 'https://unnamed.example.com'))!.name).toBe('https://unnamed.example.com');
 
       const before = await snapshot();
       const second = cli('seed', file, '--json');
@@ -696,7 +696,7 @@ describe.each(databaseKinds())('gatehouse CLI on %s', (kind: Kind) => {
       const r = cli('seed', shrink);
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(/shrink-writer/);
-      expect((await findResource(db(), 'https://shrinking.example.com'))!.scopes).toEqual(['shrink:read', 'shrink:write']);
+      expect((await findApi(db(), 'https://shrinking.example.com'))!.scopes).toEqual(['shrink:read', 'shrink:write']);
       expect(await snapshot()).toBe(before);
     });
 
@@ -744,7 +744,7 @@ describe.each(databaseKinds())('gatehouse CLI on %s', (kind: Kind) => {
       }
       expect(problems).toHaveLength(expected.length);
       // the valid API and client in the same file were not written either
-      expect(await findResource(db(), 'https://valid-api.example.com')).toBeNull();
+      expect(await findApi(db(), 'https://valid-api.example.com')).toBeNull();
       expect(await findClient(db(), 'valid-client')).toBeNull();
       expect(await snapshot()).toBe(before);
     });
@@ -760,7 +760,7 @@ describe.each(databaseKinds())('gatehouse CLI on %s', (kind: Kind) => {
       const before = await snapshot();
       const { problems } = seedFailure(cli('seed', file), file);
       expect(problems).toEqual(['clients[1].redirectUris[1]: not an absolute URL: app/cb']);
-      expect(await findResource(db(), 'https://partial.example.com')).toBeNull();
+      expect(await findApi(db(), 'https://partial.example.com')).toBeNull();
       expect(await findClient(db(), 'partial-ok')).toBeNull();
       expect(await snapshot()).toBe(before);
     });

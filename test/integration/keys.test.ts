@@ -1,6 +1,6 @@
 import { databaseKinds, migratedDatabase } from '../support/databases.js';
 import type { Database } from '../../src/storage/database.js';
-import { KeyError, listSigningKeys, loadSigningKeys, rotateSigningKeys } from '../../src/oidc/keys.js';
+import { KeyError, listSigningKeys, ensureSigningKeys, rotateSigningKeys } from '../../src/services/keys.js';
 
 describe.each(databaseKinds())('signing keys on %s', (kind) => {
   let database: Database;
@@ -21,7 +21,7 @@ describe.each(databaseKinds())('signing keys on %s', (kind) => {
   };
 
   it('makes a current and a next key per algorithm on first load, encrypted under the KEK, current first', async () => {
-    const jwks = await loadSigningKeys(database.prisma, kek);
+    const jwks = await ensureSigningKeys(database.prisma, kek);
     expect(jwks).toHaveLength(4);
     const s = await byState();
     expect(Object.keys(s).sort()).toEqual(['ES256 current', 'ES256 next', 'RS256 current', 'RS256 next']);
@@ -33,13 +33,13 @@ describe.each(databaseKinds())('signing keys on %s', (kind) => {
       expect(row.privateJwk).not.toContain('"d"');
     }
     // loading again changes nothing
-    await loadSigningKeys(database.prisma, kek);
+    await ensureSigningKeys(database.prisma, kek);
     expect(await byState()).toEqual(s);
   });
 
   it('refuses to load encrypted keys without the right KEK', async () => {
-    await expect(loadSigningKeys(database.prisma, undefined)).rejects.toThrow(KeyError);
-    await expect(loadSigningKeys(database.prisma, Buffer.alloc(32, 1))).rejects.toThrow(/KEY_ENCRYPTION_KEY is wrong/);
+    await expect(ensureSigningKeys(database.prisma, undefined)).rejects.toThrow(KeyError);
+    await expect(ensureSigningKeys(database.prisma, Buffer.alloc(32, 1))).rejects.toThrow(/KEY_ENCRYPTION_KEY is wrong/);
   });
 
   it('rotates next -> current -> previous, keeping the two most recently retired', async () => {
@@ -59,6 +59,6 @@ describe.each(databaseKinds())('signing keys on %s', (kind) => {
     expect(three['ES256 previous']).toEqual(expect.arrayContaining([one['ES256 current'][0]]));
     expect(three['ES256 previous']).not.toContain(start['ES256 current'][0]);
     expect(three['RS256 previous']).toHaveLength(2);
-    expect(await loadSigningKeys(database.prisma, kek)).toHaveLength(8);
+    expect(await ensureSigningKeys(database.prisma, kek)).toHaveLength(8);
   });
 });

@@ -20,8 +20,8 @@ import {
 import { createTestDatabase, type TestDatabase } from '../support/databases.js';
 import { ROOT, freePort, runCli, startServer, type RunningServer } from '../support/processes.js';
 import { createApi, createClient, relyingParty } from '../support/gatehouse.js';
-import { requireToken, type TokenAuth } from '../../src/resource/index.js';
-import { createKeySet, KeysUnavailableError } from '../../src/resource/key-set.js';
+import { requireToken, type TokenAuth } from '../../src/resource-kit/index.js';
+import { createKeySet, KeysUnavailableError } from '../../src/resource-kit/key-set.js';
 
 /**
  * The resource-server kit (src/resource) mounted in a Koa API in this process,

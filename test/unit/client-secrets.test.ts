@@ -1,4 +1,4 @@
-import { generateSecret, hashSecret, isArgon2idHash, SecretVerifier, VerifierBusyError, verifySecret } from '../../src/oidc/client-secrets.js';
+import { generateSecret, hashSecret, isArgon2idHash, SecretVerifier, VerifierBusyError, verifySecret } from '../../src/services/client-secrets.js';
 
 describe('client secrets', () => {
   it('generates 256-bit base64url secrets', () => {

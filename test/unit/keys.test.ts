@@ -1,4 +1,4 @@
-import { decryptJwk, encryptJwk, generateJwk } from '../../src/oidc/keys.js';
+import { decryptJwk, encryptJwk, generateJwk } from '../../src/services/keys.js';
 
 describe('signing keys', () => {
   it('generates private JWKs with a thumbprint kid', async () => {

@@ -1,4 +1,4 @@
-import { clientInput, formatIssues, redirectUri, resourceInput } from '../../src/storage/validation.js';
+import { clientInput, formatIssues, redirectUri, apiInput } from '../../src/services/validation.js';
 
 describe('redirect URI rules', () => {
   it.each([
@@ -64,12 +64,12 @@ describe('client rules', () => {
 
 describe('API rules', () => {
   it('defaults to short-lived ES256 JWTs', () => {
-    expect(resourceInput.parse({ identifier: 'https://api.example.com' })).toMatchObject({
+    expect(apiInput.parse({ identifier: 'https://api.example.com' })).toMatchObject({
       accessTokenTtl: 600, tokenFormat: 'jwt', signingAlg: 'ES256', scopes: [],
     });
   });
   it('refuses fragments, bad scopes and out-of-range TTLs', () => {
-    const result = resourceInput.safeParse({ identifier: 'https://api.example.com#x', scopes: ['ok', 'not ok'], accessTokenTtl: 10 });
+    const result = apiInput.safeParse({ identifier: 'https://api.example.com#x', scopes: ['ok', 'not ok'], accessTokenTtl: 10 });
     const lines = formatIssues(result.error!);
     expect(lines).toEqual(expect.arrayContaining([
       expect.stringMatching(/^identifier: must not contain a fragment/),

@@ -1,5 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import argon2 from 'argon2';
+import { FixedWindowLimiter, type RateLimiter } from '../common/rate-limit.js';
 
 /**
  * Client secrets: generated with 256 bits of randomness, stored only as argon2id
@@ -71,15 +72,18 @@ export class SecretVerifier {
   readonly #limits: VerifierLimits;
   #running = 0;
   readonly #waiting: (() => void)[] = [];
-  /** failed verifications per source address in the current minute */
-  readonly #failures = new Map<string, { count: number; resetAt: number }>();
+  /** failed verifications per source address and minute */
+  readonly #failures: RateLimiter;
 
   constructor(
     private readonly maxEntries = 10_000,
     limits: Partial<VerifierLimits> = {},
-    private readonly now: () => number = Date.now,
+    now: () => number = Date.now,
+    /** where failures are counted; by default in this process */
+    failures?: RateLimiter,
   ) {
     this.#limits = { ...DEFAULT_LIMITS, ...limits };
+    this.#failures = failures ?? new FixedWindowLimiter({ limit: this.#limits.failuresPerMinute, windowMs: 60_000, now, maxKeys: maxEntries });
   }
 
   /**
@@ -101,7 +105,7 @@ export class SecretVerifier {
     const mac = this.#mac(secret);
     const entry = this.#entries.get(clientId);
     if (entry && entry.hash === hash && timingSafeEqual(entry.mac, mac)) return true;
-    if (source !== undefined && this.#failedTooOften(source)) return false;
+    if (source !== undefined && (await this.#failures.check(source)) > 0) return false;
 
     const pendingKey = `${clientId}\0${hash}\0${mac.toString('base64')}`;
     let pending = this.#pending.get(pendingKey);
@@ -111,7 +115,7 @@ export class SecretVerifier {
     }
     const ok = await pending;
     if (ok) this.#remember(clientId, { hash, mac });
-    else if (source !== undefined) this.#countFailure(source);
+    else if (source !== undefined) await this.#failures.hit(source);
     return ok;
   }
 
@@ -127,22 +131,6 @@ export class SecretVerifier {
       this.#running -= 1;
       this.#waiting.shift()?.();
     }
-  }
-
-  #failedTooOften(source: string): boolean {
-    const f = this.#failures.get(source);
-    return f !== undefined && f.resetAt > this.now() && f.count >= this.#limits.failuresPerMinute;
-  }
-
-  #countFailure(source: string): void {
-    const now = this.now();
-    let f = this.#failures.get(source);
-    if (!f || f.resetAt <= now) {
-      if (this.#failures.size >= this.maxEntries) this.#failures.clear();
-      f = { count: 0, resetAt: now + 60_000 };
-      this.#failures.set(source, f);
-    }
-    f.count += 1;
   }
 
   #remember(clientId: string, entry: Entry): void {

@@ -1,21 +1,21 @@
 import type { Logger } from 'pino';
-import type { Db } from './database.js';
-import { readChangeStamp } from './change-stamp.js';
-import { findClient, type ClientRecord } from './clients.js';
-import { findResource, type ResourceRecord } from './resources.js';
+import type { Db } from '../storage/database.js';
+import { readChangeStamp } from '../storage/change-stamp.js';
+import { findClient, type ClientRecord } from '../storage/clients.js';
+import { findApi, type ApiRecord } from '../storage/apis.js';
 
 const MAX_ENTRIES = 10_000;
 
 /**
  * In-process cache of the read-mostly admin data (clients and APIs) that every
  * token request reads. It polls the change stamp that admin writes bump, and
- * drops everything when it moves, so CLI changes reach every running instance
- * within one poll interval, with no restart. Lookups of unknown ids are cached
- * too (as null) so they cost one query per interval, not one per request.
+ * drops everything when it moves, so changes from any door reach every running
+ * instance within one poll interval, with no restart. Lookups of unknown ids
+ * are cached too (as null) so they cost one query per interval, not one per request.
  */
-export class Catalog {
+export class AdminDataCache {
   readonly #clients = new Map<string, ClientRecord | null>();
-  readonly #resources = new Map<string, ResourceRecord | null>();
+  readonly #apis = new Map<string, ApiRecord | null>();
   #version = -1;
   /** bumped on every clear, so a lookup that raced a clear does not store stale data */
   #generation = 0;
@@ -24,6 +24,7 @@ export class Catalog {
   constructor(
     private readonly db: Db,
     private readonly logger: Logger,
+    /** ms */
     private readonly pollMs: number,
   ) {}
 
@@ -46,7 +47,7 @@ export class Catalog {
         this.clear();
       }
     } catch (err) {
-      this.logger.warn({ err: { message: (err as Error).message } }, 'could not read the change stamp');
+      this.logger.warn({ err }, 'could not read the change stamp');
     }
   }
 
@@ -58,15 +59,15 @@ export class Catalog {
   clear(): void {
     this.#generation += 1;
     this.#clients.clear();
-    this.#resources.clear();
+    this.#apis.clear();
   }
 
   client(clientId: string): Promise<ClientRecord | null> {
     return this.#cached(this.#clients, clientId, () => findClient(this.db, clientId));
   }
 
-  resource(identifier: string): Promise<ResourceRecord | null> {
-    return this.#cached(this.#resources, identifier, () => findResource(this.db, identifier));
+  api(identifier: string): Promise<ApiRecord | null> {
+    return this.#cached(this.#apis, identifier, () => findApi(this.db, identifier));
   }
 
   async #cached<T>(map: Map<string, T | null>, key: string, load: () => Promise<T | null>): Promise<T | null> {

@@ -1,11 +1,12 @@
 import { z } from 'zod';
+import { LOOPBACK_HOSTS } from '../common/loopback.js';
+import { formatProblem, type Problem } from './errors.js';
+import { AUTH_METHODS, DEVICE_CODE_GRANT, GRANT_TYPES, SIGNING_ALGS, TOKEN_FORMATS } from '../common/protocol.js';
 
 /**
- * Rules for admin input (CLI flags, seed files): one definition, so every entry
- * point accepts and refuses the same things.
+ * Rules for client and API input: one definition, so every door (CLI flags,
+ * seed files, dynamic registration) accepts and refuses the same things.
  */
-
-const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 /** https, or http on a loopback host for development; never a fragment (RFC 9700 §2.1). */
 export const redirectUri = z.string().superRefine((value, ctx) => {
@@ -43,12 +44,6 @@ export const clientId = z
   .string()
   .regex(/^[A-Za-z0-9._~-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ ~ -');
 
-export const DEVICE_CODE = 'urn:ietf:params:oauth:grant-type:device_code';
-export const GRANT_TYPES = ['client_credentials', 'authorization_code', 'refresh_token', DEVICE_CODE] as const;
-export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'none'] as const;
-export const TOKEN_FORMATS = ['jwt', 'opaque'] as const;
-export const SIGNING_ALGS = ['ES256', 'RS256'] as const;
-
 const unique = <T extends z.ZodTypeAny>(item: T) =>
   z.array(item).refine((a) => new Set(a).size === a.length, 'must not repeat a value');
 
@@ -85,7 +80,7 @@ export function checkClient(
   if (!c.grantTypes.includes('authorization_code') && c.redirectUris.length > 0) {
     ctx.addIssue({ code: 'custom', path: ['redirectUris'], message: 'redirect URIs are only used with authorization_code' });
   }
-  if (c.grantTypes.includes('refresh_token') && !c.grantTypes.includes('authorization_code') && !c.grantTypes.includes(DEVICE_CODE)) {
+  if (c.grantTypes.includes('refresh_token') && !c.grantTypes.includes('authorization_code') && !c.grantTypes.includes(DEVICE_CODE_GRANT)) {
     ctx.addIssue({ code: 'custom', path: ['grantTypes'], message: 'refresh_token needs authorization_code or the device code grant' });
   }
   if (!c.grantTypes.includes('authorization_code') && (c.postLogoutRedirectUris?.length || c.backchannelLogoutUri)) {
@@ -98,7 +93,7 @@ export function checkClient(
 
 export const clientInput = clientFields.superRefine(checkClient);
 
-export const resourceInput = z.object({
+export const apiInput = z.object({
   identifier: resourceIdentifier,
   name: z.string().trim().min(1).max(200).optional(),
   scopes: unique(scopeToken).default([]),
@@ -110,35 +105,33 @@ export const resourceInput = z.object({
   introspectors: unique(clientId).default([]),
 });
 
-export type ResourceInput = z.infer<typeof resourceInput>;
+export type ApiInput = z.infer<typeof apiInput>;
+
+/** The issues of a failed parse, as problems with their paths. */
+export function zodProblems(error: z.ZodError): Problem[] {
+  return error.issues.map((issue) => ({ path: issue.path as (string | number)[], message: issue.message }));
+}
 
 /** "path: message" lines for every issue, in order. */
 export function formatIssues(error: z.ZodError, prefix: (string | number)[] = []): string[] {
-  return error.issues.map((issue) => {
-    const path = [...prefix, ...issue.path].map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
-    return `${path || '(root)'}: ${issue.message}`;
-  });
+  return zodProblems(error).map((p) => formatProblem(p, prefix));
 }
 
-/** A reference a client makes that does not hold: which field, which entry, why. */
-export interface ReferenceProblem {
-  field: 'resources' | 'scopes';
-  index: number;
-  message: string;
-}
-
-/** Every API a client names must exist, and every scope must belong to one of its APIs. */
+/**
+ * Every API a client names must exist, and every scope must belong to one of
+ * its APIs. `apiScopes` maps each known API to its scopes.
+ */
 export function clientReferenceProblems(
   client: { resources: string[]; scopes: string[] },
   apiScopes: Map<string, string[]>,
-): ReferenceProblem[] {
-  const problems: ReferenceProblem[] = [];
+): Problem[] {
+  const problems: Problem[] = [];
   client.resources.forEach((r, index) => {
-    if (!apiScopes.has(r)) problems.push({ field: 'resources', index, message: `unknown API ${r}` });
+    if (!apiScopes.has(r)) problems.push({ path: ['resources', index], message: `unknown API ${r}`, hint: 'create it first with: gatehouse resources create' });
   });
   const known = new Set(client.resources.flatMap((r) => apiScopes.get(r) ?? []));
   client.scopes.forEach((s, index) => {
-    if (!known.has(s)) problems.push({ field: 'scopes', index, message: `${s} is not a scope of the client's APIs` });
+    if (!known.has(s)) problems.push({ path: ['scopes', index], message: `${s} is not a scope of the client's APIs` });
   });
   return problems;
 }

@@ -1,16 +1,22 @@
 import { z } from 'zod';
 import { LineCounter, parseDocument } from 'yaml';
-import type { Db } from './database.js';
-import { bumpChangeStamp } from './change-stamp.js';
-import { listClients, upsertClientTx, type ClientData, type ClientRecord } from './clients.js';
-import { listResources, upsertResourceTx, type ResourceData, type ResourceRecord } from './resources.js';
-import { checkClient, clientFields, clientId, clientReferenceProblems, formatIssues, resourceInput } from './validation.js';
-import { generateSecret, hashSecret, isArgon2idHash, verifySecret } from '../oidc/client-secrets.js';
+import type { Db } from '../storage/database.js';
+import { transaction } from '../storage/database.js';
+import { bumpChangeStamp } from '../storage/change-stamp.js';
+import { listClients, upsertClient, type ClientData, type ClientRecord } from '../storage/clients.js';
+import { listApis, upsertApi, type ApiData, type ApiRecord } from '../storage/apis.js';
+import { deleteConsents } from '../storage/consents.js';
+import { apiInput, checkClient, clientFields, clientId, clientReferenceProblems, formatIssues } from './validation.js';
+import { formatProblem } from './errors.js';
+import { apiData } from './apis.js';
+import { changeProblems, withdrawsConsents } from './clients.js';
+import { generateSecret, hashSecret, isArgon2idHash, verifySecret } from './client-secrets.js';
 
 /**
- * `gatehouse seed <file>`: a JSON or YAML file of APIs and clients, applied
- * idempotently in one transaction. The whole file is validated first; any
- * problem is reported with its path and nothing is written.
+ * `gatehouse seed <file>`: a JSON or YAML file of APIs ("resources", as in RFC
+ * 8707) and clients, applied idempotently in one transaction. The whole file is
+ * validated first, under the same rules as every other door; any problem is
+ * reported with its path and nothing is written.
  */
 
 const seedClient = clientFields
@@ -32,7 +38,7 @@ const seedClient = clientFields
 
 const seedSchema = z
   .object({
-    resources: z.array(resourceInput.strict()).default([]),
+    resources: z.array(apiInput.strict()).default([]),
     clients: z.array(seedClient).default([]),
   })
   .strict();
@@ -82,7 +88,7 @@ const records = (v: unknown): Record<string, unknown>[] =>
  * in the file or the database. Runs on the raw input so that these problems are
  * reported together with schema problems.
  */
-function referenceProblems(input: unknown, existingApis: ResourceRecord[], existingClients: ClientRecord[]): string[] {
+function referenceProblems(input: unknown, existingApis: ApiRecord[], existingClients: ClientRecord[]): string[] {
   const root = input && typeof input === 'object' ? (input as Record<string, unknown>) : {};
   const resources = records(root.resources);
   const clients = records(root.clients);
@@ -94,7 +100,14 @@ function referenceProblems(input: unknown, existingApis: ResourceRecord[], exist
   for (const r of resources) if (typeof r.identifier === 'string') apis.set(r.identifier, strings(r.scopes));
   clients.forEach((c, i) => {
     for (const p of clientReferenceProblems({ resources: strings(c.resources), scopes: strings(c.scopes) }, apis)) {
-      problems.push(`clients[${i}].${p.field}[${p.index}]: ${p.message}`);
+      problems.push(formatProblem(p, ['clients', i]));
+    }
+    const existing = existingClients.find((e) => e.clientId === c.clientId) ?? null;
+    const method = c.tokenEndpointAuthMethod ?? 'client_secret_basic';
+    if (typeof method === 'string') {
+      for (const p of changeProblems(existing, { tokenEndpointAuthMethod: method as ClientRecord['tokenEndpointAuthMethod'] })) {
+        problems.push(formatProblem(p, ['clients', i]));
+      }
     }
   });
   // Clients already stored and not in the file must keep every API scope they use.
@@ -113,7 +126,7 @@ function referenceProblems(input: unknown, existingApis: ResourceRecord[], exist
 }
 
 /** Validates the whole file against the schema and the database; throws every problem at once. */
-export function validateSeed(input: unknown, existingApis: ResourceRecord[], existingClients: ClientRecord[]): SeedFile {
+export function validateSeed(input: unknown, existingApis: ApiRecord[], existingClients: ClientRecord[]): SeedFile {
   const parsed = seedSchema.safeParse(input ?? {});
   const problems = [...(parsed.success ? [] : formatIssues(parsed.error)), ...referenceProblems(input, existingApis, existingClients)];
   if (!parsed.success || problems.length) throw new SeedError(problems);
@@ -124,10 +137,6 @@ export function validateSeed(input: unknown, existingApis: ResourceRecord[], exi
 const canonical = (o: object) => JSON.stringify(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));
 const same = (a: object, b: object) => canonical(a) === canonical(b);
 
-function resourceData(r: SeedFile['resources'][number]): ResourceData {
-  return { ...r, name: r.name ?? r.identifier };
-}
-
 function clientComparable(c: object) {
   const { secretHash, createdAt, updatedAt, dynamic, metadata, ...fields } = c as ClientData & Partial<ClientRecord>;
   return fields;
@@ -135,21 +144,21 @@ function clientComparable(c: object) {
 
 /** Validates, then writes everything in one transaction. */
 export async function applySeed(db: Db, input: unknown): Promise<SeedReport> {
-  const existingApis = await listResources(db);
+  const existingApis = await listApis(db);
   const existingClients = await listClients(db);
   const seed = validateSeed(input, existingApis, existingClients);
   const apisById = new Map(existingApis.map((a) => [a.identifier, a]));
   const clientsById = new Map<string, ClientRecord>(existingClients.map((c) => [c.clientId, c]));
 
   const report: SeedReport = { resources: [], clients: [] };
-  const resourceWrites: ResourceData[] = [];
+  const apiWrites: ApiData[] = [];
   for (const r of seed.resources) {
-    const data = resourceData(r);
+    const data = apiData(r);
     const existing = apisById.get(r.identifier);
-    const { createdAt, updatedAt, ...current } = existing ?? ({} as ResourceRecord);
+    const { createdAt, updatedAt, ...current } = existing ?? ({} as ApiRecord);
     const action: Action = !existing ? 'created' : same(current, data) ? 'unchanged' : 'updated';
     report.resources.push({ identifier: r.identifier, action });
-    if (action !== 'unchanged') resourceWrites.push(data);
+    if (action !== 'unchanged') apiWrites.push(data);
   }
 
   // Hashing is slow: done before the transaction so it stays short.
@@ -177,10 +186,14 @@ export async function applySeed(db: Db, input: unknown): Promise<SeedReport> {
     if (action !== 'unchanged') clientWrites.push(data);
   }
 
-  if (resourceWrites.length || clientWrites.length) {
-    await db.$transaction(async (tx) => {
-      for (const r of resourceWrites) await upsertResourceTx(tx, r);
-      for (const c of clientWrites) await upsertClientTx(tx, c);
+  if (apiWrites.length || clientWrites.length) {
+    await transaction(db, async (tx) => {
+      for (const api of apiWrites) await upsertApi(tx, api);
+      for (const c of clientWrites) {
+        await upsertClient(tx, c);
+        // the same rule as every door: no longer first-party, so people are asked again
+        if (withdrawsConsents(clientsById.get(c.clientId) ?? null, c)) await deleteConsents(tx, { clientId: c.clientId });
+      }
       await bumpChangeStamp(tx);
     });
   }

@@ -1,0 +1,96 @@
+import { createApi, deleteApi, findApi, listApis, type ApiRecord } from '../services/apis.js';
+import { SIGNING_ALGS } from '../common/protocol.js';
+import { describe, usageError, withDatabase } from './context.js';
+import type { Command } from './command.js';
+
+function show(api: ApiRecord) {
+  return describe({
+    identifier: api.identifier,
+    name: api.name,
+    scopes: api.scopes,
+    ttl_seconds: api.accessTokenTtl,
+    format: api.tokenFormat,
+    alg: api.tokenFormat === 'jwt' ? api.signingAlg : '-',
+    introspectors: api.introspectors,
+    updated_at: api.updatedAt,
+  });
+}
+
+export const apisCommand: Command = {
+  // the name DESIGN.md promises; `apis` says the same in the word the help uses
+  name: 'resources',
+  aliases: ['apis'],
+  summary: 'manage APIs (resource servers)',
+  intro: `An API (resource server) is named by its identifier, an absolute URI that becomes
+the "aud" of its access tokens (RFC 8707 resource indicator).`,
+  fieldFlags: {
+    identifier: '--identifier', name: '--name', scopes: '--scope', accessTokenTtl: '--ttl',
+    tokenFormat: '--format', signingAlg: '--alg', introspectors: '--introspector',
+  },
+  subcommands: [
+    {
+      usage: 'create',
+      summary: 'register an API',
+      flags: {
+        identifier: { type: 'string', arg: '<uri>', help: 'the audience, e.g. https://api.example.com (required)' },
+        name: { type: 'string', arg: '<text>', help: 'display name (default: the identifier)' },
+        scope: { type: 'string', multiple: true, arg: '<scope>', help: 'a scope the API defines' },
+        ttl: { type: 'string', arg: '<seconds>', help: 'access-token lifetime, 60 to 86400 (default 600)' },
+        format: { type: 'string', arg: '<format>', help: 'jwt (default: self-contained, checked against /jwks) | opaque (stored: introspectable, revocable at once)' },
+        alg: { type: 'string', arg: '<alg>', help: `JWT signing algorithm: ${SIGNING_ALGS.join(' | ')} (default ${SIGNING_ALGS[0]})` },
+        introspector: { type: 'string', multiple: true, arg: '<client-id>', help: 'a client (the API\'s own credentials) that may introspect tokens issued for this API; any client may always introspect its own tokens' },
+      },
+      async run({ values, out }) {
+        if (values.identifier === undefined) throw usageError('--identifier is required');
+        if (values.ttl !== undefined && !/^\d+$/.test(String(values.ttl))) throw usageError('--ttl must be a whole number of seconds');
+        await withDatabase(async ({ prisma: db }) => {
+          const api = await createApi(db, {
+            identifier: values.identifier,
+            name: values.name,
+            scopes: values.scope,
+            accessTokenTtl: values.ttl === undefined ? undefined : Number(values.ttl),
+            tokenFormat: values.format,
+            signingAlg: values.alg,
+            introspectors: values.introspector,
+          });
+          out.print(api, () => show(api));
+        });
+      },
+    },
+    {
+      usage: 'list',
+      summary: 'list APIs',
+      async run({ out }) {
+        await withDatabase(async ({ prisma: db }) => {
+          const apis = await listApis(db);
+          out.print(apis, () =>
+            apis.length
+              ? apis.map((a) => `${a.identifier}  ${a.name}  [${a.scopes.join(' ')}]  ${a.tokenFormat}`).join('\n')
+              : 'no APIs (create one with: gatehouse resources create --identifier URI)');
+        });
+      },
+    },
+    {
+      usage: 'show <identifier>',
+      summary: 'show one API',
+      argName: 'API identifier',
+      async run({ arg, out }) {
+        await withDatabase(async ({ prisma: db }) => {
+          const api = await findApi(db, arg);
+          out.print(api, () => show(api));
+        });
+      },
+    },
+    {
+      usage: 'delete <identifier>',
+      summary: 'delete an API no client uses',
+      argName: 'API identifier',
+      async run({ arg, out }) {
+        await withDatabase(async ({ prisma: db }) => {
+          await deleteApi(db, arg);
+          out.print({ deleted: arg }, () => `deleted API ${arg}`);
+        });
+      },
+    },
+  ],
+};

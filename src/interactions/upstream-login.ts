@@ -1,0 +1,116 @@
+import type Router from '@koa/router';
+import * as oauth from 'openid-client';
+import type { Context } from 'koa';
+import { signInWith } from '../services/accounts.js';
+import { UpstreamError, type Upstream } from '../federation/index.js';
+import { currentInteraction, finishStep, formBody, formInteraction } from './current-interaction.js';
+import { PageError, signInLinkExpired } from './page-error.js';
+import type { InteractionDeps } from './routes.js';
+
+/** The pending upstream sign-in, kept in a short-lived signed cookie bound to the interaction. */
+interface PendingUpstream {
+  uid: string;
+  provider: string;
+  state: string;
+  nonce: string;
+  codeVerifier: string;
+}
+
+const PENDING_COOKIE = 'gatehouse.upstream';
+// 10 minutes, in ms
+const PENDING_MAX_AGE = 10 * 60 * 1000;
+
+const ERROR_TEXT: Record<UpstreamError['kind'], (name: string) => string> = {
+  denied: (name) => `You cancelled signing in with ${name}.`,
+  oauth: (name) => `${name} refused the sign-in. Please try again.`,
+  network: (name) => `${name} could not be reached. Please try again in a moment.`,
+  unexpected: (name) => `Signing in with ${name} did not work. Please try again.`,
+};
+
+/** An upstream failure as the page the person sees, with a way back to the login page. */
+function upstreamFailure(err: unknown, upstream: Upstream, uid: string, deps: InteractionDeps, step: string): PageError {
+  const e = err instanceof UpstreamError ? err : new UpstreamError('unexpected', String(err), { cause: err });
+  deps.logger.warn({ provider: upstream.id, kind: e.kind, reason: e.message }, step);
+  const denied = e.kind === 'denied';
+  return new PageError(denied ? 400 : 502, denied ? 'Sign-in cancelled' : 'Sign-in failed', ERROR_TEXT[e.kind](upstream.name), `/interaction/${uid}`);
+}
+
+function readPending(ctx: Context): PendingUpstream | undefined {
+  const raw = ctx.cookies.get(PENDING_COOKIE, { signed: true });
+  if (!raw) return undefined;
+  try {
+    return JSON.parse(raw) as PendingUpstream;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Signing in through an upstream: POST login/:provider starts it (state,
+ * nonce, PKCE), the upstream redirects to /oauth2/:provider/callback, which
+ * bounces to the interaction's own path, where the code is exchanged and the
+ * person's account found or created.
+ */
+export function upstreamLoginRoutes(router: Router, deps: InteractionDeps): void {
+  const { provider, upstreams, issuer, logger } = deps;
+
+  router.post('/interaction/:uid/login/:provider', formBody, async (ctx) => {
+    const interaction = await formInteraction(provider, ctx, ctx.params.uid, 'login');
+    const upstream = upstreams.get(ctx.params.provider);
+    if (!upstream) throw new PageError(404, 'Unknown sign-in method', 'Choose one of the sign-in options.', `/interaction/${interaction.uid}`);
+    const pending: PendingUpstream = {
+      uid: interaction.uid,
+      provider: upstream.id,
+      state: oauth.randomState(),
+      nonce: oauth.randomNonce(),
+      codeVerifier: oauth.randomPKCECodeVerifier(),
+    };
+    let url: URL;
+    try {
+      url = await upstream.authorizationUrl(pending, `${issuer}/oauth2/${upstream.id}/callback`);
+    } catch (err) {
+      throw upstreamFailure(err, upstream, interaction.uid, deps, 'upstream sign-in could not start');
+    }
+    ctx.cookies.set(PENDING_COOKIE, JSON.stringify(pending), {
+      httpOnly: true,
+      // lax: the upstream's redirect back is a cross-site top-level GET
+      sameSite: 'lax',
+      signed: true,
+      secure: ctx.secure,
+      maxAge: PENDING_MAX_AGE,
+      overwrite: true,
+    });
+    ctx.set('Cache-Control', 'no-store');
+    ctx.redirect(url.href);
+  });
+
+  // The upstream's redirect lands here; the interaction cookie is scoped to
+  // /interaction/:uid, so bounce there with the same query.
+  router.get('/oauth2/:provider/callback', async (ctx) => {
+    const pending = readPending(ctx);
+    if (!pending || pending.provider !== ctx.params.provider) throw signInLinkExpired();
+    ctx.set('Cache-Control', 'no-store');
+    ctx.redirect(`/interaction/${encodeURIComponent(pending.uid)}/callback/${encodeURIComponent(pending.provider)}${ctx.search}`);
+  });
+
+  router.get('/interaction/:uid/callback/:provider', async (ctx) => {
+    const pending = readPending(ctx);
+    // single use: a replayed callback finds no pending sign-in
+    ctx.cookies.set(PENDING_COOKIE, null, { signed: true, overwrite: true });
+    if (!pending || pending.uid !== ctx.params.uid || pending.provider !== ctx.params.provider) throw signInLinkExpired();
+    const interaction = await currentInteraction(provider, ctx, pending.uid);
+    const upstream = upstreams.get(pending.provider);
+    if (interaction.prompt.name !== 'login' || !upstream) throw signInLinkExpired();
+
+    const callbackUrl = new URL(`${issuer}/oauth2/${upstream.id}/callback${ctx.search}`);
+    let profile;
+    try {
+      profile = await upstream.finish(callbackUrl, pending);
+    } catch (err) {
+      throw upstreamFailure(err, upstream, interaction.uid, deps, 'upstream sign-in failed');
+    }
+    const { account, created, linked } = await signInWith(deps.db, profile, { linkVerifiedEmails: deps.linkVerifiedEmails });
+    logger.info({ provider: upstream.id, accountId: account.id, created, linked }, 'signed in');
+    await finishStep(provider, ctx, { login: { accountId: account.id, amr: [upstream.id] } }, false);
+  });
+}

@@ -1,0 +1,80 @@
+import type { Db } from '../storage/database.js';
+import { transaction } from '../storage/database.js';
+import { bumpChangeStamp } from '../storage/change-stamp.js';
+import * as apis from '../storage/apis.js';
+import type { ApiData, ApiRecord } from '../storage/apis.js';
+import { clientsUsingApi } from '../storage/clients.js';
+import { UniqueViolationError } from '../storage/errors.js';
+import { apiInput, zodProblems, type ApiInput } from './validation.js';
+import { assertThat, conflict, invalid, notFound } from './errors.js';
+
+/**
+ * The rules about registered APIs (resource servers), written once for every
+ * door. An API's identifier is the `aud` of its tokens (RFC 8707).
+ */
+
+export type { ApiRecord } from '../storage/apis.js';
+
+export function validateApi(fields: Record<string, unknown>): ApiInput {
+  const parsed = apiInput.safeParse(fields);
+  if (!parsed.success) throw invalid(zodProblems(parsed.error));
+  return parsed.data;
+}
+
+/** What is stored for validated input: the name defaults to the identifier. */
+export function apiData(input: ApiInput): ApiData {
+  return { ...input, name: input.name ?? input.identifier };
+}
+
+export async function findApi(db: Db, identifier: string): Promise<ApiRecord> {
+  const api = await apis.findApi(db, identifier);
+  assertThat(api, notFound(`no API with identifier ${identifier}`));
+  return api;
+}
+
+export const listApis = (db: Db) => apis.listApis(db);
+
+export async function createApi(db: Db, fields: Record<string, unknown>): Promise<ApiRecord> {
+  const data = apiData(validateApi(fields));
+  const exists = conflict(`API ${data.identifier} already exists`);
+  assertThat(!(await apis.findApi(db, data.identifier)), exists);
+  try {
+    return await transaction(db, async (tx) => {
+      const api = await apis.insertApi(tx, data);
+      await bumpChangeStamp(tx);
+      return api;
+    });
+  } catch (err) {
+    if (err instanceof UniqueViolationError) throw exists;
+    throw err;
+  }
+}
+
+/** Deletes an API that no client uses any more. */
+export async function deleteApi(db: Db, identifier: string): Promise<void> {
+  await findApi(db, identifier);
+  const users = await clientsUsingApi(db, identifier);
+  assertThat(users.length === 0, conflict(`API ${identifier} is still used by client(s) ${users.join(', ')}: update them first`));
+  await transaction(db, async (tx) => {
+    await apis.deleteApiRow(tx, identifier);
+    await bumpChangeStamp(tx);
+  });
+}
+
+/**
+ * What a client may get for an API (RFC 8707): nothing unless the client lists
+ * the API; otherwise the API's scopes, narrowed to the client's allowed scopes
+ * when it has any. Unknown and forbidden APIs look the same, so nothing can be probed.
+ */
+export function scopesForClient(api: ApiRecord | null, client: { resources: string[]; scopes: string[] }): string[] | null {
+  if (!api || !client.resources.includes(api.identifier)) return null;
+  return client.scopes.length ? api.scopes.filter((s) => client.scopes.includes(s)) : api.scopes;
+}
+
+/**
+ * RFC 7662 §4: a client learns about its own tokens, and an API's introspector
+ * clients about tokens issued for that API; nobody about anyone else's.
+ */
+export async function mayIntrospect(clientId: string, token: { clientId?: string }, audiences: () => Promise<(ApiRecord | null)[]>): Promise<boolean> {
+  return token.clientId === clientId || (await audiences()).some((api) => api?.introspectors.includes(clientId));
+}

@@ -1,0 +1,184 @@
+import { randomBytes } from 'node:crypto';
+import type { Db } from '../storage/database.js';
+import { transaction } from '../storage/database.js';
+import { bumpChangeStamp } from '../storage/change-stamp.js';
+import * as clients from '../storage/clients.js';
+import type { ClientData, ClientRecord } from '../storage/clients.js';
+import { listApis } from '../storage/apis.js';
+import { deleteConsents } from '../storage/consents.js';
+import { UniqueViolationError } from '../storage/errors.js';
+import { clientInput, clientReferenceProblems, zodProblems, type ClientFields } from './validation.js';
+import { assertThat, conflict, invalid, notFound, ServiceError, type Problem } from './errors.js';
+import { generateSecret, hashSecret } from './client-secrets.js';
+
+/**
+ * The rules about clients, written once. The CLI, the seed, dynamic
+ * registration (oidc/adapter.ts) and the management API all come through here.
+ */
+
+export type { ClientRecord } from '../storage/clients.js';
+
+/** What any door shows of a client: never the hash. */
+export type PublicClient = Omit<ClientRecord, 'secretHash'> & { hasSecret: boolean };
+
+export function publicClient({ secretHash, ...rest }: ClientRecord): PublicClient {
+  return { ...rest, hasSecret: secretHash !== null };
+}
+
+/** The fields an admin (or an app, through registration) can set. */
+export type EditableFields = Omit<ClientData, 'clientId' | 'secretHash' | 'dynamic' | 'metadata'>;
+
+export function editableFields(client: ClientRecord): EditableFields {
+  const { clientId, secretHash, dynamic, metadata, createdAt, updatedAt, ...fields } = client;
+  return fields;
+}
+
+const isPublic = (c: Pick<ClientData, 'tokenEndpointAuthMethod'>) => c.tokenEndpointAuthMethod === 'none';
+
+/**
+ * Rules about changing a stored client into `next`. A client cannot switch
+ * between public (no secret) and confidential: its tokens, secret and the apps
+ * built on it assume one or the other.
+ */
+export function changeProblems(existing: ClientRecord | null, next: Pick<ClientData, 'tokenEndpointAuthMethod'>): Problem[] {
+  if (!existing || isPublic(existing) === isPublic(next)) return [];
+  return [{ path: ['tokenEndpointAuthMethod'], message: 'a client cannot switch between public (none) and confidential: create a new client' }];
+}
+
+/**
+ * A client that stops being first-party loses the grants it was given without
+ * asking, so people are asked for consent again.
+ */
+export function withdrawsConsents(existing: ClientRecord | null, next: Pick<ClientData, 'firstParty'>): boolean {
+  return Boolean(existing?.firstParty && !next.firstParty);
+}
+
+/** Scopes of every API, for reference checks. */
+export async function apiScopes(db: Db): Promise<Map<string, string[]>> {
+  return new Map((await listApis(db)).map((a) => [a.identifier, a.scopes]));
+}
+
+/** Validates client fields: the schema, the cross-field rules, and that the APIs and scopes it names exist. */
+export async function validateClient(db: Db, fields: Record<string, unknown>): Promise<ClientFields> {
+  const parsed = clientInput.safeParse(fields);
+  if (!parsed.success) throw invalid(zodProblems(parsed.error));
+  const problems = clientReferenceProblems(parsed.data, await apiScopes(db));
+  assertThat(problems.length === 0, invalid(problems));
+  return parsed.data;
+}
+
+export async function findClient(db: Db, clientId: string): Promise<ClientRecord> {
+  const client = await clients.findClient(db, clientId);
+  assertThat(client, notFound(`no client with id ${clientId}`));
+  return client;
+}
+
+export const listClients = (db: Db) => clients.listClients(db);
+
+/** A new client id: hex, so a generated id never starts with "-" (which would read as a flag). */
+const newClientId = () => randomBytes(12).toString('hex');
+
+/** Creates a client; a confidential one gets a generated secret, returned once. */
+export async function createClient(db: Db, fields: Record<string, unknown>): Promise<{ client: ClientRecord; secret?: string }> {
+  const input = await validateClient(db, fields);
+  const clientId = input.clientId ?? newClientId();
+  assertThat(!(await clients.findClient(db, clientId)), conflict(`client ${clientId} already exists`));
+  const secret = isPublic(input) ? undefined : generateSecret();
+  const data: ClientData = { ...input, clientId, secretHash: secret ? await hashSecret(secret) : null };
+  try {
+    const client = await transaction(db, async (tx) => {
+      const created = await clients.insertClient(tx, data);
+      await bumpChangeStamp(tx);
+      return created;
+    });
+    return { client, ...(secret ? { secret } : {}) };
+  } catch (err) {
+    // another create of the same id won the race
+    if (err instanceof UniqueViolationError) throw conflict(`client ${clientId} already exists`);
+    throw err;
+  }
+}
+
+/**
+ * Applies a change to a stored client (fields not given stay as they are),
+ * under every rule; a client that stops being first-party loses its consents,
+ * in the same transaction. Returns how many consents were withdrawn.
+ */
+export async function updateClient(db: Db, clientId: string, patch: Record<string, unknown>): Promise<{ client: ClientRecord; withdrawnConsents: number }> {
+  const existing = await findClient(db, clientId);
+  const input = await validateClient(db, { ...editableFields(existing), ...patch });
+  const problems = changeProblems(existing, input);
+  assertThat(problems.length === 0, invalid(problems));
+  return saveClientChange(db, existing, { ...input, clientId });
+}
+
+/** Writes a validated change of `existing` together with what the rules make follow from it. */
+async function saveClientChange(db: Db, existing: ClientRecord, data: Partial<ClientData> & EditableFields): Promise<{ client: ClientRecord; withdrawnConsents: number }> {
+  return transaction(db, async (tx) => {
+    const client = await clients.updateClientRow(tx, existing.clientId, data);
+    const withdrawn = withdrawsConsents(existing, data) ? await deleteConsents(tx, { clientId: existing.clientId }) : [];
+    await bumpChangeStamp(tx);
+    return { client, withdrawnConsents: withdrawn.length };
+  });
+}
+
+/** Replaces a confidential client's secret; the new one is returned once. */
+export async function rotateClientSecret(db: Db, clientId: string): Promise<string> {
+  const client = await findClient(db, clientId);
+  assertThat(!isPublic(client), new ServiceError('invalid', `client ${clientId} is public and has no secret`));
+  const secret = generateSecret();
+  const secretHash = await hashSecret(secret);
+  await transaction(db, async (tx) => {
+    await clients.updateClientRow(tx, clientId, { secretHash });
+    await bumpChangeStamp(tx);
+  });
+  return secret;
+}
+
+/** Deletes a client, its remembered consents and everything stored under their grants. */
+export async function deleteClient(db: Db, clientId: string, only?: { dynamic: boolean }): Promise<void> {
+  const client = await findClient(db, clientId);
+  if (only) assertThat(client.dynamic === only.dynamic, conflict('this client is managed by an administrator'));
+  await transaction(db, async (tx) => {
+    await deleteConsents(tx, { clientId });
+    await clients.deleteClientRow(tx, clientId);
+    await bumpChangeStamp(tx);
+  });
+}
+
+/**
+ * Stores a client an app registered itself (RFC 7591) or changed (RFC 7592).
+ * The same rules as an admin's, plus: such a client is third-party and gets no
+ * API until an admin grants it (what an admin granted stays), and an app can
+ * never touch a client an admin made.
+ */
+export async function saveRegisteredClient(
+  db: Db,
+  clientId: string,
+  fields: Omit<Record<string, unknown>, 'firstParty' | 'resources' | 'scopes'>,
+  secretHash: string | null,
+  metadata: Record<string, string | string[]>,
+): Promise<ClientRecord> {
+  const existing = await clients.findClient(db, clientId);
+  assertThat(!existing || existing.dynamic, conflict('this client is managed by an administrator'));
+  const granted = { firstParty: existing?.firstParty ?? false, resources: existing?.resources ?? [], scopes: existing?.scopes ?? [] };
+  const input = await validateClient(db, { ...fields, ...granted, clientId });
+  const problems = changeProblems(existing, input);
+  assertThat(problems.length === 0, invalid(problems));
+  const data: ClientData = { ...input, clientId, secretHash: isPublic(input) ? null : secretHash, dynamic: true, metadata };
+  if (existing) return (await saveClientChange(db, existing, data)).client;
+  return transaction(db, async (tx) => {
+    const created = await clients.insertClient(tx, data);
+    await bumpChangeStamp(tx);
+    return created;
+  });
+}
+
+/**
+ * Whether an admin registered a client with this back-channel logout URI: the
+ * only outgoing requests an operator may exempt from SSRF protection (an app
+ * that registered itself never is).
+ */
+export function isAdminBackchannelLogoutUri(db: Db, uri: string): Promise<boolean> {
+  return clients.isAdminBackchannelLogoutUri(db, uri);
+}

@@ -1,0 +1,56 @@
+import type { Db } from '../storage/database.js';
+import { consumePayload, deletePayload, listLivePayloads, payloadIdsStartingWith, unconsumePayload } from '../storage/oidc-payloads.js';
+import { SINGLE_USE_POLICY } from '../common/protocol.js';
+import { assertThat, conflict, invalid, notFound } from './errors.js';
+
+/**
+ * Initial access tokens, which let third-party developers register apps
+ * (RFC 7591). oidc-provider makes and reads them (model InitialAccessToken);
+ * these are the rules around them.
+ */
+
+const TYPE = 'InitialAccessToken';
+
+/** Characters of a token that name it in lists and revocation: enough to tell tokens apart, useless to use one. */
+const PREFIX_LENGTH = 8;
+/** The shortest prefix `revoke` accepts. */
+export const MIN_REVOKE_PREFIX = 6;
+
+export interface RegistrationTokenInfo {
+  prefix: string;
+  expiresAt: Date | null;
+  used: boolean;
+  policies: string[];
+}
+
+export const tokenPrefix = (token: string) => token.slice(0, PREFIX_LENGTH);
+
+export async function listRegistrationTokens(db: Db, now: Date): Promise<RegistrationTokenInfo[]> {
+  return (await listLivePayloads(db, TYPE, now)).map((r) => ({
+    prefix: tokenPrefix(r.id),
+    expiresAt: r.expiresAt,
+    used: r.consumedAt !== null,
+    policies: Array.isArray(r.payload.policies) ? r.payload.policies.filter((p): p is string => typeof p === 'string') : [],
+  }));
+}
+
+/** Revokes the one token whose value starts with `prefix` (literally); refuses a prefix that names none or several. */
+export async function revokeRegistrationToken(db: Db, prefix: string): Promise<void> {
+  assertThat(prefix.length >= MIN_REVOKE_PREFIX, invalid([{ path: ['prefix'], message: `the prefix must have at least ${MIN_REVOKE_PREFIX} characters` }]));
+  const ids = await payloadIdsStartingWith(db, TYPE, prefix);
+  assertThat(ids.length > 0, notFound(`no initial access token starts with ${prefix}`));
+  assertThat(ids.length === 1, conflict(`${ids.length} tokens start with ${prefix}: give more characters`));
+  await deletePayload(db, TYPE, ids[0]);
+}
+
+/** The single-use rule: true for exactly one of any number of racing registrations. */
+export function consumeSingleUseToken(db: Db, jti: string, now: Date): Promise<boolean> {
+  return consumePayload(db, TYPE, jti, now);
+}
+
+/** A registration that failed gives its single-use token back, so a typo does not burn it. */
+export function releaseSingleUseToken(db: Db, jti: string): Promise<void> {
+  return unconsumePayload(db, TYPE, jti);
+}
+
+export const isSingleUse = (policies: readonly string[] | undefined) => policies?.includes(SINGLE_USE_POLICY) ?? false;

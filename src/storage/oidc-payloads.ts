@@ -1,0 +1,86 @@
+import type { Db } from './database.js';
+
+/**
+ * Every artifact oidc-provider persists (sessions, interactions, codes, tokens,
+ * grants, initial access tokens, …): one `OidcPayload` row, keyed by
+ * (type, id). `grantId`, `uid` and `userCode` are columns so they can be looked
+ * up; every lookup filters by type. Only this module knows the row shape.
+ */
+
+type Payloads = Pick<Db, 'oidcPayload'>;
+
+export interface StoredPayload {
+  payload: Record<string, unknown>;
+  expiresAt: Date | null;
+  consumedAt: Date | null;
+}
+
+const columns = { payload: true, expiresAt: true, consumedAt: true } as const;
+
+export async function savePayload(db: Payloads, type: string, id: string, payload: Record<string, unknown>, expiresAt: Date | null): Promise<void> {
+  const data = {
+    payload: payload as object,
+    grantId: typeof payload.grantId === 'string' ? payload.grantId : null,
+    userCode: typeof payload.userCode === 'string' ? payload.userCode : null,
+    uid: typeof payload.uid === 'string' ? payload.uid : null,
+    expiresAt,
+  };
+  await db.oidcPayload.upsert({ where: { type_id: { type, id } }, create: { id, type, ...data }, update: data });
+}
+
+export function findPayload(db: Payloads, type: string, id: string): Promise<StoredPayload | null> {
+  return db.oidcPayload.findUnique({ where: { type_id: { type, id } }, select: columns }) as Promise<StoredPayload | null>;
+}
+
+export function findPayloadBy(db: Payloads, type: string, by: { uid: string } | { userCode: string }): Promise<StoredPayload | null> {
+  return db.oidcPayload.findFirst({ where: { type, ...by }, select: columns }) as Promise<StoredPayload | null>;
+}
+
+export async function deletePayload(db: Payloads, type: string, id: string): Promise<void> {
+  await db.oidcPayload.deleteMany({ where: { type, id } });
+}
+
+export async function deletePayloadsOfGrant(db: Payloads, type: string, grantId: string): Promise<void> {
+  await db.oidcPayload.deleteMany({ where: { type, grantId } });
+}
+
+/** Every artifact stored under these grants, and the grants themselves. */
+export async function deleteGrants(db: Payloads, grantIds: string[]): Promise<void> {
+  if (grantIds.length) await db.oidcPayload.deleteMany({ where: { OR: [{ grantId: { in: grantIds } }, { type: 'Grant', id: { in: grantIds } }] } });
+}
+
+/**
+ * Marks the artifact consumed, atomically: a conditional update, so of any
+ * number of racing calls exactly one returns true.
+ */
+export async function consumePayload(db: Payloads, type: string, id: string, at: Date): Promise<boolean> {
+  const { count } = await db.oidcPayload.updateMany({ where: { type, id, consumedAt: null }, data: { consumedAt: at } });
+  return count === 1;
+}
+
+/** Undoes a consume (a single-use initial access token whose registration then failed). */
+export async function unconsumePayload(db: Payloads, type: string, id: string): Promise<void> {
+  await db.oidcPayload.updateMany({ where: { type, id }, data: { consumedAt: null } });
+}
+
+/** Artifacts of one type that have not expired, by id. */
+export async function listLivePayloads(db: Payloads, type: string, now: Date): Promise<(StoredPayload & { id: string })[]> {
+  return (await db.oidcPayload.findMany({
+    where: { type, OR: [{ expiresAt: null }, { expiresAt: { gt: now } }] },
+    orderBy: { id: 'asc' },
+    select: { id: true, ...columns },
+  })) as (StoredPayload & { id: string })[];
+}
+
+/** Ids of one type that start with `prefix`, matched literally (no wildcards). */
+export async function payloadIdsStartingWith(db: Payloads, type: string, prefix: string): Promise<string[]> {
+  const rows = await db.oidcPayload.findMany({ where: { type, id: { startsWith: prefix } }, select: { id: true } });
+  // LIKE-based on some databases: keep only literal prefix matches
+  return rows.map((r) => r.id).filter((id) => id.startsWith(prefix));
+}
+
+/** Deletes artifacts whose expiry has passed; returns how many. */
+export async function purgeExpiredPayloads(db: Payloads, now: Date): Promise<number> {
+  const { count } = await db.oidcPayload.deleteMany({ where: { expiresAt: { lt: now } } });
+  return count;
+}
