@@ -86,7 +86,7 @@ export async function createApp({ config, database, logger, now = Date.now, upst
 
   if (logger.isLevelEnabled('info')) provider.use(requestLog(logger));
   const perMinute = () => new FixedWindowLimiter({ limit: config.registrationRateLimit, windowMs: 60_000, now });
-  provider.use(registrationGuard({ provider, cache, verifier, perAddress: perMinute(), perToken: perMinute() }));
+  provider.use(registrationGuard({ provider, db, cache, verifier, perAddress: perMinute(), perToken: perMinute() }));
   // Gatehouse's own pages and routes, behind one prefix check so that protocol
   // requests (/token above all) pass a single cheap function on their way to oidc-provider.
   const own = compose<Parameters<Middleware>[0]>([

@@ -57,8 +57,10 @@ export function upstreamFetch(provider: string): client.CustomFetch {
     try {
       return await fetch(url, options as RequestInit);
     } catch (err) {
-      const timedOut = options.signal?.aborted === true;
-      throw new UpstreamError('network', timedOut ? `${provider} did not answer in time` : `${provider} could not be reached`, { cause: err });
+      if (options.signal?.aborted) throw new UpstreamError('network', `${provider} did not answer in time`, { cause: err });
+      // fetch puts the socket error (ECONNREFUSED, ENOTFOUND, …) in its cause: named for the log
+      const code = ((err as Error).cause as { code?: unknown } | undefined)?.code;
+      throw new UpstreamError('network', `${provider} could not be reached${typeof code === 'string' ? ` (${code})` : ''}`, { cause: err });
     }
   };
 }

@@ -3,7 +3,6 @@ import type { Logger } from 'pino';
 import { providerConfiguration, type ConfigurationDeps } from './configuration.js';
 import { VerifierBusyError, type SecretVerifier } from '../services/client-secrets.js';
 import type { AdminDataCache } from '../services/admin-data-cache.js';
-import { releaseOnFailure } from './registration.js';
 
 /**
  * Keeps oidc-provider's Client objects per client id while the admin-data cache
@@ -75,7 +74,6 @@ export function createProvider(deps: ConfigurationDeps & { verifier: SecretVerif
   } as never;
 
   cacheClients(provider, deps.cache);
-  releaseOnFailure(provider, deps.db, deps.logger);
   logErrors(provider, deps.logger);
   return provider;
 }

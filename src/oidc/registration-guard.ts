@@ -4,6 +4,8 @@ import type { AdminDataCache } from '../services/admin-data-cache.js';
 import type { SecretVerifier } from '../services/client-secrets.js';
 import { isArgon2idHash } from '../services/client-secrets.js';
 import type { RateLimiter } from '../common/rate-limit.js';
+import type { Db } from '../storage/database.js';
+import { releaseIfFailed } from './registration.js';
 
 /**
  * Koa middleware in front of oidc-provider's /reg routes (RFC 7591/7592), one
@@ -14,11 +16,13 @@ import type { RateLimiter } from '../common/rate-limit.js';
  * - PUT /reg/:id: a client_secret the app sends is checked against the stored
  *   hash and, if it matches, handed on as the stored value, which is what
  *   oidc-provider compares it with;
+ * - a failed registration gives back the single-use token it consumed;
  * - responses never carry the stored hash or Gatehouse's own metadata.
  */
 
 export interface RegistrationGuardDeps {
   provider: Provider;
+  db: Db;
   cache: AdminDataCache;
   verifier: SecretVerifier;
   /** registrations per client address */
@@ -130,6 +134,7 @@ export function registrationGuard(deps: RegistrationGuardDeps): Middleware {
       return;
     }
     await next();
+    if (creates) await releaseIfFailed(ctx, deps.db);
     scrub(ctx.body);
   };
 }

@@ -1,5 +1,4 @@
-import { errors, type Configuration, type KoaContextWithOIDC, type default as Provider } from 'oidc-provider';
-import type { Logger } from 'pino';
+import { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Db } from '../storage/database.js';
 import { consumeSingleUseToken, releaseSingleUseToken } from '../services/registration-tokens.js';
 import { SINGLE_USE_POLICY, type RegistrationMode } from '../common/protocol.js';
@@ -45,11 +44,12 @@ export function registrationFeatures(mode: RegistrationMode, db: Db, now: () => 
   };
 }
 
-/** A registration that fails after its single-use token was consumed gives the token back: a typo does not burn it. */
-export function releaseOnFailure(provider: Provider, db: Db, logger: Logger): void {
-  provider.on('registration_create.error', (ctx: { state?: Record<string, unknown> }) => {
-    const jti = ctx.state?.[CONSUMED];
-    if (typeof jti !== 'string') return;
-    releaseSingleUseToken(db, jti).catch((err: unknown) => logger.error({ err }, 'could not release a single-use initial access token'));
-  });
+/**
+ * A registration that failed after its single-use token was consumed gives the
+ * token back (a typo does not burn it). Called by the registration guard once
+ * oidc-provider has answered, before the response leaves.
+ */
+export async function releaseIfFailed(ctx: { status: number; state: Record<string, unknown> }, db: Db): Promise<void> {
+  const jti = ctx.state[CONSUMED];
+  if (typeof jti === 'string' && ctx.status >= 400) await releaseSingleUseToken(db, jti);
 }
