@@ -157,8 +157,10 @@ function upstreamUrl(name: string, value: string, problems: string[]): string {
   return value.replace(/\/$/, '');
 }
 
+type Credentials = { clientId: string; clientSecret: string };
+
 /** Both variables of a credential pair, or neither. */
-function credentials(prefix: string, env: Record<string, string | undefined>, problems: string[]) {
+function credentials(prefix: string, env: Record<string, string | undefined>, problems: string[]): Credentials | undefined {
   const clientId = env[`${prefix}_CLIENT_ID`];
   const clientSecret = env[`${prefix}_CLIENT_SECRET`];
   if (!clientId && !clientSecret) return undefined;
@@ -173,27 +175,22 @@ function credentials(prefix: string, env: Record<string, string | undefined>, pr
  */
 function parseUpstreams(env: Record<string, string | undefined>, problems: string[]): UpstreamConfig[] {
   const upstreams: UpstreamConfig[] = [];
-  const github = credentials('GITHUB', env, problems);
-  if (github) {
-    upstreams.push({
-      kind: 'github',
-      id: 'github',
-      name: 'GitHub',
-      ...github,
-      baseUrl: upstreamUrl('GITHUB_BASE_URL', env.GITHUB_BASE_URL ?? 'https://github.com', problems),
-      apiUrl: upstreamUrl('GITHUB_API_URL', env.GITHUB_API_URL ?? 'https://api.github.com', problems),
-    });
-  }
-  const google = credentials('GOOGLE', env, problems);
-  if (google) {
-    upstreams.push({
-      kind: 'oidc',
-      id: 'google',
-      name: 'Google',
-      ...google,
-      issuer: upstreamUrl('GOOGLE_ISSUER', env.GOOGLE_ISSUER ?? 'https://accounts.google.com', problems),
+  const url = (name: string, fallback: string) => upstreamUrl(name, env[name] ?? fallback, problems);
+  const builtIn = {
+    GITHUB: (creds: Credentials): UpstreamConfig => ({
+      kind: 'github', id: 'github', name: 'GitHub', ...creds,
+      baseUrl: url('GITHUB_BASE_URL', 'https://github.com'),
+      apiUrl: url('GITHUB_API_URL', 'https://api.github.com'),
+    }),
+    GOOGLE: (creds: Credentials): UpstreamConfig => ({
+      kind: 'oidc', id: 'google', name: 'Google', ...creds,
+      issuer: url('GOOGLE_ISSUER', 'https://accounts.google.com'),
       scopes: ['openid', 'email', 'profile'],
-    });
+    }),
+  };
+  for (const [prefix, make] of Object.entries(builtIn)) {
+    const creds = credentials(prefix, env, problems);
+    if (creds) upstreams.push(make(creds));
   }
   const ids = (env.OIDC_PROVIDERS ?? '').split(',').map((id) => id.trim()).filter(Boolean);
   for (const id of ids) {
