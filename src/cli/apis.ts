@@ -17,7 +17,7 @@ function show(api: ApiRecord) {
 }
 
 export const apisCommand: Command = {
-  // the name DESIGN.md promises; `apis` says the same in the word the help uses
+  // the documented name; `apis` says the same in the word the help uses
   name: 'resources',
   aliases: ['apis'],
   summary: 'manage APIs (resource servers)',

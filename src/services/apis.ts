@@ -4,7 +4,7 @@ import { bumpChangeStamp } from '../storage/change-stamp.js';
 import * as apis from '../storage/apis.js';
 import type { ApiData, ApiRecord } from '../storage/apis.js';
 import { clientsUsingApi } from '../storage/clients.js';
-import { UniqueViolationError } from '../storage/errors.js';
+import { RowNotFoundError, UniqueViolationError } from '../storage/errors.js';
 import { apiInput, zodProblems, type ApiInput } from './validation.js';
 import { assertThat, conflict, invalid, notFound } from './errors.js';
 
@@ -55,10 +55,16 @@ export async function deleteApi(db: Db, identifier: string): Promise<void> {
   await findApi(db, identifier);
   const users = await clientsUsingApi(db, identifier);
   assertThat(users.length === 0, conflict(`API ${identifier} is still used by client(s) ${users.join(', ')}: update them first`));
-  await transaction(db, async (tx) => {
-    await apis.deleteApiRow(tx, identifier);
-    await bumpChangeStamp(tx);
-  });
+  try {
+    await transaction(db, async (tx) => {
+      await apis.deleteApiRow(tx, identifier);
+      await bumpChangeStamp(tx);
+    });
+  } catch (err) {
+    // a racing delete got there first
+    if (err instanceof RowNotFoundError) throw notFound(`no API with identifier ${identifier}`);
+    throw err;
+  }
 }
 
 /**

@@ -6,14 +6,15 @@ import * as clients from '../storage/clients.js';
 import type { ClientData, ClientRecord } from '../storage/clients.js';
 import { listApis } from '../storage/apis.js';
 import { deleteConsents } from '../storage/consents.js';
-import { UniqueViolationError } from '../storage/errors.js';
+import { RowNotFoundError, UniqueViolationError } from '../storage/errors.js';
 import { clientInput, clientReferenceProblems, zodProblems, type ClientFields } from './validation.js';
 import { assertThat, conflict, invalid, notFound, ServiceError, type Problem } from './errors.js';
 import { generateSecret, hashSecret } from './client-secrets.js';
 
 /**
- * The rules about clients, written once. The CLI, the seed, dynamic
- * registration (oidc/adapter.ts) and the management API all come through here.
+ * The rules about clients, written once. The CLI, the seed and dynamic
+ * registration (oidc/adapter.ts) come through here, and so will the
+ * management API.
  */
 
 export type { ClientRecord } from '../storage/clients.js';
@@ -139,11 +140,17 @@ export async function rotateClientSecret(db: Db, clientId: string): Promise<stri
 export async function deleteClient(db: Db, clientId: string, only?: { dynamic: boolean }): Promise<void> {
   const client = await findClient(db, clientId);
   if (only) assertThat(client.dynamic === only.dynamic, conflict('this client is managed by an administrator'));
-  await transaction(db, async (tx) => {
-    await deleteConsents(tx, { clientId });
-    await clients.deleteClientRow(tx, clientId);
-    await bumpChangeStamp(tx);
-  });
+  try {
+    await transaction(db, async (tx) => {
+      await deleteConsents(tx, { clientId });
+      await clients.deleteClientRow(tx, clientId);
+      await bumpChangeStamp(tx);
+    });
+  } catch (err) {
+    // a racing delete got there first
+    if (err instanceof RowNotFoundError) throw notFound(`no client with id ${clientId}`);
+    throw err;
+  }
 }
 
 /**
