@@ -85,7 +85,10 @@ export function helpText(command: Command, invokedAs = command.name): string {
   for (const s of command.subcommands) {
     const flags = Object.entries(s.flags ?? {}).filter(([name]) => !seen.has(name));
     if (!flags.length) continue;
-    lines.push(single(command) ? 'Options:' : `Options for ${nameOf(s)}${flags.length < Object.keys(s.flags ?? {}).length ? ' (and the above)' : ''}:`);
+    const shared = flags.length < Object.keys(s.flags ?? {}).length;
+    const notHere = [...seen].filter((name) => !(name in (s.flags ?? {}))).map((name) => `--${name}`);
+    const also = shared ? ` (and those above${notHere.length ? `, except ${notHere.join(', ')}` : ''})` : '';
+    lines.push(single(command) ? 'Options:' : `Options for ${nameOf(s)}${also}:`);
     for (const [name, flag] of flags) {
       seen.add(name);
       lines.push(flagLine(name, flag));
