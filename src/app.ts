@@ -12,6 +12,7 @@ import { SecretVerifier } from './services/client-secrets.js';
 import { FixedWindowLimiter } from './common/rate-limit.js';
 import { createProvider } from './oidc/provider.js';
 import { registrationGuard } from './oidc/registration-guard.js';
+import { issuerGate } from './oidc/issuer-urls.js';
 import { healthRoutes } from './health.js';
 import { interactionRoutes } from './interactions/routes.js';
 import { providerViews } from './interactions/provider-views.js';
@@ -84,6 +85,7 @@ export async function createApp({ config, database, logger, now = Date.now, upst
   const verifier = new SecretVerifier();
   const provider = createProvider({ config, db, cache, keys, views: providerViews, now, verifier, logger });
 
+  provider.use(issuerGate(config.issuer, config.keyPublishLeadSeconds));
   if (logger.isLevelEnabled('info')) provider.use(requestLog(logger));
   const perMinute = () => new FixedWindowLimiter({ limit: config.registrationRateLimit, windowMs: 60_000, now });
   provider.use(registrationGuard({ provider, db, cache, verifier, perAddress: perMinute(), perToken: perMinute() }));

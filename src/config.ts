@@ -27,6 +27,8 @@ export interface Config {
   logLevel: (typeof LOG_LEVELS)[number];
   /** 32 bytes, or undefined to store signing keys unencrypted */
   keyEncryptionKey: Buffer | undefined;
+  /** how long a new signing key is published in /jwks before it signs anything, in seconds */
+  keyPublishLeadSeconds: number;
   trustProxy: boolean;
   /** how often a server checks for admin changes to clients and APIs, in ms */
   changePollMs: number;
@@ -94,6 +96,8 @@ const schema = z.object({
     .transform((v) => Buffer.from(v, 'base64url'))
     .refine((b) => b.length === 32, 'must be 32 bytes, base64url-encoded (openssl rand -base64 32)')
     .optional(),
+  // 1 hour, in seconds
+  KEY_PUBLISH_LEAD: int(0, 30 * 86_400).default(3600),
   TRUST_PROXY: bool.default(false),
   CHANGE_POLL_MS: int(100, 3_600_000).default(1000),
   PURGE_INTERVAL_SECONDS: int(1, 86_400).default(600),
@@ -129,6 +133,7 @@ export function parseConfig(env: Record<string, string | undefined>, randomKey: 
     cookieKeysGenerated: !v.COOKIE_KEYS,
     logLevel: v.LOG_LEVEL,
     keyEncryptionKey: v.KEY_ENCRYPTION_KEY,
+    keyPublishLeadSeconds: v.KEY_PUBLISH_LEAD,
     trustProxy: v.TRUST_PROXY,
     changePollMs: v.CHANGE_POLL_MS,
     purgeIntervalSeconds: v.PURGE_INTERVAL_SECONDS,

@@ -1,6 +1,7 @@
 import Provider, { errors } from 'oidc-provider';
 import type { Logger } from 'pino';
 import { providerConfiguration, type ConfigurationDeps } from './configuration.js';
+import { pinUrlsToIssuer } from './issuer-urls.js';
 import { VerifierBusyError, type SecretVerifier } from '../services/client-secrets.js';
 import type { AdminDataCache } from '../services/admin-data-cache.js';
 
@@ -54,6 +55,7 @@ function logErrors(provider: Provider, logger: Logger): void {
  */
 export function createProvider(deps: ConfigurationDeps & { verifier: SecretVerifier; logger: Logger }): Provider {
   const provider = new Provider(deps.config.issuer, providerConfiguration(deps));
+  pinUrlsToIssuer(provider, deps.config.issuer);
   provider.proxy = deps.config.trustProxy;
   // Behind one trusted proxy: the client address is the last X-Forwarded-For
   // entry the proxy appended, not whatever the client put first.

@@ -303,7 +303,7 @@ export interface InProcess {
   /** a fresh browser (empty cookie jar) for this server */
   browser(): Browser;
   /** an admin-created client, as `gatehouse clients create` makes one */
-  createClient(options?: { name?: string; redirectUri?: string; firstParty?: boolean; resources?: string[] }): Promise<TestClient>;
+  createClient(options?: { name?: string; redirectUri?: string; firstParty?: boolean; resources?: string[]; grantTypes?: string[] }): Promise<TestClient>;
   /** an admin-created API, as `gatehouse resources create` makes one */
   createApi(identifier: string, name: string, scopes: string[]): Promise<void>;
   /** an initial access token for POST /reg, made by oidc-provider as the CLI does */
@@ -358,7 +358,7 @@ export async function startInProcess(options: StartOptions = {}): Promise<InProc
         clientId,
         name,
         tokenEndpointAuthMethod: 'client_secret_basic',
-        grantTypes: ['authorization_code', 'refresh_token'],
+        grantTypes: o.grantTypes ?? ['authorization_code', 'refresh_token'],
         redirectUris: [redirectUri],
         resources: o.resources ?? [],
         firstParty: o.firstParty ?? false,
