@@ -10,6 +10,8 @@ import { AdminDataCache } from './services/admin-data-cache.js';
 import { ensureSigningKeys } from './services/keys.js';
 import { SecretVerifier } from './services/client-secrets.js';
 import { FixedWindowLimiter } from './common/rate-limit.js';
+import { NODE_ID } from './common/node-id.js';
+import { Maintenance } from './services/maintenance.js';
 import { createProvider } from './oidc/provider.js';
 import { registrationGuard } from './oidc/registration-guard.js';
 import { issuerGate } from './oidc/issuer-urls.js';
@@ -33,9 +35,9 @@ export interface App {
   provider: Provider;
   cache: AdminDataCache;
   callback(): (req: IncomingMessage, res: ServerResponse) => void;
-  /** starts background work: change polling and the purge of expired rows */
+  /** starts background work: change polling, and maintenance (the purge of expired rows) under a lease */
   start(): Promise<void>;
-  stop(): void;
+  stop(): Promise<void>;
 }
 
 /** Paths served by Gatehouse itself rather than oidc-provider. */
@@ -101,15 +103,19 @@ export async function createApp({ config, database, logger, now = Date.now, upst
   ] as Middleware[]);
   provider.use((ctx, next) => (OWN_ROUTES.test(ctx.path) ? own(ctx, next) : next()));
 
-  let purgeTimer: NodeJS.Timeout | undefined;
-  const purge = async () => {
-    try {
-      const count = await purgeExpiredPayloads(db, new Date(now()));
-      if (count) logger.info({ count }, 'purged expired artifacts');
-    } catch (err) {
-      logger.warn({ err }, 'purge failed');
-    }
-  };
+  const maintenance = new Maintenance(db, {
+    holder: NODE_ID,
+    logger,
+    now,
+    tasks: [{
+      name: 'purge',
+      everyMs: config.purgeIntervalSeconds * 1000,
+      async run() {
+        const count = await purgeExpiredPayloads(db, new Date(now()));
+        if (count) logger.info({ count }, 'purged expired artifacts');
+      },
+    }],
+  });
 
   return {
     provider,
@@ -117,13 +123,11 @@ export async function createApp({ config, database, logger, now = Date.now, upst
     callback: () => provider.callback(),
     async start() {
       await cache.start();
-      await purge();
-      purgeTimer = setInterval(() => void purge(), config.purgeIntervalSeconds * 1000);
-      purgeTimer.unref();
+      await maintenance.start();
     },
-    stop() {
+    async stop() {
       cache.stop();
-      clearInterval(purgeTimer);
+      await maintenance.stop();
     },
   };
 }

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { DEFAULT_DATABASE_URL } from './common/defaults.js';
 import { isLoopbackHttp } from './common/loopback.js';
@@ -36,6 +37,8 @@ export interface Config {
   purgeIntervalSeconds: number;
   /** how long SIGTERM waits for in-flight requests, in ms */
   shutdownTimeoutMs: number;
+  /** server processes: 1 runs in this process; more run as node:cluster workers under a primary */
+  workers: number;
   /** configured upstreams, in the order the login page shows them */
   upstreams: UpstreamConfig[];
   /** link a new upstream identity to an existing account when both assert the same verified email */
@@ -102,6 +105,7 @@ const schema = z.object({
   CHANGE_POLL_MS: int(100, 3_600_000).default(1000),
   PURGE_INTERVAL_SECONDS: int(1, 86_400).default(600),
   SHUTDOWN_TIMEOUT_MS: int(0, 600_000).default(10_000),
+  WORKERS: z.union([z.literal('auto'), int(1, 256)], { message: 'must be auto or a whole number from 1 to 256' }).optional(),
   ACCOUNT_LINKING: z.enum(['off', 'verified-email']).default('off'),
   ALLOW_PRIVATE_NETWORK_REQUESTS: bool.default(false),
   REGISTRATION: z.enum(REGISTRATION_MODES).default('initial-access-token'),
@@ -138,6 +142,8 @@ export function parseConfig(env: Record<string, string | undefined>, randomKey: 
     changePollMs: v.CHANGE_POLL_MS,
     purgeIntervalSeconds: v.PURGE_INTERVAL_SECONDS,
     shutdownTimeoutMs: v.SHUTDOWN_TIMEOUT_MS,
+    // one per core in production, one process otherwise
+    workers: workerCount(v.WORKERS ?? (v.NODE_ENV === 'production' ? 'auto' : 1)),
     upstreams,
     linkVerifiedEmails: v.ACCOUNT_LINKING === 'verified-email',
     allowPrivateNetworkRequests: v.ALLOW_PRIVATE_NETWORK_REQUESTS,
@@ -242,6 +248,8 @@ function productionProblems(input: Record<string, string | undefined>): string[]
   else if (!input.ISSUER.startsWith('https://')) problems.push('ISSUER: must be https when NODE_ENV=production');
   return problems;
 }
+
+const workerCount = (workers: 'auto' | number) => (workers === 'auto' ? availableParallelism() : workers);
 
 function databaseConfig(url: string): Config['database'] {
   return { url, kind: url.startsWith('file:') ? 'sqlite' : 'postgresql' };

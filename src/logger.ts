@@ -9,7 +9,8 @@ export function createLogger(level: Config['logLevel'], destination?: Destinatio
   return pino(
     {
       level,
-      base: { service: 'gatehouse' },
+      // pid: several worker processes write to one stream
+      base: { service: 'gatehouse', pid: process.pid },
       redact: {
         paths: [
           'authorization',

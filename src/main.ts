@@ -1,12 +1,14 @@
+import cluster from 'node:cluster';
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:http';
 import { ConfigError, parseConfig } from './config.js';
 import { createLogger } from './logger.js';
-import { openDatabase } from './storage/database.js';
 import { migrate } from './storage/migrate.js';
 
-/** config -> database -> migrations -> app -> listen; SIGTERM drains. */
+/**
+ * config -> migrations -> one server process, or a primary that starts WORKERS
+ * server processes (node:cluster). Workers skip what the primary did once.
+ */
 async function main(): Promise<void> {
   if (existsSync('.env')) process.loadEnvFile('.env');
   let config;
@@ -20,48 +22,19 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger(config.logLevel);
-  if (config.cookieKeysGenerated) {
-    logger.warn('COOKIE_KEYS is not set: using random keys for this process only (sessions end on restart)');
+  if (cluster.isPrimary) {
+    if (config.cookieKeysGenerated) {
+      logger.warn('COOKIE_KEYS is not set: using random keys for this process only (sessions end on restart)');
+    }
+    const { applied } = await migrate(config.database);
+    if (applied.length) logger.info({ applied }, 'applied database migrations');
+    if (config.workers > 1) {
+      const { runPrimary } = await import('./primary.js');
+      return runPrimary(config, logger);
+    }
   }
-
-  const { applied } = await migrate(config.database);
-  if (applied.length) logger.info({ applied }, 'applied database migrations');
-
-  const database = openDatabase(config.database, {
-    onConnectionError: (err) => logger.warn({ err }, 'database connection lost'),
-  });
-  // Imported only once the configuration is known good, so a configuration
-  // error is the only thing printed (oidc-provider may print a runtime notice).
-  const { createApp } = await import('./app.js');
-  const app = await createApp({ config, database, logger });
-  await app.start();
-
-  const server = createServer(app.callback());
-  // Longer than a load balancer's idle timeout (often 60 s), so the server never
-  // closes a kept-alive connection the balancer is about to reuse; in ms.
-  server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
-  server.listen(config.port, config.host, () => {
-    logger.info({ issuer: config.issuer, port: config.port, database: config.database.kind }, 'gatehouse is listening');
-  });
-
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'draining in-flight requests');
-    app.stop();
-    const force = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);
-    force.unref();
-    server.close(async () => {
-      await database.close();
-      logger.info('stopped');
-      process.exit(0);
-    });
-    server.closeIdleConnections();
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  const { runServer } = await import('./server.js');
+  await runServer(config, logger);
 }
 
 main().catch((err: Error) => {

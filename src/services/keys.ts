@@ -1,10 +1,12 @@
 import { createCipheriv, createDecipheriv, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import type { Db } from '../storage/database.js';
-import { transaction } from '../storage/database.js';
+import { transaction, type Tx } from '../storage/database.js';
 import * as keys from '../storage/signing-keys.js';
 import type { KeyState, SigningKeyInfo, SigningKeyRow } from '../storage/signing-keys.js';
+import { ensureLeaseRow, serializeOn } from '../storage/leases.js';
 import { SIGNING_ALGS, type SigningAlg } from '../common/protocol.js';
+import { NODE_ID } from '../common/node-id.js';
 
 /**
  * Signing keys live in the database so that every instance signs with the same
@@ -82,14 +84,36 @@ export async function readSigningKeys(db: Db, kek: Buffer | undefined): Promise<
     .map((r) => privateJwk(r, kek));
 }
 
-/** readSigningKeys, after generating any missing current or next key. */
+/** Changes to the key set wait for each other: two nodes starting on an empty database make one set. */
+const KEYS_LOCK = 'signing-keys';
+
+const missingKeys = (rows: Pick<SigningKeyRow, 'alg' | 'state'>[]) =>
+  (['current', 'next'] as const).flatMap((state) =>
+    SIGNING_ALGS.filter((alg) => !rows.some((r) => r.alg === alg && r.state === state)).map((alg) => ({ alg, state })));
+
+/** Runs a change of the key set in a transaction that no other node's key change overlaps. */
+async function changeKeys(db: Db, change: (tx: Tx) => Promise<void>): Promise<void> {
+  await ensureLeaseRow(db, KEYS_LOCK);
+  await transaction(db, async (tx) => {
+    await serializeOn(tx, KEYS_LOCK, NODE_ID);
+    await change(tx);
+  });
+}
+
+/**
+ * readSigningKeys, after generating any missing current or next key. Nodes
+ * that race here (several instances starting on an empty database) end with
+ * one set: the first makes the keys, the others find them.
+ */
 export async function ensureSigningKeys(db: Db, kek: Buffer | undefined): Promise<JWK[]> {
-  const rows = await keys.listKeyRows(db);
-  const missing = (['current', 'next'] as const).flatMap((state) =>
-    SIGNING_ALGS.filter((alg) => !rows.some((r) => r.alg === alg && r.state === state)).map((alg) => ({ alg, state })),
-  );
+  const missing = missingKeys(await keys.listKeyRows(db));
   if (missing.length) {
-    await keys.insertKeys(db, await Promise.all(missing.map(async ({ alg, state }) => toRow(await generateJwk(alg), state, kek))));
+    // generated outside the transaction: RSA key generation is slow
+    const fresh = new Map(await Promise.all(missing.map(async ({ alg, state }) => [`${alg}/${state}`, toRow(await generateJwk(alg), state, kek)] as const)));
+    await changeKeys(db, async (tx) => {
+      const still = missingKeys(await keys.listKeyRows(tx));
+      if (still.length) await keys.insertKeys(tx, still.map(({ alg, state }) => fresh.get(`${alg}/${state}`)!));
+    });
   }
   return readSigningKeys(db, kek);
 }
@@ -106,7 +130,7 @@ export const listSigningKeys = (db: Db): Promise<SigningKeyInfo[]> => keys.listK
  */
 export async function rotateSigningKeys(db: Db, kek: Buffer | undefined): Promise<SigningKeyInfo[]> {
   const fresh = await Promise.all(SIGNING_ALGS.map((alg) => generateJwk(alg)));
-  await transaction(db, async (tx) => {
+  await changeKeys(db, async (tx) => {
     for (const [i, alg] of SIGNING_ALGS.entries()) {
       const next = await keys.findKid(tx, alg, 'next');
       await keys.setKeyState(tx, { alg, state: 'current' }, 'previous');

@@ -336,7 +336,7 @@ export async function startInProcess(options: StartOptions = {}): Promise<InProc
     await app.start();
     http.server.on('request', app.callback());
   } catch (err) {
-    app?.stop();
+    await app?.stop();
     await http.close();
     await db.close();
     throw err;
@@ -375,7 +375,7 @@ export async function startInProcess(options: StartOptions = {}): Promise<InProc
       return new started.provider.InitialAccessToken(o.singleUse ? { policies: ['single-use'] } : {}).save();
     },
     async close() {
-      started.stop();
+      await started.stop();
       await http.close();
       await db.close();
     },

@@ -1,0 +1,57 @@
+import { createServer, type Server } from 'node:http';
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import { openDatabase } from './storage/database.js';
+import type { App } from './app.js';
+
+/**
+ * One server process: the whole app on the configured port. Run on its own
+ * (WORKERS=1) or as a node:cluster worker, which shares the port with its
+ * siblings. SIGTERM (or the primary going away) drains in-flight requests,
+ * then exits 0, also while the process is still starting.
+ */
+export async function runServer(config: Config, logger: Logger): Promise<void> {
+  const database = openDatabase(config.database, {
+    onConnectionError: (err) => logger.warn({ err }, 'database connection lost'),
+  });
+  let app: App | undefined;
+  let server: Server | undefined;
+
+  let stopping = false;
+  const exit = async () => {
+    await app?.stop();
+    await database.close();
+    logger.info('stopped');
+    process.exit(0);
+  };
+  const shutdown = (reason: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ reason }, 'draining in-flight requests');
+    if (!server?.listening) return void exit();
+    const force = setTimeout(() => server!.closeAllConnections(), config.shutdownTimeoutMs);
+    force.unref();
+    server.close(() => void exit());
+    server.closeIdleConnections();
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  // a worker whose primary is gone stops too, rather than serving unsupervised
+  process.on('disconnect', () => shutdown('primary gone'));
+
+  // Imported only once the configuration is known good, so a configuration
+  // error is the only thing printed (oidc-provider may print a runtime notice).
+  const { createApp } = await import('./app.js');
+  app = await createApp({ config, database, logger });
+  await app.start();
+  if (stopping) return void exit();
+
+  server = createServer(app.callback());
+  // Longer than a load balancer's idle timeout (often 60 s), so the server never
+  // closes a kept-alive connection the balancer is about to reuse; in ms.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  server.listen(config.port, config.host, () => {
+    logger.info({ issuer: config.issuer, port: config.port, database: config.database.kind }, 'gatehouse is listening');
+  });
+}
