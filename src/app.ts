@@ -9,9 +9,9 @@ import { purgeExpiredPayloads } from './storage/oidc-payloads.js';
 import { AdminDataCache } from './services/admin-data-cache.js';
 import { ensureSigningKeys } from './services/keys.js';
 import { SecretVerifier } from './services/client-secrets.js';
-import { FixedWindowLimiter } from './common/rate-limit.js';
 import { NODE_ID } from './common/node-id.js';
 import { Maintenance } from './services/maintenance.js';
+import { createLimits, type Limits } from './limits/index.js';
 import { createProvider } from './oidc/provider.js';
 import { registrationGuard } from './oidc/registration-guard.js';
 import { issuerGate } from './oidc/issuer-urls.js';
@@ -29,6 +29,8 @@ export interface AppDeps {
   now?: () => number;
   /** upstream identity providers; built from config.upstreams when not given */
   upstreams?: Map<string, Upstream>;
+  /** where rate limits are counted; built from config (REDIS_URL, WORKERS) when not given */
+  limits?: Limits;
 }
 
 export interface App {
@@ -80,23 +82,34 @@ function errorPages(logger: Logger): Middleware {
 }
 
 /** Builds the whole server without listening, so tests and main.ts share it. */
-export async function createApp({ config, database, logger, now = Date.now, upstreams = createUpstreams(config.upstreams) }: AppDeps): Promise<App> {
+export async function createApp({
+  config, database, logger, now = Date.now, upstreams = createUpstreams(config.upstreams),
+  limits = createLimits({ redisUrl: config.redisUrl, workers: config.workers, logger }),
+}: AppDeps): Promise<App> {
   const db = database.prisma;
   const cache = new AdminDataCache(db, logger, config.changePollMs);
   const keys = await ensureSigningKeys(db, config.keyEncryptionKey);
-  const verifier = new SecretVerifier();
+  // per minute, in seconds
+  const MINUTE = 60;
+  const verifier = new SecretVerifier(10_000, {}, {
+    perClientAndAddress: limits.limiter('secret-failures:client-address', config.secretFailureLimit, MINUTE),
+    perClient: limits.limiter('secret-failures:client', config.secretFailureLimit * 10, MINUTE),
+  });
   const provider = createProvider({ config, db, cache, keys, views: providerViews, now, verifier, logger });
 
   provider.use(issuerGate(config.issuer, config.keyPublishLeadSeconds));
   if (logger.isLevelEnabled('info')) provider.use(requestLog(logger));
-  const perMinute = () => new FixedWindowLimiter({ limit: config.registrationRateLimit, windowMs: 60_000, now });
-  provider.use(registrationGuard({ provider, db, cache, verifier, perAddress: perMinute(), perToken: perMinute() }));
+  provider.use(registrationGuard({
+    provider, db, cache, verifier,
+    perAddress: limits.limiter('registrations:address', config.registrationRateLimit, MINUTE),
+    perToken: limits.limiter('registrations:token', config.registrationRateLimit, MINUTE),
+  }));
   // Gatehouse's own pages and routes, behind one prefix check so that protocol
   // requests (/token above all) pass a single cheap function on their way to oidc-provider.
   const own = compose<Parameters<Middleware>[0]>([
     errorPages(logger),
     serveAssets,
-    healthRoutes(db).routes(),
+    healthRoutes(db, () => limits.status()).routes(),
     interactionRoutes({
       provider, db, cache, upstreams, issuer: config.issuer, linkVerifiedEmails: config.linkVerifiedEmails, logger,
     }).routes(),
@@ -128,6 +141,7 @@ export async function createApp({ config, database, logger, now = Date.now, upst
     async stop() {
       cache.stop();
       await maintenance.stop();
+      await limits.close();
     },
   };
 }

@@ -52,6 +52,10 @@ export interface Config {
   registration: RegistrationMode;
   /** registration requests per minute, per IP and per initial access token */
   registrationRateLimit: number;
+  /** Redis for limits shared by every worker and instance; unset: counted per instance */
+  redisUrl: string | undefined;
+  /** failed client-secret checks per client and address per minute; per client overall, ten times as many */
+  secretFailureLimit: number;
 }
 
 export class ConfigError extends Error {
@@ -110,6 +114,8 @@ const schema = z.object({
   ALLOW_PRIVATE_NETWORK_REQUESTS: bool.default(false),
   REGISTRATION: z.enum(REGISTRATION_MODES).default('initial-access-token'),
   REGISTRATION_RATE_LIMIT: int(1, 100_000).default(20),
+  REDIS_URL: z.string().refine((v) => /^rediss?:\/\/[^\s]+$/.test(v) && URL.canParse(v), 'must be a redis:// or rediss:// URL').optional(),
+  SECRET_FAILURE_LIMIT: int(1, 10_000).default(10),
 });
 
 /**
@@ -149,6 +155,8 @@ export function parseConfig(env: Record<string, string | undefined>, randomKey: 
     allowPrivateNetworkRequests: v.ALLOW_PRIVATE_NETWORK_REQUESTS,
     registration: v.REGISTRATION,
     registrationRateLimit: v.REGISTRATION_RATE_LIMIT,
+    redisUrl: v.REDIS_URL,
+    secretFailureLimit: v.SECRET_FAILURE_LIMIT,
   };
 }
 

@@ -1,8 +1,12 @@
 import Router from '@koa/router';
 import { ping, type Db } from './storage/database.js';
 
-/** /healthz: the process answers. /readyz: and the database answers too. */
-export function healthRoutes(db: Db): Router {
+/**
+ * /healthz: the process answers. /readyz: and the database answers too. Its
+ * body also says where rate limits are counted: a Redis outage does not make
+ * the node unready (it counts per process meanwhile), but it shows here.
+ */
+export function healthRoutes(db: Db, limits: () => object = () => ({})): Router {
   const router = new Router();
   router.get('/healthz', (ctx) => {
     ctx.set('Cache-Control', 'no-store');
@@ -12,10 +16,10 @@ export function healthRoutes(db: Db): Router {
     ctx.set('Cache-Control', 'no-store');
     try {
       await ping(db);
-      ctx.body = { status: 'ok', database: 'ok' };
+      ctx.body = { status: 'ok', database: 'ok', limits: limits() };
     } catch {
       ctx.status = 503;
-      ctx.body = { status: 'unavailable', database: 'unreachable' };
+      ctx.body = { status: 'unavailable', database: 'unreachable', limits: limits() };
     }
   });
   return router;

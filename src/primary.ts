@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { openDatabase } from './storage/database.js';
 import { ensureSigningKeys } from './services/keys.js';
+import { serveClusterLimits } from './limits/index.js';
 
 /**
  * The node:cluster primary (WORKERS > 1). It serves nothing itself: it makes
@@ -47,6 +48,8 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
       }, pause).unref();
     });
   };
+  // without Redis, the workers share their rate limits through this process
+  if (!config.redisUrl) serveClusterLimits();
   for (let i = 0; i < config.workers; i++) fork();
   logger.info({ workers: config.workers, port: config.port }, 'gatehouse primary started its workers');
 

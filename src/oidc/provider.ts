@@ -2,7 +2,7 @@ import Provider, { errors } from 'oidc-provider';
 import type { Logger } from 'pino';
 import { providerConfiguration, type ConfigurationDeps } from './configuration.js';
 import { pinUrlsToIssuer } from './issuer-urls.js';
-import { VerifierBusyError, type SecretVerifier } from '../services/client-secrets.js';
+import { SecretAttemptsLimitedError, VerifierBusyError, type SecretVerifier } from '../services/client-secrets.js';
 import type { AdminDataCache } from '../services/admin-data-cache.js';
 
 /**
@@ -49,6 +49,21 @@ function logErrors(provider: Provider, logger: Logger): void {
 }
 
 /**
+ * A refused verification as the answer: 429 when the client failed too often,
+ * 503 when argon2 is saturated, each with Retry-After (set on the response
+ * before oidc-provider renders the error).
+ */
+function refusal(err: unknown): unknown {
+  const limited = err instanceof SecretAttemptsLimitedError;
+  if (!limited && !(err instanceof VerifierBusyError)) return err;
+  Provider.ctx?.set('Retry-After', String(err.retryAfterSeconds));
+  const answer = limited
+    ? new errors.CustomOIDCProviderError('too_many_requests', 'too many failed client authentications; try again later')
+    : new errors.TemporarilyUnavailable('too many requests are being authenticated; try again shortly');
+  return Object.assign(answer, { status: limited ? 429 : 503, statusCode: limited ? 429 : 503, expose: true });
+}
+
+/**
  * Builds the oidc-provider instance. Client secrets are argon2id hashes, so the
  * comparison oidc-provider does for client_secret_basic/post is replaced with a
  * verification through the success cache.
@@ -68,10 +83,7 @@ export function createProvider(deps: ConfigurationDeps & { verifier: SecretVerif
     try {
       return await verifier.verify(this.clientId, this.clientSecret, actual, Provider.ctx?.ip);
     } catch (err) {
-      if (!(err instanceof VerifierBusyError)) throw err;
-      const busy = new errors.TemporarilyUnavailable('too many requests are being authenticated; try again shortly');
-      Object.assign(busy, { status: 503, statusCode: 503 });
-      throw busy;
+      throw refusal(err);
     }
   } as never;
 

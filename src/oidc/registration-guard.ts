@@ -2,7 +2,7 @@ import type { Context, Middleware } from 'koa';
 import type Provider from 'oidc-provider';
 import type { AdminDataCache } from '../services/admin-data-cache.js';
 import type { SecretVerifier } from '../services/client-secrets.js';
-import { isArgon2idHash } from '../services/client-secrets.js';
+import { isArgon2idHash, SecretAttemptsLimitedError, VerifierBusyError } from '../services/client-secrets.js';
 import type { RateLimiter } from '../common/rate-limit.js';
 import type { Db } from '../storage/database.js';
 import { releaseIfFailed } from './registration.js';
@@ -97,7 +97,13 @@ async function acceptCurrentSecret(ctx: Context, deps: RegistrationGuardDeps, ra
   if (!token || !stored?.secretHash) return;
   const access = await deps.provider.RegistrationAccessToken.find(token);
   if (access?.clientId !== clientId) return;
-  if (await deps.verifier.verify(stored.clientId, stored.secretHash, body.client_secret, ctx.ip)) body.client_secret = stored.secretHash;
+  try {
+    if (await deps.verifier.verify(stored.clientId, stored.secretHash, body.client_secret, ctx.ip)) body.client_secret = stored.secretHash;
+  } catch (err) {
+    if (err instanceof SecretAttemptsLimitedError) throw new RegistrationRefusal(429, 'too_many_requests', err.message, err.retryAfterSeconds);
+    if (err instanceof VerifierBusyError) throw new RegistrationRefusal(503, 'temporarily_unavailable', err.message, err.retryAfterSeconds);
+    throw err;
+  }
 }
 
 /** Removes the stored hash and `gatehouse_*` metadata (the admin's business) from a response body. */

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import argon2 from 'argon2';
-import { FixedWindowLimiter, type RateLimiter } from '../common/rate-limit.js';
+import type { RateLimiter } from '../common/rate-limit.js';
 
 /**
  * Client secrets: generated with 256 bits of randomness, stored only as argon2id
@@ -32,24 +32,41 @@ export async function verifySecret(hash: string, secret: string): Promise<boolea
   }
 }
 
-/** Thrown when too many argon2 verifications are already running or waiting. */
+/** Thrown when too many argon2 verifications are already running or waiting in this process. */
 export class VerifierBusyError extends Error {
+  /** seconds: the queue drains within about that */
+  readonly retryAfterSeconds = 1;
   constructor() {
     super('too many client secret verifications in progress');
     this.name = 'VerifierBusyError';
   }
 }
 
+/** Thrown when a client (from an address, or overall) failed too often: no argon2 runs. */
+export class SecretAttemptsLimitedError extends Error {
+  constructor(readonly retryAfterSeconds: number) {
+    super('too many failed client authentications; try again later');
+    this.name = 'SecretAttemptsLimitedError';
+  }
+}
+
 export interface VerifierLimits {
-  /** argon2 verifications at once (libuv's thread pool has 4 threads) */
+  /** argon2 verifications at once in this process (libuv's thread pool has 4 threads) */
   concurrency: number;
   /** verifications allowed to wait; beyond that callers fail fast */
   queue: number;
-  /** failed verifications per source address per minute before that address is refused without argon2 */
-  failuresPerMinute: number;
 }
 
-const DEFAULT_LIMITS: VerifierLimits = { concurrency: 4, queue: 64, failuresPerMinute: 30 };
+const DEFAULT_LIMITS: VerifierLimits = { concurrency: 4, queue: 64 };
+
+/**
+ * Where failed verifications are counted: per client and source address, and
+ * per client overall (a higher ceiling, against guesses from many addresses).
+ */
+export interface FailureLimits {
+  perClientAndAddress: RateLimiter;
+  perClient: RateLimiter;
+}
 
 interface Entry {
   /** the stored hash the secret was verified against */
@@ -72,18 +89,16 @@ export class SecretVerifier {
   readonly #limits: VerifierLimits;
   #running = 0;
   readonly #waiting: (() => void)[] = [];
-  /** failed verifications per source address and minute */
-  readonly #failures: RateLimiter;
+  readonly #failures: FailureLimits | undefined;
 
   constructor(
     private readonly maxEntries = 10_000,
     limits: Partial<VerifierLimits> = {},
-    now: () => number = Date.now,
-    /** where failures are counted; by default in this process */
-    failures?: RateLimiter,
+    /** where failures are counted; without it they are not limited (the CLI's own use) */
+    failures?: FailureLimits,
   ) {
     this.#limits = { ...DEFAULT_LIMITS, ...limits };
-    this.#failures = failures ?? new FixedWindowLimiter({ limit: this.#limits.failuresPerMinute, windowMs: 60_000, now, maxKeys: maxEntries });
+    this.#failures = failures;
   }
 
   /**
@@ -96,16 +111,18 @@ export class SecretVerifier {
   }
 
   /**
-   * True when `secret` matches the stored hash. A cache hit costs one digest.
-   * A miss runs argon2, at most `concurrency` at once; `source` (the caller's
-   * address) is refused without argon2 once it failed too often this minute.
-   * Throws VerifierBusyError when the queue is full.
+   * True when `secret` matches the stored hash. A cache hit costs one digest
+   * and nothing else. A miss first reserves a failure for the client at
+   * `source` (the caller's address), so a burst of wrong secrets cannot run
+   * more argon2 checks than the limit allows; a success gives it back. Throws
+   * SecretAttemptsLimitedError when the client used up its failures, and
+   * VerifierBusyError when the argon2 queue is full.
    */
   async verify(clientId: string, hash: string, secret: string, source?: string): Promise<boolean> {
     const mac = this.#mac(secret);
     const entry = this.#entries.get(clientId);
     if (entry && entry.hash === hash && timingSafeEqual(entry.mac, mac)) return true;
-    if (source !== undefined && (await this.#failures.check(source)) > 0) return false;
+    const reserved = source !== undefined && this.#failures ? await this.#reserve(this.#failures, clientId, source) : undefined;
 
     const pendingKey = `${clientId}\0${hash}\0${mac.toString('base64')}`;
     let pending = this.#pending.get(pendingKey);
@@ -113,10 +130,32 @@ export class SecretVerifier {
       pending = this.#limited(() => verifySecret(hash, secret)).finally(() => this.#pending.delete(pendingKey));
       this.#pending.set(pendingKey, pending);
     }
-    const ok = await pending;
+    let ok = false;
+    let failed = false;
+    try {
+      ok = await pending;
+      failed = !ok;
+    } finally {
+      // only a wrong secret keeps its reservation
+      if (reserved && !failed) await reserved.refund();
+    }
     if (ok) this.#remember(clientId, { hash, mac });
-    else if (source !== undefined) await this.#failures.hit(source);
     return ok;
+  }
+
+  /** Counts a failure ahead of argon2; throws when the client is over a limit. */
+  async #reserve(failures: FailureLimits, clientId: string, source: string): Promise<{ refund(): Promise<void> }> {
+    const pair = `${clientId}|${source}`;
+    const pairWait = await failures.perClientAndAddress.hit(pair);
+    // refused at the address: the client's overall count is not touched, so one
+    // address cannot use up the ceiling every other address shares
+    if (pairWait) throw new SecretAttemptsLimitedError(pairWait);
+    const clientWait = await failures.perClient.hit(clientId);
+    if (clientWait) {
+      await failures.perClientAndAddress.refund(pair);
+      throw new SecretAttemptsLimitedError(clientWait);
+    }
+    return { refund: async () => void (await Promise.all([failures.perClientAndAddress.refund(pair), failures.perClient.refund(clientId)])) };
   }
 
   async #limited<T>(run: () => Promise<T>): Promise<T> {

@@ -49,7 +49,7 @@ describe.each(databaseKinds())('operations on %s', (kind) => {
     expect(await health.json()).toEqual({ status: 'ok' });
     const ready = await fetch(`${server.url}/readyz`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toEqual({ status: 'ok', database: 'ok' });
+    expect(await ready.json()).toEqual({ status: 'ok', database: 'ok', limits: { mode: 'process' } });
     expect(ready.headers.get('cache-control')).toBe('no-store');
   });
 
@@ -121,7 +121,7 @@ describe.each(databaseKinds())('operations on %s', (kind) => {
       await db.drop();
       const ready = await fetch(`${server.url}/readyz`);
       expect(ready.status).toBe(503);
-      expect(await ready.json()).toEqual({ status: 'unavailable', database: 'unreachable' });
+      expect(await ready.json()).toEqual({ status: 'unavailable', database: 'unreachable', limits: { mode: 'process' } });
       expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
     });
   }

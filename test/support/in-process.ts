@@ -354,12 +354,13 @@ export async function startInProcess(options: StartOptions = {}): Promise<InProc
       const clientId = `app-${randomBytes(6).toString('hex')}`;
       const name = o.name ?? 'Sample App';
       const redirectUri = o.redirectUri ?? 'https://app.example.com/cb';
+      const grantTypes = o.grantTypes ?? ['authorization_code', 'refresh_token'];
       const { secret } = await createClient(prisma, {
         clientId,
         name,
         tokenEndpointAuthMethod: 'client_secret_basic',
-        grantTypes: o.grantTypes ?? ['authorization_code', 'refresh_token'],
-        redirectUris: [redirectUri],
+        grantTypes,
+        redirectUris: grantTypes.includes('authorization_code') ? [redirectUri] : [],
         resources: o.resources ?? [],
         firstParty: o.firstParty ?? false,
       });

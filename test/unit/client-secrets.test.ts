@@ -1,4 +1,6 @@
-import { generateSecret, hashSecret, isArgon2idHash, SecretVerifier, VerifierBusyError, verifySecret } from '../../src/services/client-secrets.js';
+import { generateSecret, hashSecret, isArgon2idHash, SecretAttemptsLimitedError, SecretVerifier, VerifierBusyError, verifySecret } from '../../src/services/client-secrets.js';
+import { createLimits } from '../../src/limits/index.js';
+import { createLogger } from '../../src/logger.js';
 
 describe('client secrets', () => {
   it('generates 256-bit base64url secrets', () => {
@@ -74,16 +76,53 @@ describe('SecretVerifier', () => {
     expect(results.every(Boolean)).toBe(true);
   });
 
-  it('refuses a source address without argon2 once it failed too often this minute', async () => {
-    let clock = 0;
-    const v = new SecretVerifier(100, { failuresPerMinute: 3 }, () => clock);
+  /** Failure limits as the server builds them, counted in this process. */
+  function failureLimits(perPair: number, perClient: number) {
+    const limits = createLimits({ workers: 1, logger: createLogger('silent') });
+    return { perClientAndAddress: limits.limiter(`t-pair-${perPair}-${Math.random()}`, perPair, 60), perClient: limits.limiter(`t-client-${Math.random()}`, perClient, 60) };
+  }
+
+  it('refuses a client at an address without argon2 once it failed too often, not another client or address', async () => {
+    const v = new SecretVerifier(100, {}, failureLimits(3, 30));
     for (let i = 0; i < 3; i += 1) expect(await v.verify('c1', hashA, `wrong-${i}`, '203.0.113.7')).toBe(false);
-    // now even the right secret is refused from that address (no argon2 run)...
-    expect(await v.verify('c1', hashA, 'secret-a', '203.0.113.7')).toBe(false);
-    // ...but not from another address, and not after the minute
+    // now even the right secret is refused for that client from that address, with a time to wait
+    const refused = await v.verify('c1', hashA, 'secret-a', '203.0.113.7').catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(SecretAttemptsLimitedError);
+    expect((refused as SecretAttemptsLimitedError).retryAfterSeconds).toBeGreaterThan(0);
+    expect((refused as SecretAttemptsLimitedError).retryAfterSeconds).toBeLessThanOrEqual(60);
+    // ...but not from another address, nor another client from the same address
     expect(await v.verify('c1', hashA, 'secret-a', '198.51.100.1')).toBe(true);
-    clock += 61_000;
     expect(await v.verify('c2', hashA, 'secret-a', '203.0.113.7')).toBe(true);
+  });
+
+  it('reserves a failure before argon2 runs, so a burst of wrong secrets cannot overshoot the limit', async () => {
+    const v = new SecretVerifier(100, { concurrency: 1, queue: 100 }, failureLimits(5, 50));
+    const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => v.verify('c1', hashA, `wrong-${i}`, '203.0.113.7')));
+    expect(results.filter((r) => r.status === 'fulfilled' && r.value === false)).toHaveLength(5);
+    const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(refused).toHaveLength(15);
+    for (const r of refused) expect(r.reason).toBeInstanceOf(SecretAttemptsLimitedError);
+  });
+
+  it('gives the reservation back when the secret was right', async () => {
+    const v = new SecretVerifier(100, {}, failureLimits(2, 20));
+    expect(await v.verify('c1', hashA, 'wrong-1', '203.0.113.7')).toBe(false);
+    expect(await v.verify('c1', hashA, 'secret-a', '203.0.113.7')).toBe(true); // reserved, then given back
+    // one failure is counted so far, so one more wrong secret is still checked
+    expect(await v.verify('c1', hashA, 'wrong-2', '203.0.113.7')).toBe(false);
+    await expect(v.verify('c1', hashA, 'wrong-3', '203.0.113.7')).rejects.toBeInstanceOf(SecretAttemptsLimitedError);
+  });
+
+  it('caps a client\'s failures over all addresses, without letting one address use up the others\' share', async () => {
+    const v = new SecretVerifier(100, {}, failureLimits(2, 4));
+    for (const address of ['192.0.2.1', '192.0.2.2']) {
+      for (let i = 0; i < 2; i += 1) expect(await v.verify('c1', hashA, `wrong-${address}-${i}`, address)).toBe(false);
+    }
+    // refusals at an address that is over its own limit do not count towards the client's ceiling...
+    await expect(v.verify('c1', hashA, 'wrong', '192.0.2.1')).rejects.toBeInstanceOf(SecretAttemptsLimitedError);
+    // ...but four failures reached it: a third address is refused too
+    await expect(v.verify('c1', hashA, 'secret-a', '192.0.2.3')).rejects.toBeInstanceOf(SecretAttemptsLimitedError);
+    expect(await v.verify('c2', hashA, 'secret-a', '192.0.2.3')).toBe(true);
   });
 
   it('runs a bounded number of argon2 verifications and fails fast beyond its queue', async () => {

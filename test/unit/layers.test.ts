@@ -58,6 +58,10 @@ describe('layers', () => {
     expect(violations('services', ['storage', 'common'])).toEqual([]);
   });
 
+  it('limits build only on the shared facts', () => {
+    expect(violations('limits', ['common'])).toEqual([]);
+  });
+
   it('the resource kit is self-contained', () => {
     expect(violations('resource-kit', [])).toEqual([]);
   });

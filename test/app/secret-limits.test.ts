@@ -1,0 +1,70 @@
+import { startInProcess, type InProcess, type TestClient } from '../support/in-process.js';
+
+/**
+ * Failed client authentications at the token endpoint are limited per client
+ * and address (and per client overall): past the limit the answer is 429 with
+ * Retry-After, and no argon2 check runs; other clients at the same address,
+ * and a client whose secret already verified, keep working. A saturated
+ * argon2 queue answers 503 with Retry-After.
+ */
+
+async function token(server: InProcess, client: Pick<TestClient, 'clientId'>, secret: string) {
+  const res = await fetch(`${server.url}/token`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: `Basic ${Buffer.from(`${client.clientId}:${secret}`).toString('base64')}`,
+    },
+    body: 'grant_type=client_credentials',
+  });
+  return { status: res.status, retryAfter: res.headers.get('retry-after'), body: (await res.json()) as Record<string, unknown> };
+}
+
+describe('client-secret failure limits at the token endpoint', () => {
+  let server: InProcess;
+  const machine = () => server.createClient({ grantTypes: ['client_credentials'] });
+
+  beforeAll(async () => {
+    server = await startInProcess({ env: { SECRET_FAILURE_LIMIT: '5' } });
+  });
+  afterAll(() => server?.close());
+
+  it('answers 429 with Retry-After once a client failed the configured number of times from an address', async () => {
+    const target = await machine();
+    const wrong = await Promise.all(Array.from({ length: 5 }, () => token(server, target, 'not-the-secret')));
+    expect(wrong.map((r) => r.status)).toEqual([401, 401, 401, 401, 401]);
+    const limited = await token(server, target, 'still-not-the-secret');
+    expect(limited).toMatchObject({ status: 429, body: { error: 'too_many_requests' } });
+    expect(Number(limited.retryAfter)).toBeGreaterThan(0);
+    expect(Number(limited.retryAfter)).toBeLessThanOrEqual(60);
+  });
+
+  it('lets a burst of wrong secrets run no more checks than the limit: the rest are refused at once', async () => {
+    const target = await machine();
+    const burst = await Promise.all(Array.from({ length: 30 }, () => token(server, target, 'burst-guess')));
+    expect(burst.filter((r) => r.status === 401)).toHaveLength(5);
+    expect(burst.filter((r) => r.status === 429)).toHaveLength(25);
+  });
+
+  it('does not lock out another client at the same address, nor a client whose secret already verified', async () => {
+    const verified = await machine();
+    expect((await token(server, verified, verified.clientSecret)).status).toBe(200);
+    for (let i = 0; i < 6; i += 1) await token(server, verified, `guess-${i}`);
+    expect((await token(server, verified, 'guess-again')).status).toBe(429);
+    // the right secret is recognised without argon2 (the success cache), so the lockout does not touch it
+    expect((await token(server, verified, verified.clientSecret)).status).toBe(200);
+    const neighbour = await machine();
+    expect((await token(server, neighbour, neighbour.clientSecret)).status).toBe(200);
+  });
+
+  it('answers 503 with Retry-After when more first verifications arrive than argon2 can run and queue', async () => {
+    // 4 run, 64 wait: the rest must be told to come back rather than pile up
+    const clients = await Promise.all(Array.from({ length: 160 }, () => machine()));
+    const answers = await Promise.all(clients.map((c) => token(server, c, c.clientSecret)));
+    const busy = answers.filter((r) => r.status === 503);
+    expect(answers.filter((r) => r.status === 200).length).toBeGreaterThanOrEqual(68);
+    expect(answers.filter((r) => r.status !== 200 && r.status !== 503)).toEqual([]);
+    expect(busy.length).toBeGreaterThan(0);
+    for (const r of busy) expect(r).toMatchObject({ retryAfter: '1', body: { error: 'temporarily_unavailable' } });
+  });
+});
