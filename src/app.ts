@@ -4,13 +4,15 @@ import compose from 'koa-compose';
 import { errors, type default as Provider } from 'oidc-provider';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
-import type { Database } from './storage/database.js';
+import type { Database, Db } from './storage/database.js';
+import type { JWK } from 'jose';
 import { purgeExpiredPayloads } from './storage/oidc-payloads.js';
 import { AdminDataCache } from './services/admin-data-cache.js';
-import { ensureSigningKeys } from './services/keys.js';
+import { ensureSigningKeys, pruneRetiredKeys, readKeySet, rotateSigningKeys, rotationDue } from './services/keys.js';
 import { SecretVerifier } from './services/client-secrets.js';
 import { NODE_ID } from './common/node-id.js';
-import { Maintenance } from './services/maintenance.js';
+import { Maintenance, type MaintenanceTask } from './services/maintenance.js';
+import { LiveProvider } from './oidc/live-provider.js';
 import { createLimits, type Limits } from './limits/index.js';
 import { createProvider } from './oidc/provider.js';
 import { registrationGuard } from './oidc/registration-guard.js';
@@ -88,60 +90,97 @@ export async function createApp({
 }: AppDeps): Promise<App> {
   const db = database.prisma;
   const cache = new AdminDataCache(db, logger, config.changePollMs);
-  const keys = await ensureSigningKeys(db, config.keyEncryptionKey);
+  await ensureSigningKeys(db, config.keyEncryptionKey);
   // per minute, in seconds
   const MINUTE = 60;
   const verifier = new SecretVerifier(10_000, {}, {
     perClientAndAddress: limits.limiter('secret-failures:client-address', config.secretFailureLimit, MINUTE),
     perClient: limits.limiter('secret-failures:client', config.secretFailureLimit * 10, MINUTE),
   });
-  const provider = createProvider({ config, db, cache, keys, views: providerViews, now, verifier, logger });
-
-  provider.use(issuerGate(config.issuer, config.keyPublishLeadSeconds));
-  if (logger.isLevelEnabled('info')) provider.use(requestLog(logger));
-  provider.use(registrationGuard({
-    provider, db, cache, verifier,
+  const registrationLimits = {
     perAddress: limits.limiter('registrations:address', config.registrationRateLimit, MINUTE),
     perToken: limits.limiter('registrations:token', config.registrationRateLimit, MINUTE),
-  }));
-  // Gatehouse's own pages and routes, behind one prefix check so that protocol
-  // requests (/token above all) pass a single cheap function on their way to oidc-provider.
-  const own = compose<Parameters<Middleware>[0]>([
-    errorPages(logger),
-    serveAssets,
-    healthRoutes(db, () => limits.status()).routes(),
-    interactionRoutes({
-      provider, db, cache, upstreams, issuer: config.issuer, linkVerifiedEmails: config.linkVerifiedEmails, logger,
-    }).routes(),
-  ] as Middleware[]);
-  provider.use((ctx, next) => (OWN_ROUTES.test(ctx.path) ? own(ctx, next) : next()));
+  };
+  const health = healthRoutes(db, () => limits.status()).routes();
 
-  const maintenance = new Maintenance(db, {
-    holder: NODE_ID,
-    logger,
-    now,
-    tasks: [{
-      name: 'purge',
-      everyMs: config.purgeIntervalSeconds * 1000,
-      async run() {
-        const count = await purgeExpiredPayloads(db, new Date(now()));
-        if (count) logger.info({ count }, 'purged expired artifacts');
-      },
-    }],
-  });
+  /** oidc-provider with every Gatehouse middleware, for one key set. */
+  const build = (keys: JWK[]) => {
+    const provider = createProvider({ config, db, cache, keys, views: providerViews, now, verifier, logger });
+    provider.use(issuerGate(config.issuer, config.keyPublishLeadSeconds));
+    if (logger.isLevelEnabled('info')) provider.use(requestLog(logger));
+    provider.use(registrationGuard({ provider, db, cache, verifier, ...registrationLimits }));
+    // Gatehouse's own pages and routes, behind one prefix check so that protocol
+    // requests (/token above all) pass a single cheap function on their way to oidc-provider.
+    const own = compose<Parameters<Middleware>[0]>([
+      errorPages(logger),
+      serveAssets,
+      health,
+      interactionRoutes({
+        provider, db, cache, upstreams, issuer: config.issuer, linkVerifiedEmails: config.linkVerifiedEmails, logger,
+      }).routes(),
+    ] as Middleware[]);
+    provider.use((ctx, next) => (OWN_ROUTES.test(ctx.path) ? own(ctx, next) : next()));
+    return provider;
+  };
+  const loadKeys = () => readKeySet(db, config.keyEncryptionKey, now());
+  const live = new LiveProvider(build, loadKeys, logger, now, await loadKeys());
+  // an admin change may be a key rotation
+  cache.onChange(() => live.reload());
+
+  const maintenance = new Maintenance(db, { holder: NODE_ID, logger, now, tasks: maintenanceTasks(db, config, logger, now) });
 
   return {
-    provider,
+    get provider() {
+      return live.provider;
+    },
     cache,
-    callback: () => provider.callback(),
+    callback: () => live.callback(),
     async start() {
       await cache.start();
       await maintenance.start();
     },
     async stop() {
       cache.stop();
+      live.stop();
       await maintenance.stop();
       await limits.close();
     },
   };
+}
+
+/** What the holder of the maintenance lease does, once per deployment. */
+function maintenanceTasks(db: Db, config: Config, logger: Logger, now: () => number): MaintenanceTask[] {
+  // an hour, in ms
+  const HOUR = 3_600_000;
+  const tasks: MaintenanceTask[] = [
+    {
+      name: 'purge',
+      everyMs: config.purgeIntervalSeconds * 1000,
+      async run() {
+        const count = await purgeExpiredPayloads(db, new Date(now()));
+        if (count) logger.info({ count }, 'purged expired artifacts');
+      },
+    },
+    {
+      name: 'prune retired keys',
+      everyMs: HOUR,
+      async run() {
+        const count = await pruneRetiredKeys(db, now());
+        if (count) logger.info({ count }, 'removed retired signing keys whose tokens have expired');
+      },
+    },
+  ];
+  const days = config.keyRotationDays;
+  if (days) {
+    tasks.push({
+      name: 'scheduled key rotation',
+      everyMs: HOUR,
+      async run() {
+        if (!(await rotationDue(db, days, now()))) return;
+        await rotateSigningKeys(db, config.keyEncryptionKey, { publishLeadSeconds: config.keyPublishLeadSeconds, now: now() });
+        logger.info({ days }, 'rotated the signing keys on schedule');
+      },
+    });
+  }
+  return tasks;
 }

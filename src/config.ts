@@ -30,6 +30,8 @@ export interface Config {
   keyEncryptionKey: Buffer | undefined;
   /** how long a new signing key is published in /jwks before it signs anything, in seconds */
   keyPublishLeadSeconds: number;
+  /** rotate the signing keys when the signing one is this many days old; undefined: only `keys rotate` */
+  keyRotationDays: number | undefined;
   trustProxy: boolean;
   /** how often a server checks for admin changes to clients and APIs, in ms */
   changePollMs: number;
@@ -105,6 +107,7 @@ const schema = z.object({
     .optional(),
   // 1 hour, in seconds
   KEY_PUBLISH_LEAD: int(0, 30 * 86_400).default(3600),
+  KEY_ROTATION_DAYS: int(1, 3650).optional(),
   TRUST_PROXY: bool.default(false),
   CHANGE_POLL_MS: int(100, 3_600_000).default(1000),
   PURGE_INTERVAL_SECONDS: int(1, 86_400).default(600),
@@ -144,6 +147,7 @@ export function parseConfig(env: Record<string, string | undefined>, randomKey: 
     logLevel: v.LOG_LEVEL,
     keyEncryptionKey: v.KEY_ENCRYPTION_KEY,
     keyPublishLeadSeconds: v.KEY_PUBLISH_LEAD,
+    keyRotationDays: v.KEY_ROTATION_DAYS,
     trustProxy: v.TRUST_PROXY,
     changePollMs: v.CHANGE_POLL_MS,
     purgeIntervalSeconds: v.PURGE_INTERVAL_SECONDS,

@@ -1,32 +1,42 @@
-import { listSigningKeys, rotateSigningKeys, type KeyInfo } from '../services/keys.js';
+import { describeSigningKeys, rotateSigningKeys } from '../services/keys.js';
 import { SIGNING_ALGS } from '../common/protocol.js';
 import { serverConfig, withDatabase } from './context.js';
 import type { Command } from './command.js';
 
-const describeKey = (k: KeyInfo) => `${k.kid}  ${k.alg}  ${k.state}${k.encrypted ? '  encrypted' : ''}  ${k.createdAt.toISOString()}`;
+type Described = Awaited<ReturnType<typeof describeSigningKeys>>[number];
+
+const when = (d: Date | null) => (d ? d.toISOString() : '-');
+const UNTIL: Record<Described['stage'], string> = { published: 'signs from', signing: 'until', retired: 'in /jwks until' };
+
+const describeKey = (k: Described) =>
+  `${k.kid}  ${k.alg}  ${k.stage}${k.until ? ` (${UNTIL[k.stage]} ${when(k.until)})` : ''}${k.encrypted ? '  encrypted' : ''}  published ${when(k.publishedAt)}`;
 
 export const keysCommand: Command = {
   name: 'keys',
   summary: 'signing keys',
+  intro: `Each key is published in /jwks, then signs, then is retired (still published until
+every token it signed has expired). Running servers follow changes within
+CHANGE_POLL_MS, with no restart.`,
   subcommands: [
     {
       usage: 'list',
-      summary: 'list signing keys (never their private parts)',
+      summary: 'list signing keys with their stage and dates (never their private parts)',
       async run({ out }) {
         await withDatabase(async ({ prisma: db }) => {
-          const keys = await listSigningKeys(db);
+          const keys = await describeSigningKeys(db);
           out.print(keys, () => keys.map(describeKey).join('\n') || 'no keys yet (the server makes them on first start)');
         });
       },
     },
     {
       usage: 'rotate',
-      summary: `make new current keys (${SIGNING_ALGS.join(', ')}); the old ones stay in /jwks as "previous" so tokens they signed still verify. Restart the servers to sign with the new keys. New keys are encrypted when KEY_ENCRYPTION_KEY is set.`,
+      summary: `rotate every algorithm (${SIGNING_ALGS.join(', ')}): the published next key signs once it has been in /jwks for KEY_PUBLISH_LEAD, and a new next key is published. Needs the KEY_ENCRYPTION_KEY of the stored keys; new keys are encrypted when it is set.`,
       async run({ out }) {
-        const kek = serverConfig().keyEncryptionKey;
+        const config = serverConfig();
         await withDatabase(async ({ prisma: db }) => {
-          const keys = await rotateSigningKeys(db, kek);
-          out.print(keys, () => `rotated: restart the servers to sign with the new keys\n${keys.map(describeKey).join('\n')}`);
+          await rotateSigningKeys(db, config.keyEncryptionKey, { publishLeadSeconds: config.keyPublishLeadSeconds });
+          const keys = await describeSigningKeys(db);
+          out.print(keys, () => `rotated: running servers switch at the times below, with no restart\n${keys.map(describeKey).join('\n')}`);
         });
       },
     },

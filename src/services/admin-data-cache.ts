@@ -20,6 +20,7 @@ export class AdminDataCache {
   /** bumped on every clear, so a lookup that raced a clear does not store stale data */
   #generation = 0;
   #timer: NodeJS.Timeout | undefined;
+  readonly #listeners: (() => Promise<void>)[] = [];
 
   constructor(
     private readonly db: Db,
@@ -45,10 +46,16 @@ export class AdminDataCache {
       if (version !== this.#version) {
         this.#version = version;
         this.clear();
+        await Promise.all(this.#listeners.map((listener) => listener()));
       }
     } catch (err) {
       this.logger.warn({ err }, 'could not read the change stamp');
     }
+  }
+
+  /** Calls `listener` whenever the change stamp moves (any admin change, key rotations included). */
+  onChange(listener: () => Promise<void>): void {
+    this.#listeners.push(listener);
   }
 
   /** changes whenever the cache is dropped: things derived from cached rows compare it */

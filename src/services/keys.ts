@@ -4,23 +4,31 @@ import type { Db } from '../storage/database.js';
 import { transaction, type Tx } from '../storage/database.js';
 import * as keys from '../storage/signing-keys.js';
 import type { KeyState, SigningKeyInfo, SigningKeyRow } from '../storage/signing-keys.js';
+import { bumpChangeStamp } from '../storage/change-stamp.js';
 import { ensureLeaseRow, serializeOn } from '../storage/leases.js';
 import { SIGNING_ALGS, type SigningAlg } from '../common/protocol.js';
 import { NODE_ID } from '../common/node-id.js';
 
 /**
  * Signing keys live in the database so that every instance signs with the same
- * keys and tokens survive restarts. Each algorithm of SIGNING_ALGS has a
- * current key (signs), a next key (published ahead of rotation) and up to
- * KEEP_PREVIOUS retired keys (still published): four keys after first start.
+ * keys and tokens survive restarts. Each algorithm of SIGNING_ALGS goes through
+ * three stages, on every node without a restart:
+ * 1. published: in /jwks, not signing (a `next` key, or a `current` one whose
+ *    activatesAt has not come): at least KEY_PUBLISH_LEAD, so APIs that cache
+ *    the JWKS know it before anything is signed with it;
+ * 2. signing: the most recently activated key of its algorithm;
+ * 3. retired: published until every token it signed has expired, then deleted.
  */
 
 export type { SigningKeyInfo as KeyInfo } from '../storage/signing-keys.js';
 
-/** How many retired keys per algorithm stay published, so tokens they signed still verify. */
-const KEEP_PREVIOUS = 2;
+/**
+ * How long a retired key stays published, in seconds: the longest access-token
+ * lifetime an API may have (1 day), plus an hour for ID tokens.
+ */
+export const RETIRED_KEY_LIFETIME = 25 * 60 * 60;
 
-const STATE_ORDER: Record<string, number> = { current: 0, next: 1, previous: 2 } satisfies Record<KeyState, number>;
+const SECOND = 1000;
 
 export type PrivateJwk = JWK & { kid: string; alg: string };
 
@@ -57,8 +65,8 @@ export class KeyError extends Error {
   }
 }
 
-function toRow(jwk: PrivateJwk, state: KeyState, kek: Buffer | undefined): Omit<SigningKeyRow, 'createdAt'> {
-  return { kid: jwk.kid, alg: jwk.alg, state, privateJwk: kek ? encryptJwk(jwk, kek) : JSON.stringify(jwk), encrypted: Boolean(kek) };
+function toRow(jwk: PrivateJwk, state: KeyState, kek: Buffer | undefined, activatesAt: Date | null): Omit<SigningKeyRow, 'createdAt'> {
+  return { kid: jwk.kid, alg: jwk.alg, state, privateJwk: kek ? encryptJwk(jwk, kek) : JSON.stringify(jwk), encrypted: Boolean(kek), activatesAt, retiredAt: null };
 }
 
 function privateJwk(row: SigningKeyRow, kek: Buffer | undefined): JWK {
@@ -71,17 +79,55 @@ function privateJwk(row: SigningKeyRow, kek: Buffer | undefined): JWK {
   }
 }
 
-/**
- * The private JWKs to publish and sign with, without creating any: current keys
- * first (oidc-provider signs with the first key of an algorithm), then next keys
- * (published ahead of rotation, so APIs know them before they sign anything),
- * then previous ones.
- */
+/** When a key started (or starts) signing; keys from before stages signed from their creation. */
+const activation = (row: SigningKeyInfo) => (row.state === 'next' ? null : (row.activatesAt ?? row.createdAt).getTime());
+
+/** The key of each algorithm that signs at `now`: the most recently activated one. */
+function signers(rows: SigningKeyInfo[], now: number): Set<string> {
+  const best = new Map<string, SigningKeyInfo>();
+  for (const row of rows) {
+    const at = activation(row);
+    if (at === null || at > now) continue;
+    const held = best.get(row.alg);
+    if (!held || at > activation(held)!) best.set(row.alg, row);
+  }
+  return new Set([...best.values()].map((r) => r.kid));
+}
+
+export type KeyStage = 'published' | 'signing' | 'retired';
+
+/** A key's stage at `now`, and when it changes next (ms since the epoch). */
+export function keyStage(row: SigningKeyInfo, rows: SigningKeyInfo[], now: number): { stage: KeyStage; until: number | null } {
+  if (signers(rows, now).has(row.kid)) {
+    const successor = rows.filter((r) => r.alg === row.alg && (activation(r) ?? -1) > now).map((r) => activation(r)!).sort((a, b) => a - b)[0];
+    return { stage: 'signing', until: successor ?? null };
+  }
+  const at = activation(row);
+  if (at === null || at > now) return { stage: 'published', until: at };
+  return { stage: 'retired', until: (row.retiredAt?.getTime() ?? at) + RETIRED_KEY_LIFETIME * SECOND };
+}
+
+export interface KeySet {
+  /** private JWKs in signing order: each algorithm's signing key first (oidc-provider signs with the first key of an algorithm) */
+  jwks: JWK[];
+  /** the kids that sign now */
+  signing: string[];
+  /** when the signing keys change next without a write (a scheduled activation), in ms since the epoch */
+  nextChangeAt: number | null;
+}
+
+/** The key set at `now`, creating nothing. */
+export async function readKeySet(db: Db, kek: Buffer | undefined, now = Date.now()): Promise<KeySet> {
+  const rows = await keys.listKeyRows(db);
+  const signing = signers(rows, now);
+  const ordered = [...rows.filter((r) => signing.has(r.kid)), ...rows.filter((r) => !signing.has(r.kid))];
+  const upcoming = rows.map(activation).filter((at): at is number => at !== null && at > now).sort((a, b) => a - b);
+  return { jwks: ordered.map((r) => privateJwk(r, kek)), signing: [...signing], nextChangeAt: upcoming[0] ?? null };
+}
+
+/** The private JWKs to publish and sign with, in signing order, creating nothing. */
 export async function readSigningKeys(db: Db, kek: Buffer | undefined): Promise<JWK[]> {
-  return (await keys.listKeyRows(db))
-    .filter((r) => r.state in STATE_ORDER)
-    .sort((a, b) => STATE_ORDER[a.state] - STATE_ORDER[b.state])
-    .map((r) => privateJwk(r, kek));
+  return (await readKeySet(db, kek)).jwks;
 }
 
 /** Changes to the key set wait for each other: two nodes starting on an empty database make one set. */
@@ -109,7 +155,8 @@ export async function ensureSigningKeys(db: Db, kek: Buffer | undefined): Promis
   const missing = missingKeys(await keys.listKeyRows(db));
   if (missing.length) {
     // generated outside the transaction: RSA key generation is slow
-    const fresh = new Map(await Promise.all(missing.map(async ({ alg, state }) => [`${alg}/${state}`, toRow(await generateJwk(alg), state, kek)] as const)));
+    const now = new Date();
+    const fresh = new Map(await Promise.all(missing.map(async ({ alg, state }) => [`${alg}/${state}`, toRow(await generateJwk(alg), state, kek, state === 'current' ? now : null)] as const)));
     await changeKeys(db, async (tx) => {
       const still = missingKeys(await keys.listKeyRows(tx));
       if (still.length) await keys.insertKeys(tx, still.map(({ alg, state }) => fresh.get(`${alg}/${state}`)!));
@@ -120,25 +167,79 @@ export async function ensureSigningKeys(db: Db, kek: Buffer | undefined): Promis
 
 export const listSigningKeys = (db: Db): Promise<SigningKeyInfo[]> => keys.listKeyInfo(db);
 
+/** Every key with its stage and the dates that matter, for `keys list`. */
+export async function describeSigningKeys(db: Db, now = Date.now()) {
+  const rows = await keys.listKeyInfo(db);
+  return rows.map((row) => {
+    const { stage, until } = keyStage(row, rows, now);
+    return {
+      kid: row.kid, alg: row.alg, stage, encrypted: row.encrypted, publishedAt: row.createdAt,
+      signsFrom: row.state === 'next' ? null : (row.activatesAt ?? row.createdAt),
+      retiredAt: row.retiredAt,
+      /** published: when it starts signing; signing: when its successor takes over; retired: when it leaves /jwks */
+      until: until === null ? null : new Date(until),
+    };
+  });
+}
+
+export interface RotateOptions {
+  /** seconds a new key is published before it signs */
+  publishLeadSeconds: number;
+  now?: number;
+}
+
 /**
- * Rotates each algorithm one step: the next key (already published in /jwks)
- * becomes current, the current one becomes previous (still published, so the
- * tokens it signed verify until they expire), and a new next key is made. The
- * oldest previous keys beyond KEEP_PREVIOUS are deleted. Servers sign with the
- * new current keys after a restart; because every server already published
- * them as "next", a rolling restart never signs with a key an API cannot find.
+ * Rotates each algorithm one step, live: the next key (published since the
+ * last rotation) starts signing as soon as it has been published for the
+ * lead, the signing key retires then, and a new next key is published now.
+ * Retired keys whose tokens have all expired are deleted. Every node picks the
+ * change up within CHANGE_POLL_MS and switches at the activation time, with no
+ * restart. Refuses to run without the KEK that opens the stored keys.
  */
-export async function rotateSigningKeys(db: Db, kek: Buffer | undefined): Promise<SigningKeyInfo[]> {
+export async function rotateSigningKeys(db: Db, kek: Buffer | undefined, options: RotateOptions): Promise<SigningKeyInfo[]> {
+  // throws KeyError when the stored keys are encrypted and `kek` is missing or wrong
+  await readSigningKeys(db, kek);
+  const now = options.now ?? Date.now();
   const fresh = await Promise.all(SIGNING_ALGS.map((alg) => generateJwk(alg)));
   await changeKeys(db, async (tx) => {
+    const rows = await keys.listKeyRows(tx);
     for (const [i, alg] of SIGNING_ALGS.entries()) {
-      const next = await keys.findKid(tx, alg, 'next');
-      await keys.setKeyState(tx, { alg, state: 'current' }, 'previous');
-      if (next) await keys.setKeyState(tx, { kid: next }, 'current');
-      // where there was no next key, the fresh one becomes current at once
-      await keys.insertKeys(tx, [toRow(fresh[i], next ? 'next' : 'current', kek)]);
-      await keys.deleteKeys(tx, (await keys.retiredKids(tx, alg)).slice(KEEP_PREVIOUS));
+      const own = rows.filter((r) => r.alg === alg);
+      const next = own.find((r) => r.state === 'next');
+      const activatesAt = new Date(next ? Math.max(now, next.createdAt.getTime() + options.publishLeadSeconds * SECOND) : now);
+      for (const current of own.filter((r) => r.state === 'current')) {
+        await keys.updateKey(tx, current.kid, { state: 'previous', retiredAt: activatesAt });
+      }
+      if (next) await keys.updateKey(tx, next.kid, { state: 'current', activatesAt });
+      // where there was no next key, the fresh one signs at once
+      await keys.insertKeys(tx, [toRow(fresh[i], next ? 'next' : 'current', kek, next ? null : activatesAt)]);
     }
+    await keys.deleteKeys(tx, expiredKids(rows, now));
+    await bumpChangeStamp(tx);
   });
   return listSigningKeys(db);
+}
+
+/** Retired keys whose every token has expired. */
+function expiredKids(rows: SigningKeyInfo[], now: number): string[] {
+  return rows.filter((r) => r.state === 'previous' && (r.retiredAt?.getTime() ?? r.createdAt.getTime()) + RETIRED_KEY_LIFETIME * SECOND < now).map((r) => r.kid);
+}
+
+/** Deletes retired keys whose tokens have all expired (a maintenance task). Returns how many. */
+export async function pruneRetiredKeys(db: Db, now = Date.now()): Promise<number> {
+  const stale = expiredKids(await keys.listKeyInfo(db), now);
+  if (stale.length) {
+    await changeKeys(db, async (tx) => {
+      await keys.deleteKeys(tx, stale);
+      await bumpChangeStamp(tx);
+    });
+  }
+  return stale.length;
+}
+
+/** Whether scheduled rotation (KEY_ROTATION_DAYS) is due: a signing key older than `days`. */
+export async function rotationDue(db: Db, days: number, now = Date.now()): Promise<boolean> {
+  const rows = await keys.listKeyInfo(db);
+  const signing = signers(rows, now);
+  return rows.some((r) => signing.has(r.kid) && now - (r.activatesAt ?? r.createdAt).getTime() >= days * 86_400 * SECOND);
 }

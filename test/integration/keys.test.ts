@@ -1,6 +1,8 @@
 import { databaseKinds, migratedDatabase } from '../support/databases.js';
 import type { Database } from '../../src/storage/database.js';
-import { KeyError, listSigningKeys, ensureSigningKeys, rotateSigningKeys } from '../../src/services/keys.js';
+import {
+  KeyError, RETIRED_KEY_LIFETIME, describeSigningKeys, ensureSigningKeys, listSigningKeys, pruneRetiredKeys, readKeySet, rotateSigningKeys,
+} from '../../src/services/keys.js';
 
 describe.each(databaseKinds())('signing keys on %s', (kind) => {
   let database: Database;
@@ -42,23 +44,50 @@ describe.each(databaseKinds())('signing keys on %s', (kind) => {
     await expect(ensureSigningKeys(database.prisma, Buffer.alloc(32, 1))).rejects.toThrow(/KEY_ENCRYPTION_KEY is wrong/);
   });
 
-  it('rotates next -> current -> previous, keeping the two most recently retired', async () => {
-    const start = await byState();
-    await rotateSigningKeys(database.prisma, kek);
-    const one = await byState();
-    expect(one['ES256 current']).toEqual(start['ES256 next']);
-    expect(one['ES256 previous']).toEqual(start['ES256 current']);
-    expect(one['ES256 next']).toHaveLength(1);
-    expect(one['ES256 next']).not.toEqual(start['ES256 next']);
+  /** kids by stage at `now` */
+  const stages = async (now: number) => {
+    const keys = await describeSigningKeys(database.prisma, now);
+    const out: Record<string, string[]> = {};
+    for (const k of keys) (out[`${k.alg} ${k.stage}`] ??= []).push(k.kid);
+    return out;
+  };
 
-    await rotateSigningKeys(database.prisma, kek);
-    await rotateSigningKeys(database.prisma, kek);
-    const three = await byState();
-    // retired in rotations 3 and 2: the former current keys of rounds 2 and 1
-    expect(three['ES256 previous']).toHaveLength(2);
-    expect(three['ES256 previous']).toEqual(expect.arrayContaining([one['ES256 current'][0]]));
-    expect(three['ES256 previous']).not.toContain(start['ES256 current'][0]);
-    expect(three['RS256 previous']).toHaveLength(2);
-    expect(await ensureSigningKeys(database.prisma, kek)).toHaveLength(8);
+  it('rotates live: the published next key signs once it has been published for the lead, then the old one retires', async () => {
+    const start = await byState();
+    const t0 = Date.now();
+    const lead = 3600;
+    await rotateSigningKeys(database.prisma, kek, { publishLeadSeconds: lead, now: t0 });
+    // before the lead has passed, the old key still signs and the new one is only published
+    const before = await stages(t0 + 1000);
+    expect(before['ES256 signing']).toEqual(start['ES256 current']);
+    expect(before['ES256 published']).toEqual(expect.arrayContaining(start['ES256 next']));
+    expect(before['ES256 published']).toHaveLength(2); // the promoted key, and a new next key
+    const set = await readKeySet(database.prisma, kek, t0 + 1000);
+    expect(set.signing.sort()).toEqual([start['ES256 current'][0], start['RS256 current'][0]].sort());
+    expect(set.nextChangeAt).toBeGreaterThan(t0);
+    expect(set.nextChangeAt).toBeLessThanOrEqual(t0 + lead * 1000);
+    // at the activation time the promoted key signs, first in the JWKS; the old one is retired but still published
+    const after = await readKeySet(database.prisma, kek, set.nextChangeAt!);
+    expect(after.signing.sort()).toEqual([start['ES256 next'][0], start['RS256 next'][0]].sort());
+    expect(after.jwks.slice(0, 2).map((k) => k.kid).sort()).toEqual(after.signing.sort());
+    expect(after.jwks.map((k) => k.kid)).toEqual(expect.arrayContaining(start['ES256 current']));
+    expect((await stages(set.nextChangeAt!))['ES256 retired']).toEqual(start['ES256 current']);
+  });
+
+  it('keeps a retired key published until every token it signed has expired, then prunes it', async () => {
+    const retired = (await describeSigningKeys(database.prisma)).filter((k) => k.stage === 'retired' || k.retiredAt);
+    expect(retired.length).toBeGreaterThan(0);
+    const leaves = Math.max(...retired.map((k) => k.retiredAt!.getTime())) + RETIRED_KEY_LIFETIME * 1000;
+    expect(await pruneRetiredKeys(database.prisma, leaves - 1000)).toBe(0);
+    expect(await pruneRetiredKeys(database.prisma, leaves + 1000)).toBe(retired.length);
+    const kids = (await listSigningKeys(database.prisma)).map((k) => k.kid);
+    for (const k of retired) expect(kids).not.toContain(k.kid);
+  });
+
+  it('refuses to rotate without the KEK that opens the stored keys, and writes nothing', async () => {
+    const before = await byState();
+    await expect(rotateSigningKeys(database.prisma, undefined, { publishLeadSeconds: 0 })).rejects.toThrow(KeyError);
+    await expect(rotateSigningKeys(database.prisma, Buffer.alloc(32, 1), { publishLeadSeconds: 0 })).rejects.toThrow(/KEY_ENCRYPTION_KEY is wrong/);
+    expect(await byState()).toEqual(before);
   });
 });

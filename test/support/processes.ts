@@ -90,10 +90,10 @@ export interface CliResult {
 }
 
 /** Runs the real `gatehouse` binary against a database. */
-export function runCli(args: string[], databaseUrl: string, options: { input?: string; cwd?: string } = {}): CliResult {
+export function runCli(args: string[], databaseUrl: string, options: { input?: string; cwd?: string; env?: Record<string, string> } = {}): CliResult {
   const result = spawnSync(process.execPath, [CLI, ...args], {
     cwd: options.cwd ?? tmpdir(),
-    env: baseEnv({ DATABASE_URL: databaseUrl }),
+    env: baseEnv({ ...options.env, DATABASE_URL: databaseUrl }),
     input: options.input,
     encoding: 'utf8',
   });
