@@ -13,6 +13,8 @@ import { SecretVerifier } from './services/client-secrets.js';
 import { NODE_ID } from './common/node-id.js';
 import { Maintenance, type MaintenanceTask } from './services/maintenance.js';
 import { LiveProvider } from './oidc/live-provider.js';
+import { observeProvider } from './oidc/provider-metrics.js';
+import { Metrics } from './metrics.js';
 import { createLimits, type Limits } from './limits/index.js';
 import { createProvider } from './oidc/provider.js';
 import { registrationGuard } from './oidc/registration-guard.js';
@@ -33,10 +35,12 @@ export interface AppDeps {
   upstreams?: Map<string, Upstream>;
   /** where rate limits are counted; built from config (REDIS_URL, WORKERS) when not given */
   limits?: Limits;
+  metrics?: Metrics;
 }
 
 export interface App {
   provider: Provider;
+  metrics: Metrics;
   cache: AdminDataCache;
   callback(): (req: IncomingMessage, res: ServerResponse) => void;
   /** starts background work: change polling, and maintenance (the purge of expired rows) under a lease */
@@ -86,7 +90,7 @@ function errorPages(logger: Logger): Middleware {
 /** Builds the whole server without listening, so tests and main.ts share it. */
 export async function createApp({
   config, database, logger, now = Date.now, upstreams = createUpstreams(config.upstreams),
-  limits = createLimits({ redisUrl: config.redisUrl, workers: config.workers, logger }),
+  limits = createLimits({ redisUrl: config.redisUrl, workers: config.workers, logger }), metrics = new Metrics(),
 }: AppDeps): Promise<App> {
   const db = database.prisma;
   const cache = new AdminDataCache(db, logger, config.changePollMs);
@@ -96,6 +100,9 @@ export async function createApp({
   const verifier = new SecretVerifier(10_000, {}, {
     perClientAndAddress: limits.limiter('secret-failures:client-address', config.secretFailureLimit, MINUTE),
     perClient: limits.limiter('secret-failures:client', config.secretFailureLimit * 10, MINUTE),
+  }, (result) => {
+    metrics.secretChecks.inc({ result });
+    if (result === 'limited') metrics.rateLimited.inc({ limit: 'secret_failures' });
   });
   const registrationLimits = {
     perAddress: limits.limiter('registrations:address', config.registrationRateLimit, MINUTE),
@@ -106,9 +113,11 @@ export async function createApp({
   /** oidc-provider with every Gatehouse middleware, for one key set. */
   const build = (keys: JWK[]) => {
     const provider = createProvider({ config, db, cache, keys, views: providerViews, now, verifier, logger });
+    observeProvider(provider, metrics);
+    provider.use(metrics.http());
     provider.use(issuerGate(config.issuer, config.keyPublishLeadSeconds));
     if (logger.isLevelEnabled('info')) provider.use(requestLog(logger));
-    provider.use(registrationGuard({ provider, db, cache, verifier, ...registrationLimits }));
+    provider.use(registrationGuard({ provider, db, cache, verifier, metrics, ...registrationLimits }));
     // Gatehouse's own pages and routes, behind one prefix check so that protocol
     // requests (/token above all) pass a single cheap function on their way to oidc-provider.
     const own = compose<Parameters<Middleware>[0]>([
@@ -116,7 +125,7 @@ export async function createApp({
       serveAssets,
       health,
       interactionRoutes({
-        provider, db, cache, upstreams, issuer: config.issuer, linkVerifiedEmails: config.linkVerifiedEmails, logger,
+        provider, db, cache, upstreams, issuer: config.issuer, linkVerifiedEmails: config.linkVerifiedEmails, logger, metrics,
       }).routes(),
     ] as Middleware[]);
     provider.use((ctx, next) => (OWN_ROUTES.test(ctx.path) ? own(ctx, next) : next()));
@@ -124,6 +133,14 @@ export async function createApp({
   };
   const loadKeys = () => readKeySet(db, config.keyEncryptionKey, now());
   const live = new LiveProvider(build, loadKeys, logger, now, await loadKeys());
+  metrics.probe({
+    argon2Queue: () => verifier.inFlight,
+    keyAge: () => Object.fromEntries(live.signingSince.map(({ alg, since }) => [alg, Math.max(0, (now() - since) / 1000)])),
+    redisUp: () => {
+      const { redis } = limits.status();
+      return redis === undefined ? undefined : redis === 'up' ? 1 : 0;
+    },
+  });
   // an admin change may be a key rotation
   cache.onChange(() => live.reload());
 
@@ -133,6 +150,7 @@ export async function createApp({
     get provider() {
       return live.provider;
     },
+    metrics,
     cache,
     callback: () => live.callback(),
     async start() {

@@ -54,6 +54,8 @@ export interface Config {
   registration: RegistrationMode;
   /** registration requests per minute, per IP and per initial access token */
   registrationRateLimit: number;
+  /** where Prometheus metrics are served (never the public port); undefined: not served */
+  metrics: { port: number; host: string } | undefined;
   /** Redis for limits shared by every worker and instance; unset: counted per instance */
   redisUrl: string | undefined;
   /** failed client-secret checks per client and address per minute; per client overall, ten times as many */
@@ -119,6 +121,8 @@ const schema = z.object({
   REGISTRATION_RATE_LIMIT: int(1, 100_000).default(20),
   REDIS_URL: z.string().refine((v) => /^rediss?:\/\/[^\s]+$/.test(v) && URL.canParse(v), 'must be a redis:// or rediss:// URL').optional(),
   SECRET_FAILURE_LIMIT: int(1, 10_000).default(10),
+  METRICS_PORT: int(1, 65535).optional(),
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
 });
 
 /**
@@ -160,6 +164,7 @@ export function parseConfig(env: Record<string, string | undefined>, randomKey: 
     registration: v.REGISTRATION,
     registrationRateLimit: v.REGISTRATION_RATE_LIMIT,
     redisUrl: v.REDIS_URL,
+    metrics: v.METRICS_PORT ? { port: v.METRICS_PORT, host: v.METRICS_HOST } : undefined,
     secretFailureLimit: v.SECRET_FAILURE_LIMIT,
   };
 }

@@ -4,6 +4,8 @@ import type { Config } from './config.js';
 import { openDatabase } from './storage/database.js';
 import { ensureSigningKeys } from './services/keys.js';
 import { serveClusterLimits } from './limits/index.js';
+import { Counter, Registry } from 'prom-client';
+import { aggregateWorkers, serveMetrics } from './metrics.js';
 
 /**
  * The node:cluster primary (WORKERS > 1). It serves nothing itself: it makes
@@ -26,6 +28,12 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
     await database.close();
   }
 
+  // the primary's own metric; the workers' are summed in aggregateWorkers
+  const registry = new Registry();
+  const restarts = new Counter({ name: 'gatehouse_worker_restarts_total', help: 'workers that exited and were replaced', registers: [registry] });
+  const metricsServer = config.metrics ? await serveMetrics(config.metrics.port, config.metrics.host, aggregateWorkers(registry)) : undefined;
+  if (config.metrics) logger.info({ host: config.metrics.host, port: config.metrics.port }, 'metrics of every worker are served at /metrics');
+
   let stopping = false;
   let backoff = FIRST_BACKOFF;
   const startedAt = new Map<Worker, number>();
@@ -43,6 +51,7 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
       backoff = lived >= HEALTHY_AFTER ? FIRST_BACKOFF : Math.min(backoff * 2, MAX_BACKOFF);
       const pause = lived >= HEALTHY_AFTER ? 0 : backoff;
       logger.error({ pid: worker.process.pid, code, signal, livedMs: lived, restartInMs: pause }, 'worker exited; starting another');
+      restarts.inc();
       setTimeout(() => {
         if (!stopping) fork();
       }, pause).unref();
@@ -63,6 +72,7 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
     // workers force-close connections after SHUTDOWN_TIMEOUT_MS; this is the backstop
     const force = setTimeout(() => workers.forEach((w) => w.process.kill('SIGKILL')), config.shutdownTimeoutMs + 5_000);
     force.unref();
+    metricsServer?.close();
     void Promise.all(exited).then(() => {
       logger.info('stopped');
       process.exit(0);

@@ -1,4 +1,6 @@
+import cluster from 'node:cluster';
 import { createServer, type Server } from 'node:http';
+import { renderRegistry, serveMetrics, shareWithPrimary } from './metrics.js';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { openDatabase } from './storage/database.js';
@@ -16,9 +18,11 @@ export async function runServer(config: Config, logger: Logger): Promise<void> {
   });
   let app: App | undefined;
   let server: Server | undefined;
+  let metricsServer: Server | undefined;
 
   let stopping = false;
   const exit = async () => {
+    metricsServer?.close();
     await app?.stop();
     await database.close();
     logger.info('stopped');
@@ -45,6 +49,12 @@ export async function runServer(config: Config, logger: Logger): Promise<void> {
   app = await createApp({ config, database, logger });
   await app.start();
   if (stopping) return void exit();
+  // a worker's metrics are served, summed over all workers, by the primary
+  if (cluster.isWorker) shareWithPrimary(app.metrics.registry);
+  else if (config.metrics) {
+    metricsServer = await serveMetrics(config.metrics.port, config.metrics.host, renderRegistry(app.metrics.registry));
+    logger.info({ host: config.metrics.host, port: config.metrics.port }, 'metrics are served at /metrics');
+  }
 
   server = createServer(app.callback());
   // Longer than a load balancer's idle timeout (often 60 s), so the server never

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Db } from '../storage/database.js';
 import type { AdminDataCache } from '../services/admin-data-cache.js';
 import type { Upstream } from '../federation/index.js';
+import type { Metrics } from '../metrics.js';
 import { render } from './views.js';
 import { csrfToken } from './csrf.js';
 import { PageError, renderPageError, sessionExpired } from './page-error.js';
@@ -20,6 +21,7 @@ export interface InteractionDeps {
   issuer: string;
   linkVerifiedEmails: boolean;
   logger: Logger;
+  metrics?: Metrics;
 }
 
 /** Names the views show for scopes. */

@@ -31,6 +31,7 @@ const ERROR_TEXT: Record<UpstreamError['kind'], (name: string) => string> = {
 function upstreamFailure(err: unknown, upstream: Upstream, uid: string, deps: InteractionDeps, step: string): PageError {
   const e = err instanceof UpstreamError ? err : new UpstreamError('unexpected', String(err), { cause: err });
   deps.logger.warn({ provider: upstream.id, kind: e.kind, reason: e.message }, step);
+  deps.metrics?.signIns.inc({ provider: upstream.id, outcome: e.kind });
   const denied = e.kind === 'denied';
   return new PageError(denied ? 400 : 502, denied ? 'Sign-in cancelled' : 'Sign-in failed', ERROR_TEXT[e.kind](upstream.name), `/interaction/${uid}`);
 }
@@ -111,6 +112,7 @@ export function upstreamLoginRoutes(router: Router, deps: InteractionDeps): void
     }
     const { account, created, linked } = await signInWith(deps.db, profile, { linkVerifiedEmails: deps.linkVerifiedEmails });
     logger.info({ provider: upstream.id, accountId: account.id, created, linked }, 'signed in');
+    deps.metrics?.signIns.inc({ provider: upstream.id, outcome: 'success' });
     await finishStep(provider, ctx, { login: { accountId: account.id, amr: [upstream.id] } }, false);
   });
 }

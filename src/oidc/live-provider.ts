@@ -18,6 +18,7 @@ export class LiveProvider {
   #provider: Provider;
   #handle: (req: IncomingMessage, res: ServerResponse) => void;
   #kids: string;
+  #since: KeySet['since'];
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
 
@@ -31,11 +32,17 @@ export class LiveProvider {
     this.#provider = build(initial.jwks);
     this.#handle = this.#provider.callback();
     this.#kids = kidsOf(initial.jwks);
+    this.#since = initial.since;
     this.#schedule(initial.nextChangeAt);
   }
 
   get provider(): Provider {
     return this.#provider;
+  }
+
+  /** each algorithm's signing key and since when it signs (ms since the epoch) */
+  get signingSince(): KeySet['since'] {
+    return this.#since;
   }
 
   /** The request handler: always the current provider's. */
@@ -54,6 +61,7 @@ export class LiveProvider {
     }
     if (this.#stopped) return;
     this.#schedule(set.nextChangeAt);
+    this.#since = set.since;
     const kids = kidsOf(set.jwks);
     if (kids === this.#kids) return;
     this.#provider = this.build(set.jwks);

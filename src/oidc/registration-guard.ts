@@ -6,6 +6,7 @@ import { isArgon2idHash, SecretAttemptsLimitedError, VerifierBusyError } from '.
 import type { RateLimiter } from '../common/rate-limit.js';
 import type { Db } from '../storage/database.js';
 import { releaseIfFailed } from './registration.js';
+import type { Metrics } from '../metrics.js';
 
 /**
  * Koa middleware in front of oidc-provider's /reg routes (RFC 7591/7592), one
@@ -29,6 +30,7 @@ export interface RegistrationGuardDeps {
   perAddress: RateLimiter;
   /** registrations per initial access token */
   perToken: RateLimiter;
+  metrics?: Metrics;
 }
 
 /** oidc-provider's own body limit, in bytes */
@@ -51,7 +53,10 @@ const bearerToken = (ctx: Context) => /^Bearer\s+(\S+)$/i.exec(ctx.get('authoriz
 async function limitRate(ctx: Context, deps: RegistrationGuardDeps): Promise<void> {
   const token = bearerToken(ctx);
   const wait = Math.max(await deps.perAddress.hit(ctx.ip), token ? await deps.perToken.hit(token) : 0);
-  if (wait) throw new RegistrationRefusal(429, 'too_many_requests', 'too many registration requests; try again later', wait);
+  if (wait) {
+    deps.metrics?.rateLimited.inc({ limit: 'registration' });
+    throw new RegistrationRefusal(429, 'too_many_requests', 'too many registration requests; try again later', wait);
+  }
 }
 
 /** The JSON object in the request body, read within oidc-provider's limit. */

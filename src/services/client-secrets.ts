@@ -63,6 +63,9 @@ const DEFAULT_LIMITS: VerifierLimits = { concurrency: 4, queue: 64 };
  * Where failed verifications are counted: per client and source address, and
  * per client overall (a higher ceiling, against guesses from many addresses).
  */
+/** What happened to a check, for whoever counts them (metrics). */
+export type SecretCheckResult = 'cache_hit' | 'argon2_ok' | 'argon2_fail' | 'limited' | 'busy';
+
 export interface FailureLimits {
   perClientAndAddress: RateLimiter;
   perClient: RateLimiter;
@@ -90,15 +93,23 @@ export class SecretVerifier {
   #running = 0;
   readonly #waiting: (() => void)[] = [];
   readonly #failures: FailureLimits | undefined;
+  readonly #observe: (result: SecretCheckResult) => void;
 
   constructor(
     private readonly maxEntries = 10_000,
     limits: Partial<VerifierLimits> = {},
     /** where failures are counted; without it they are not limited (the CLI's own use) */
     failures?: FailureLimits,
+    observe: (result: SecretCheckResult) => void = () => {},
   ) {
     this.#limits = { ...DEFAULT_LIMITS, ...limits };
     this.#failures = failures;
+    this.#observe = observe;
+  }
+
+  /** argon2 verifications running or waiting in this process */
+  get inFlight(): number {
+    return this.#running + this.#waiting.length;
   }
 
   /**
@@ -121,7 +132,10 @@ export class SecretVerifier {
   async verify(clientId: string, hash: string, secret: string, source?: string): Promise<boolean> {
     const mac = this.#mac(secret);
     const entry = this.#entries.get(clientId);
-    if (entry && entry.hash === hash && timingSafeEqual(entry.mac, mac)) return true;
+    if (entry && entry.hash === hash && timingSafeEqual(entry.mac, mac)) {
+      this.#observe('cache_hit');
+      return true;
+    }
     const reserved = source !== undefined && this.#failures ? await this.#reserve(this.#failures, clientId, source) : undefined;
 
     const pendingKey = `${clientId}\0${hash}\0${mac.toString('base64')}`;
@@ -135,6 +149,10 @@ export class SecretVerifier {
     try {
       ok = await pending;
       failed = !ok;
+      this.#observe(ok ? 'argon2_ok' : 'argon2_fail');
+    } catch (err) {
+      if (err instanceof VerifierBusyError) this.#observe('busy');
+      throw err;
     } finally {
       // only a wrong secret keeps its reservation
       if (reserved && !failed) await reserved.refund();
@@ -149,9 +167,13 @@ export class SecretVerifier {
     const pairWait = await failures.perClientAndAddress.hit(pair);
     // refused at the address: the client's overall count is not touched, so one
     // address cannot use up the ceiling every other address shares
-    if (pairWait) throw new SecretAttemptsLimitedError(pairWait);
+    if (pairWait) {
+      this.#observe('limited');
+      throw new SecretAttemptsLimitedError(pairWait);
+    }
     const clientWait = await failures.perClient.hit(clientId);
     if (clientWait) {
+      this.#observe('limited');
       await failures.perClientAndAddress.refund(pair);
       throw new SecretAttemptsLimitedError(clientWait);
     }

@@ -112,6 +112,8 @@ export interface KeySet {
   jwks: JWK[];
   /** the kids that sign now */
   signing: string[];
+  /** each signing key's algorithm and since when it signs (ms since the epoch) */
+  since: { alg: string; since: number }[];
   /** when the signing keys change next without a write (a scheduled activation), in ms since the epoch */
   nextChangeAt: number | null;
 }
@@ -122,7 +124,8 @@ export async function readKeySet(db: Db, kek: Buffer | undefined, now = Date.now
   const signing = signers(rows, now);
   const ordered = [...rows.filter((r) => signing.has(r.kid)), ...rows.filter((r) => !signing.has(r.kid))];
   const upcoming = rows.map(activation).filter((at): at is number => at !== null && at > now).sort((a, b) => a - b);
-  return { jwks: ordered.map((r) => privateJwk(r, kek)), signing: [...signing], nextChangeAt: upcoming[0] ?? null };
+  const since = rows.filter((r) => signing.has(r.kid)).map((r) => ({ alg: r.alg, since: activation(r)! }));
+  return { jwks: ordered.map((r) => privateJwk(r, kek)), signing: [...signing], since, nextChangeAt: upcoming[0] ?? null };
 }
 
 /** The private JWKs to publish and sign with, in signing order, creating nothing. */

@@ -38,7 +38,7 @@ describe('live key rotation on two instances with two workers each', () => {
 
   it('refuses to rotate without the right KEY_ENCRYPTION_KEY, and changes nothing', async () => {
     const before = runCli(['keys', 'list', '--json'], db.url).json();
-    for (const env of [{}, { KEY_ENCRYPTION_KEY: Buffer.alloc(32, 4).toString('base64url') }]) {
+    for (const env of [{}, { KEY_ENCRYPTION_KEY: Buffer.alloc(32, 4).toString('base64url') }] as Record<string, string>[]) {
       const r = rotate(env);
       expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 1, stderr: expect.stringMatching(/^gatehouse: signing key \S+ (is encrypted: set KEY_ENCRYPTION_KEY|could not be decrypted: KEY_ENCRYPTION_KEY is wrong)\n$/) });
     }

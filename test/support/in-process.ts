@@ -449,9 +449,9 @@ export async function chooseUpstream(browser: Browser, uid: string, upstreamId: 
  * consent skips it). Returns the URL the app receives.
  */
 export async function signIn(
-  browser: Browser, client: TestClient, upstream: FakeUpstream,
+  browser: Browser, client: TestClient, upstream: FakeUpstream, extra: Record<string, string> = {},
 ): Promise<{ authorization: Authorization; callback: URL; askedConsent: boolean }> {
-  const authorization = await authorize(browser, client);
+  const authorization = await authorize(browser, client, extra);
   await chooseUpstream(browser, authorization.uid, upstream.id);
   let { last } = await browser.follow(await browser.get(upstream.redirectBack()));
   const askedConsent = last.status === 200 && /^\/interaction\/[^/]+$/.test(new URL(last.url).pathname);

@@ -1,0 +1,115 @@
+import { createServer, type Server } from 'node:http';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Middleware } from 'koa';
+
+/**
+ * Prometheus metrics (prom-client), one registry per app. Labels are bounded:
+ * routes are oidc-provider's route names or the router's patterns, never raw
+ * paths; APIs are registered identifiers. Served on their own listener
+ * (METRICS_PORT), never on the public port; with several workers, the primary
+ * serves the sum over all of them.
+ * @see https://github.com/siimon/prom-client
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({ name: 'gatehouse_http_requests_total', help: 'HTTP requests by route, method and status', labelNames: ['route', 'method', 'status'], registers: [this.registry] });
+  readonly duration = new Histogram({
+    name: 'gatehouse_http_request_duration_seconds', help: 'HTTP request latency by route, method and status', labelNames: ['route', 'method', 'status'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [this.registry],
+  });
+  readonly tokens = new Counter({ name: 'gatehouse_tokens_issued_total', help: 'successful token requests by grant type and API', labelNames: ['grant_type', 'api'], registers: [this.registry] });
+  readonly tokenErrors = new Counter({ name: 'gatehouse_token_errors_total', help: 'failed token requests by OAuth error code', labelNames: ['error'], registers: [this.registry] });
+  readonly secretChecks = new Counter({
+    name: 'gatehouse_client_secret_checks_total', help: 'client secret checks: cache_hit, argon2_ok, argon2_fail, limited (too many failures), busy (argon2 queue full)',
+    labelNames: ['result'], registers: [this.registry],
+  });
+  readonly #probes: Probes = {};
+  readonly argon2Queue = new Gauge({
+    name: 'gatehouse_argon2_queue_depth', help: 'argon2 verifications running or waiting', registers: [this.registry], aggregator: 'sum',
+    collect: () => this.#probe('argon2Queue', (v) => this.argon2Queue.set(v)),
+  });
+  readonly rateLimited = new Counter({ name: 'gatehouse_rate_limit_refusals_total', help: 'requests refused by a rate limit', labelNames: ['limit'], registers: [this.registry] });
+  readonly signIns = new Counter({ name: 'gatehouse_upstream_sign_ins_total', help: 'upstream sign-ins by provider and outcome (success, denied, oauth, network, unexpected)', labelNames: ['provider', 'outcome'], registers: [this.registry] });
+  readonly refreshReuse = new Counter({ name: 'gatehouse_refresh_token_reuse_total', help: 'reuses of a rotated refresh token (the grant is revoked)', registers: [this.registry] });
+  readonly keyAge = new Gauge({
+    name: 'gatehouse_signing_key_age_seconds', help: 'how long the signing key of each algorithm has been signing', labelNames: ['alg'], registers: [this.registry], aggregator: 'max',
+    collect: () => this.#probe('keyAge', (ages) => Object.entries(ages).forEach(([alg, age]) => this.keyAge.set({ alg }, age))),
+  });
+  readonly redisUp = new Gauge({
+    name: 'gatehouse_redis_up', help: '1 while Redis (REDIS_URL) is reachable, 0 while limits are counted per process', registers: [this.registry], aggregator: 'min',
+    collect: () => this.#probe('redisUp', (v) => this.redisUp.set(v)),
+  });
+
+  /** Where gauges read their values at scrape time. */
+  probe(probes: Probes): void {
+    Object.assign(this.#probes, probes);
+  }
+
+  #probe<K extends keyof Probes>(name: K, set: (value: NonNullable<ReturnType<NonNullable<Probes[K]>>>) => void): void {
+    const value = this.#probes[name]?.();
+    if (value !== undefined) set(value as NonNullable<ReturnType<NonNullable<Probes[K]>>>);
+  }
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Counts and times every request; the route is oidc-provider's route name or the router's pattern. */
+  http(): Middleware {
+    return async (ctx, next) => {
+      const end = this.duration.startTimer();
+      try {
+        await next();
+      } finally {
+        const oidc = (ctx as { oidc?: { route?: string } }).oidc;
+        const labels = { route: oidc?.route ?? (ctx as { _matchedRoute?: string })._matchedRoute ?? 'other', method: ctx.method, status: String(ctx.status) };
+        end(labels);
+        this.requests.inc(labels);
+      }
+    };
+  }
+}
+
+/** Readings taken at scrape time; a probe that returns undefined leaves its gauge out. */
+export interface Probes {
+  argon2Queue?: () => number;
+  /** seconds each algorithm's signing key has signed */
+  keyAge?: () => Record<string, number>;
+  redisUp?: () => number | undefined;
+}
+
+/** Serves `render` as GET /metrics on its own port; anything else is a 404. */
+export function serveMetrics(port: number, host: string, render: () => Promise<{ contentType: string; body: string }>): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') {
+      res.writeHead(404).end();
+      return;
+    }
+    render().then(
+      ({ contentType, body }) => res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' }).end(body),
+      () => res.writeHead(503).end(),
+    );
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve(server));
+  });
+}
+
+/** One process's registry, as text. */
+export const renderRegistry = (registry: Registry) => async () => ({ contentType: registry.contentType, body: await registry.metrics() });
+
+/** In a node:cluster worker: answer the primary's requests with this registry. */
+export function shareWithPrimary(registry: Registry): void {
+  new AggregatorRegistry();
+  AggregatorRegistry.setRegistries([registry]);
+}
+
+/** In the primary: the sum over every worker, plus the primary's own registry (worker restarts). */
+export function aggregateWorkers(own: Registry): () => Promise<{ contentType: string; body: string }> {
+  const aggregator = new AggregatorRegistry();
+  return async () => {
+    const workers = await aggregator.clusterMetrics();
+    return { contentType: aggregator.contentType, body: `${workers}\n${await own.metrics()}` };
+  };
+}
