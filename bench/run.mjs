@@ -3,6 +3,8 @@
 //   (a) raw oidc-provider, in-memory adapter, plaintext secret   (bench/raw-provider.mjs)
 //   (b) Gatehouse on SQLite (temp file), argon2id-hashed secret  (node dist/main.js)
 //   (c) Gatehouse on PostgreSQL (fresh database, dropped after)   (skipped if unreachable)
+//   (d) Gatehouse with WORKERS=2 and REDIS_URL, on SQLite and on PostgreSQL  (skipped without Redis)
+//   (r) with --redis: (b) with REDIS_URL, to show Redis costs the token path nothing
 // Each server is its own child process, all started up front; autocannon (in this process)
 // loads one at a time over real HTTP on 127.0.0.1, in interleaved rounds (a b c, a b c, ...)
 // so that drift in machine speed hits every setup alike. Medians are reported.
@@ -11,14 +13,17 @@
 //   --warmup <s>       load per setup before measuring, discarded, seconds (default 5)
 //   --rounds <n>       measured rounds (default 3)
 //   --connections <n>  concurrent keep-alive connections (default 32)
-//   --only a,b,c       run only these setups
+//   --only a,b,c,d     run only these setups (default all four)
+//   --redis            also run (b) with REDIS_URL set
 //   --log-level <lvl>  LOG_LEVEL of the Gatehouse servers (default warn)
 //   --log-info         also run (b) with LOG_LEVEL=info, the server default, to show its cost
 //   --cpu-prof <dir>   run the servers under node --cpu-prof, profiles written to <dir>
 //                      (summarize one with: node bench/profile-top.mjs <dir>/sqlite.cpuprofile)
 //   --compare <file>   also run (b) with another build's main.js (e.g. ../other-checkout/dist/main.js),
 //                      to A/B a change in src/ under the same conditions
-// Env: GATEHOUSE_BENCH_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/postgres).
+// Env: GATEHOUSE_BENCH_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/postgres),
+//      GATEHOUSE_BENCH_REDIS_URL (default redis://127.0.0.1:6379).
+// CPU per request counts the server's whole process tree (a primary and its workers).
 // Exit code: 0 ok; 1 if a server failed to start, the check request failed, or a load saw errors.
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,12 +32,14 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
-import { ROOT, gatehouseCli, machineBusyMs, machineInfo, median, processCpuMs, startServer } from './lib.mjs';
+import { connect } from 'node:net';
+import { ROOT, gatehouseCli, machineBusyMs, machineInfo, median, startServer, treeCpuMs } from './lib.mjs';
 
 const RESOURCE = 'https://bench.example.com';
 const SCOPE = 'read';
 const BODY = `grant_type=client_credentials&resource=${encodeURIComponent(RESOURCE)}&scope=${SCOPE}`;
 const PG_URL = process.env.GATEHOUSE_BENCH_POSTGRES_URL || 'postgresql://postgres@127.0.0.1:5432/postgres';
+const REDIS_URL = process.env.GATEHOUSE_BENCH_REDIS_URL || 'redis://127.0.0.1:6379';
 const TARGETS = { b: 0.9, c: 0.8 }; // minimum req/s ratio to (a)
 
 const { values: opt } = parseArgs({
@@ -41,7 +48,8 @@ const { values: opt } = parseArgs({
     warmup: { type: 'string', default: '5' },
     rounds: { type: 'string', default: '3' },
     connections: { type: 'string', default: '32' },
-    only: { type: 'string', default: 'a,b,c' },
+    only: { type: 'string', default: 'a,b,c,d' },
+    redis: { type: 'boolean', default: false },
     'log-level': { type: 'string', default: 'warn' },
     'log-info': { type: 'boolean', default: false },
     'cpu-prof': { type: 'string' },
@@ -91,10 +99,10 @@ const load = (s, seconds) => autocannon({
 async function measure(s) {
   const gone = () => s.exited && new Error(`${s.label}: the server exited during the run (${s.exited}):\n${s.logTail()}`);
   if (gone()) throw gone();
-  const server0 = processCpuMs(s.pid), busy0 = machineBusyMs(), self0 = process.cpuUsage();
+  const server0 = treeCpuMs(s.pid), busy0 = machineBusyMs(), self0 = process.cpuUsage();
   const r = await load(s, DURATION);
   if (gone()) throw gone();
-  const serverMs = processCpuMs(s.pid) - server0;
+  const serverMs = treeCpuMs(s.pid) - server0;
   const self = process.cpuUsage(self0);
   const selfMs = (self.user + self.system) / 1000;
   const otherMs = machineBusyMs() - busy0 - serverMs - selfMs;
@@ -116,13 +124,23 @@ function provisionGatehouse(databaseUrl) {
   return { id: c.clientId, secret: c.clientSecret };
 }
 
-async function startGatehouse(key, label, name, databaseUrl, logLevel, client, script = join(ROOT, 'dist', 'main.js')) {
+async function startGatehouse(key, label, name, databaseUrl, logLevel, client, script = join(ROOT, 'dist', 'main.js'), extra = {}) {
   const env = (port) => ({
     DATABASE_URL: databaseUrl, LOG_LEVEL: logLevel, ISSUER: `http://127.0.0.1:${port}`, SHUTDOWN_TIMEOUT_MS: '1000',
-    COOKIE_KEYS: `${randomBytes(32).toString('base64url')},${randomBytes(32).toString('base64url')}`,
+    COOKIE_KEYS: `${randomBytes(32).toString('base64url')},${randomBytes(32).toString('base64url')}`, WORKERS: '1', ...extra,
   });
   const server = await startServer({ ...serverOpts, name, script, readyPath: '/readyz', envFor: env });
   servers.push(Object.assign(server, { key, label, client }));
+}
+
+/** Whether Redis answers at REDIS_URL (says why not). */
+function redisReachable() {
+  const { hostname, port } = new URL(REDIS_URL);
+  return new Promise((resolve) => {
+    const socket = connect(Number(port || 6379), hostname);
+    socket.once('connect', () => { socket.end(); resolve(true); });
+    socket.once('error', (err) => { say(`(d) and (r) skipped: Redis at ${REDIS_URL} is unreachable (${err.message})`); resolve(false); });
+  });
 }
 
 /** A fresh database on the PostgreSQL server, or null (with a line saying why) when it is unreachable. */
@@ -170,9 +188,22 @@ async function main() {
     if (opt['log-info']) await startGatehouse('b-info', '(b) Gatehouse, SQLite, LOG_LEVEL=info', 'sqlite-info', dbUrl, 'info', client);
     if (opt.compare) await startGatehouse('b-compare', "(b') --compare build, SQLite", 'sqlite-compare', dbUrl, opt['log-level'], client, resolve(opt.compare));
   }
-  if (only.has('c')) {
-    const dbUrl = await createPgDatabase();
-    if (dbUrl) await startGatehouse('c', '(c) Gatehouse, PostgreSQL', 'postgresql', dbUrl, opt['log-level'], provisionGatehouse(dbUrl));
+  const withRedis = (only.has('d') || opt.redis) && (await redisReachable());
+  if (opt.redis && withRedis) {
+    const dbUrl = `file:${join(tmp, 'gatehouse-redis.db')}`;
+    await startGatehouse('r', '(r) Gatehouse, SQLite, REDIS_URL', 'sqlite-redis', dbUrl, opt['log-level'], provisionGatehouse(dbUrl), undefined, { REDIS_URL });
+  }
+  let pgUrl;
+  if (only.has('c') || (only.has('d') && withRedis)) pgUrl = await createPgDatabase();
+  if (only.has('c') && pgUrl) await startGatehouse('c', '(c) Gatehouse, PostgreSQL', 'postgresql', pgUrl, opt['log-level'], provisionGatehouse(pgUrl));
+  if (only.has('d') && withRedis) {
+    const fleet = { WORKERS: '2', REDIS_URL };
+    const dbUrl = `file:${join(tmp, 'gatehouse-workers.db')}`;
+    await startGatehouse('d', '(d) WORKERS=2 + Redis, SQLite', 'sqlite-workers', dbUrl, opt['log-level'], provisionGatehouse(dbUrl), undefined, fleet);
+    if (pgUrl) {
+      const client = only.has('c') ? servers.find((s) => s.key === 'c').client : provisionGatehouse(pgUrl);
+      await startGatehouse('d-pg', '(d) WORKERS=2 + Redis, PostgreSQL', 'postgresql-workers', pgUrl, opt['log-level'], client, undefined, fleet);
+    }
   }
   for (const s of servers) {
     const [first, second] = [await checkToken(s), await checkToken(s)]; // ms
@@ -207,6 +238,14 @@ async function main() {
     const ratio = sum[key].rps / sum.a.rps;
     say(`${key}/a = ${ratio.toFixed(2)} (target >= ${target}: ${ratio >= target ? 'met' : 'NOT met'})`);
   }
+  // (d): the throughput workers add, and whether they add work per token (CPU of the whole process tree)
+  for (const [d, base] of [['d', 'b'], ['d-pg', 'c']]) {
+    if (!sum[d] || !sum[base]) continue;
+    const gain = sum[d].rps / sum[base].rps;
+    const cpu = sum[d].usPerReq / sum[base].usPerReq;
+    say(`${d}/${base} = ${gain.toFixed(2)}x req/s (goal >= 1.3x); CPU per token ${(100 * (cpu - 1)).toFixed(0)}% vs (${base}) (goal within 10%)`);
+  }
+  if (sum.r && sum.b) say(`r/b = ${(sum.r.rps / sum.b.rps).toFixed(2)} (REDIS_URL set: the token path should not notice)`);
   // Other work on the machine (another build or test run; PostgreSQL itself in (c)) takes CPU from the server.
   const other = median(Object.values(results).flat().map((m) => m.other));
   if (other > 20) say(`NOTE: other processes used a median ${other}% of a core during the loads: req/s are depressed and noisy; compare µs CPU/req`);
