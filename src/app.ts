@@ -14,6 +14,7 @@ import { NODE_ID } from './common/node-id.js';
 import { Maintenance, type MaintenanceTask } from './services/maintenance.js';
 import { LiveProvider } from './oidc/live-provider.js';
 import { observeProvider } from './oidc/provider-metrics.js';
+import { inactiveForStructuredTokens } from './oidc/introspection.js';
 import { Metrics } from './metrics.js';
 import { createLimits, type Limits } from './limits/index.js';
 import { createProvider } from './oidc/provider.js';
@@ -116,6 +117,7 @@ export async function createApp({
     observeProvider(provider, metrics);
     provider.use(metrics.http());
     provider.use(issuerGate(config.issuer, config.keyPublishLeadSeconds));
+    provider.use(inactiveForStructuredTokens);
     if (logger.isLevelEnabled('info')) provider.use(requestLog(logger));
     provider.use(registrationGuard({ provider, db, cache, verifier, metrics, ...registrationLimits }));
     // Gatehouse's own pages and routes, behind one prefix check so that protocol

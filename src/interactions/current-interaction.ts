@@ -1,11 +1,24 @@
 import { bodyParser } from '@koa/bodyparser';
 import { errors, type default as Provider } from 'oidc-provider';
-import type { Context } from 'koa';
+import type { Context, Middleware } from 'koa';
 import { checkCsrf } from './csrf.js';
 import { PageError } from './page-error.js';
 
-/** Interaction forms are small urlencoded bodies. */
-export const formBody = bodyParser({ enableTypes: ['form'], formLimit: '16kb' });
+const parseForm = bodyParser({ enableTypes: ['form'], formLimit: '16kb' });
+
+/**
+ * Interaction forms are small urlencoded bodies. A body that cannot be read
+ * (too large, a Content-Encoding it does not have, bad bytes) is the client's
+ * mistake: a 400 page, whatever the parser threw.
+ */
+export const formBody: Middleware = async (ctx, next) => {
+  try {
+    await parseForm(ctx, async () => {});
+  } catch {
+    throw new PageError(400, 'That did not work', 'The form could not be read. Please go back, reload the page and try again.');
+  }
+  await next();
+};
 
 /** The interaction behind this request, which must be the one in the path; throws SessionNotFound otherwise. */
 export async function currentInteraction(provider: Provider, ctx: Context, uid: string) {
@@ -17,7 +30,7 @@ export async function currentInteraction(provider: Provider, ctx: Context, uid: 
 /** For a form POST: the CSRF token first, then the interaction, then the prompt it must be at. */
 export async function formInteraction(provider: Provider, ctx: Context, uid: string, ...prompts: string[]) {
   const form = (ctx.request as unknown as { body?: Record<string, unknown> }).body ?? {};
-  if (!checkCsrf(ctx, form.csrf)) throw new PageError(403, 'This form has expired', 'Please go back, reload the page and try again.', `/interaction/${uid}`);
+  if (!checkCsrf(ctx, uid, form.csrf)) throw new PageError(403, 'This form has expired', 'Please go back, reload the page and try again.', `/interaction/${uid}`);
   const interaction = await currentInteraction(provider, ctx, uid);
   if (!prompts.includes(interaction.prompt.name)) {
     throw new PageError(400, 'That did not work', 'This step of signing in is already done.', `/interaction/${interaction.uid}`);

@@ -6,6 +6,7 @@ import { saveRegisteredClient, deleteClient } from '../services/clients.js';
 import { ServiceError } from '../services/errors.js';
 import { hashSecret, isArgon2idHash } from '../services/client-secrets.js';
 import { DISPLAY_METADATA, pick, toClientMetadata } from './client-metadata.js';
+import { UnstorableTextError } from '../storage/text.js';
 
 /**
  * oidc-provider storage: one `OidcPayload` row per artifact, keyed by
@@ -22,7 +23,13 @@ export class PrismaAdapter implements Adapter {
   async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
     // expiresIn is in seconds
     const expiresAt = expiresIn ? new Date(this.now() + expiresIn * 1000) : null;
-    await payloads.savePayload(this.db, this.type, id, payload as Record<string, unknown>, expiresAt);
+    try {
+      await payloads.savePayload(this.db, this.type, id, payload as Record<string, unknown>, expiresAt);
+    } catch (err) {
+      // a parameter the request carried (state, nonce, login_hint, …) that no database can store
+      if (err instanceof UnstorableTextError) throw new errors.InvalidRequest('a parameter contains a NUL character or a lone UTF-16 surrogate');
+      throw err;
+    }
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
@@ -106,6 +113,7 @@ export class ClientAdapter implements Adapter {
       const secretHash = secret === null || isArgon2idHash(secret) ? secret : await hashSecret(secret);
       await saveRegisteredClient(this.db, id, fields, secretHash, pick(m, DISPLAY_METADATA) as Record<string, string | string[]>);
     } catch (err) {
+      if (err instanceof UnstorableTextError) throw new errors.InvalidClientMetadata(err.message);
       throw err instanceof ServiceError ? registrationError(err) : err;
     }
     this.cache.clear();

@@ -14,6 +14,9 @@ import { loadExistingGrant } from './existing-grant.js';
 import { privateNetworkFetch } from './outgoing-fetch.js';
 import type { ProviderViews } from '../interactions/provider-views.js';
 
+/** A sign-in session: 14 days, in seconds (oidc-provider's default, said explicitly). */
+export const SESSION_TTL = 14 * 24 * 60 * 60;
+
 export interface ConfigurationDeps {
   config: Config;
   db: Db;
@@ -101,6 +104,7 @@ export function providerConfiguration({ config, db, cache, keys, views, now }: C
     ttl: {
       // Remembered consent lives as long as its grant: one year, in seconds.
       Grant: 365 * 24 * 60 * 60,
+      Session: SESSION_TTL,
     },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     // Outgoing requests refuse special-use addresses (SSRF) unless the operator

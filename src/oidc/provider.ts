@@ -1,6 +1,6 @@
 import Provider, { errors } from 'oidc-provider';
 import type { Logger } from 'pino';
-import { providerConfiguration, type ConfigurationDeps } from './configuration.js';
+import { providerConfiguration, SESSION_TTL, type ConfigurationDeps } from './configuration.js';
 import { pinUrlsToIssuer } from './issuer-urls.js';
 import { SecretAttemptsLimitedError, VerifierBusyError, type SecretVerifier } from '../services/client-secrets.js';
 import type { AdminDataCache } from '../services/admin-data-cache.js';
@@ -26,6 +26,21 @@ function cacheClients(provider: Provider, cache: AdminDataCache): void {
     }
     return client;
   } as typeof provider.Client.find;
+}
+
+/**
+ * oidc-provider 9.13 answers the device-flow routes (POST /device, GET
+ * /device/:uid) with a 500 when the browser has no session cookie: its error
+ * path touches the new session, and `persist()` then throws for a session that
+ * was never saved. A session that was never saved is saved instead, for the
+ * session TTL, so the error page is what the person sees.
+ */
+function persistNewSessions(provider: Provider): void {
+  const session = provider.Session.prototype as unknown as { persist(): Promise<unknown>; save(ttl: number): Promise<unknown>; exp?: number };
+  const persist = session.persist;
+  session.persist = async function persistOrSave(this: typeof session) {
+    return typeof this.exp === 'number' ? persist.call(this) : this.save(SESSION_TTL);
+  };
 }
 
 /** oidc-provider events whose errors are the client's doing: logged at info, without stacks. */
@@ -88,6 +103,7 @@ export function createProvider(deps: ConfigurationDeps & { verifier: SecretVerif
   } as never;
 
   cacheClients(provider, deps.cache);
+  persistNewSessions(provider);
   logErrors(provider, deps.logger);
   return provider;
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { LOOPBACK_HOSTS } from '../common/loopback.js';
 import { formatProblem, type Problem } from './errors.js';
+import { isStorable } from '../storage/text.js';
 import { AUTH_METHODS, DEVICE_CODE_GRANT, GRANT_TYPES, SIGNING_ALGS, TOKEN_FORMATS } from '../common/protocol.js';
 
 /**
@@ -9,7 +10,10 @@ import { AUTH_METHODS, DEVICE_CODE_GRANT, GRANT_TYPES, SIGNING_ALGS, TOKEN_FORMA
  */
 
 /** https, or http on a loopback host for development; never a fragment (RFC 9700 §2.1). */
-export const redirectUri = z.string().superRefine((value, ctx) => {
+/** Text every database stores as given: no NUL, no lone UTF-16 surrogate. */
+const text = z.string().refine(isStorable, 'must not contain a NUL character or a lone UTF-16 surrogate');
+
+export const redirectUri = text.superRefine((value, ctx) => {
   let url: URL;
   try {
     url = new URL(value);
@@ -27,7 +31,7 @@ export const redirectUri = z.string().superRefine((value, ctx) => {
 });
 
 /** An RFC 8707 resource indicator: an absolute URI without a fragment. */
-export const resourceIdentifier = z.string().superRefine((value, ctx) => {
+export const resourceIdentifier = text.superRefine((value, ctx) => {
   try {
     new URL(value);
   } catch {
@@ -52,7 +56,7 @@ export const postLogoutRedirectUri = redirectUri;
 
 export const clientFields = z.object({
   clientId: clientId.optional(),
-  name: z.string().trim().min(1).max(200),
+  name: text.trim().min(1).max(200),
   grantTypes: unique(z.enum(GRANT_TYPES)).min(1).default(['client_credentials']),
   redirectUris: unique(redirectUri).default([]),
   tokenEndpointAuthMethod: z.enum(AUTH_METHODS).default('client_secret_basic'),
@@ -95,7 +99,7 @@ export const clientInput = clientFields.superRefine(checkClient);
 
 export const apiInput = z.object({
   identifier: resourceIdentifier,
-  name: z.string().trim().min(1).max(200).optional(),
+  name: text.trim().min(1).max(200).optional(),
   scopes: unique(scopeToken).default([]),
   /** seconds: 1 minute to 1 day */
   accessTokenTtl: z.number().int().min(60).max(86_400).default(600),

@@ -1,5 +1,6 @@
 import type { Db } from './database.js';
 import { translated } from './errors.js';
+import { isStorable } from './text.js';
 
 /** Accounts (our own `sub`) and the upstream identities that sign in to them. */
 
@@ -31,7 +32,8 @@ export interface IdentityData {
 
 const select = { id: true, email: true, emailVerified: true, name: true, username: true, picture: true } as const;
 
-export function findAccount(db: Pick<Db, 'account'>, id: string): Promise<AccountRecord | null> {
+export async function findAccount(db: Pick<Db, 'account'>, id: string): Promise<AccountRecord | null> {
+  if (!isStorable(id)) return null;
   return db.account.findUnique({ where: { id }, select });
 }
 

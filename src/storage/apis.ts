@@ -1,5 +1,6 @@
 import type { Db } from './database.js';
 import type { SigningAlg, TokenFormat } from '../common/protocol.js';
+import { isStorable } from './text.js';
 
 /** Registered APIs (resource servers), as the `ResourceServer` table holds them. */
 
@@ -36,6 +37,7 @@ function toRecord(row: Row): ApiRecord {
 }
 
 export async function findApi(db: Apis, identifier: string): Promise<ApiRecord | null> {
+  if (!isStorable(identifier)) return null;
   const row = await db.resourceServer.findUnique({ where: { identifier } });
   return row ? toRecord(row) : null;
 }

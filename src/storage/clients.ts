@@ -1,5 +1,6 @@
 import type { Db } from './database.js';
 import type { AuthMethod, GrantType } from '../common/protocol.js';
+import { assertStorable, isStorable } from './text.js';
 
 /** Registered apps, as the `Client` table holds them. */
 
@@ -50,6 +51,8 @@ function toRecord(row: Row): ClientRecord {
 }
 
 export async function findClient(db: Clients, clientId: string): Promise<ClientRecord | null> {
+  // text that cannot be stored is in no row
+  if (!isStorable(clientId)) return null;
   const row = await db.client.findUnique({ where: { clientId } });
   return row ? toRecord(row) : null;
 }
@@ -59,14 +62,17 @@ export async function listClients(db: Clients): Promise<ClientRecord[]> {
 }
 
 export async function insertClient(db: Clients, data: ClientData): Promise<ClientRecord> {
+  assertStorable(data);
   return toRecord(await db.client.create({ data }));
 }
 
 export async function updateClientRow(db: Clients, clientId: string, data: Partial<ClientData>): Promise<ClientRecord> {
+  assertStorable(data);
   return toRecord(await db.client.update({ where: { clientId }, data }));
 }
 
 export async function upsertClient(db: Clients, data: ClientData): Promise<void> {
+  assertStorable(data);
   const { clientId, ...rest } = data;
   await db.client.upsert({ where: { clientId }, create: data, update: rest });
 }

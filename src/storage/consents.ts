@@ -1,5 +1,6 @@
 import type { Db } from './database.js';
 import { deleteGrants } from './oidc-payloads.js';
+import { isStorable } from './text.js';
 
 /** Consent remembered per account and client: the grant the person approved. */
 
@@ -22,6 +23,7 @@ export async function saveConsent(db: Pick<Db, 'consent'>, accountId: string, cl
 }
 
 export async function findConsentGrantId(db: Pick<Db, 'consent'>, accountId: string, clientId: string): Promise<string | null> {
+  if (!isStorable(accountId) || !isStorable(clientId)) return null;
   const row = await db.consent.findUnique({ where: { accountId_clientId: { accountId, clientId } }, select: { grantId: true } });
   return row?.grantId ?? null;
 }

@@ -1,4 +1,5 @@
 import type { Db } from './database.js';
+import { assertStorable, isStorable } from './text.js';
 
 /**
  * Every artifact oidc-provider persists (sessions, interactions, codes, tokens,
@@ -17,7 +18,10 @@ export interface StoredPayload {
 
 const columns = { payload: true, expiresAt: true, consumedAt: true } as const;
 
+/** Throws UnstorableTextError when the payload holds text no database can store (see text.ts). */
 export async function savePayload(db: Payloads, type: string, id: string, payload: Record<string, unknown>, expiresAt: Date | null): Promise<void> {
+  assertStorable(id, 'id');
+  assertStorable(payload);
   const data = {
     payload: payload as object,
     grantId: typeof payload.grantId === 'string' ? payload.grantId : null,
@@ -28,19 +32,24 @@ export async function savePayload(db: Payloads, type: string, id: string, payloa
   await db.oidcPayload.upsert({ where: { type_id: { type, id } }, create: { id, type, ...data }, update: data });
 }
 
-export function findPayload(db: Payloads, type: string, id: string): Promise<StoredPayload | null> {
+export async function findPayload(db: Payloads, type: string, id: string): Promise<StoredPayload | null> {
+  // text that cannot be stored is in no row
+  if (!isStorable(id)) return null;
   return db.oidcPayload.findUnique({ where: { type_id: { type, id } }, select: columns }) as Promise<StoredPayload | null>;
 }
 
-export function findPayloadBy(db: Payloads, type: string, by: { uid: string } | { userCode: string }): Promise<StoredPayload | null> {
+export async function findPayloadBy(db: Payloads, type: string, by: { uid: string } | { userCode: string }): Promise<StoredPayload | null> {
+  if (!isStorable('uid' in by ? by.uid : by.userCode)) return null;
   return db.oidcPayload.findFirst({ where: { type, ...by }, select: columns }) as Promise<StoredPayload | null>;
 }
 
 export async function deletePayload(db: Payloads, type: string, id: string): Promise<void> {
+  if (!isStorable(id)) return;
   await db.oidcPayload.deleteMany({ where: { type, id } });
 }
 
 export async function deletePayloadsOfGrant(db: Payloads, type: string, grantId: string): Promise<void> {
+  if (!isStorable(grantId)) return;
   await db.oidcPayload.deleteMany({ where: { type, grantId } });
 }
 
@@ -54,6 +63,7 @@ export async function deleteGrants(db: Payloads, grantIds: string[]): Promise<vo
  * number of racing calls exactly one returns true.
  */
 export async function consumePayload(db: Payloads, type: string, id: string, at: Date): Promise<boolean> {
+  if (!isStorable(id)) return false;
   const { count } = await db.oidcPayload.updateMany({ where: { type, id, consumedAt: null }, data: { consumedAt: at } });
   return count === 1;
 }
@@ -74,6 +84,7 @@ export async function listLivePayloads(db: Payloads, type: string, now: Date): P
 
 /** Ids of one type that start with `prefix`, matched literally (no wildcards). */
 export async function payloadIdsStartingWith(db: Payloads, type: string, prefix: string): Promise<string[]> {
+  if (!isStorable(prefix)) return [];
   const rows = await db.oidcPayload.findMany({ where: { type, id: { startsWith: prefix } }, select: { id: true } });
   // LIKE-based on some databases: keep only literal prefix matches
   return rows.map((r) => r.id).filter((id) => id.startsWith(prefix));

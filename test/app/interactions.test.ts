@@ -108,7 +108,8 @@ describe('interaction routes', () => {
     expect(page.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
     expect(csrf).toMatch(/^[A-Za-z0-9_-]{43}$/);
     // the token's cookie is scoped to this interaction
-    expect(b.cookie('gatehouse.csrf', `/interaction/${uid}`)).toBe(csrf);
+    // the cookie names its interaction, then carries the token
+    expect(b.cookie('gatehouse.csrf', `/interaction/${uid}`)).toBe(`${uid}.${csrf}`);
     expect(b.cookie('gatehouse.csrf', '/')).toBeUndefined();
     // and reused while it lives
     expect(csrfOf(await b.get(`/interaction/${uid}`))).toBe(csrf);
@@ -196,6 +197,23 @@ describe('interaction routes', () => {
       expect(res.location).toBeNull();
       // the right token still works there: nothing was used up
       expect((await one.b.post(`/interaction/${other.uid}/abort`, { csrf: otherCsrf })).status).toBe(303);
+    });
+
+    it('a cookie and token carried over from another interaction (the CSRF token is bound to its interaction)', async () => {
+      const one = await atLogin();
+      const other = await authorize(one.b, client);
+      await one.b.get(`/interaction/${other.uid}`);
+      // an attacker puts interaction one's CSRF cookie (value and signature, both valid) on interaction two's path
+      const oneCookies = one.b.snapshot().filter((c) => c.name.startsWith('gatehouse.csrf') && c.path === `/interaction/${one.uid}`);
+      expect(oneCookies.map((c) => c.name).sort()).toEqual(['gatehouse.csrf', 'gatehouse.csrf.sig']);
+      one.b.restore([
+        ...one.b.snapshot().filter((c) => !(c.name.startsWith('gatehouse.csrf') && c.path === `/interaction/${other.uid}`)),
+        ...oneCookies.map((c) => ({ ...c, path: `/interaction/${other.uid}` })),
+      ]);
+      expect(one.b.cookie('gatehouse.csrf', `/interaction/${other.uid}`)).toBe(`${one.uid}.${one.csrf}`);
+      const res = await one.b.post(`/interaction/${other.uid}/abort`, { csrf: one.csrf });
+      expect(res.status).toBe(403);
+      expect(res.location).toBeNull();
     });
   });
 
