@@ -51,8 +51,9 @@ run(process.argv.slice(2)).then(
       for (const line of err.details) process.stderr.write(`${line}\n`);
       process.exit(err.exitCode);
     }
-    // Unexpected: one line, no stack trace.
-    process.stderr.write(`gatehouse: ${(err as Error).message ?? String(err)}\n`);
+    // Unexpected: one line (the first of the message), no stack trace.
+    const line = String((err as Error)?.message ?? err).split('\n').map((l) => l.trim()).find(Boolean) ?? 'unexpected error';
+    process.stderr.write(`gatehouse: ${line}\n`);
     process.exit(1);
   },
 );

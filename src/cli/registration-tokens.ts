@@ -6,6 +6,9 @@ import { SINGLE_USE_POLICY } from '../common/protocol.js';
 import { CliError, serverConfig, usageError, withDatabase } from './context.js';
 import type { Command } from './command.js';
 
+/** 10 years, in seconds */
+const MAX_EXPIRES_IN = 10 * 365 * 24 * 60 * 60;
+
 const describeToken = (t: RegistrationTokenInfo) =>
   `${t.prefix}…  ${t.expiresAt ? `expires ${t.expiresAt.toISOString()}` : 'never expires'}${isSingleUse(t.policies) ? `  single-use${t.used ? ' (used)' : ''}` : ''}`;
 
@@ -25,6 +28,7 @@ export const registrationTokensCommand: Command = {
       async run({ values, out }) {
         const raw = values['expires-in'];
         if (raw !== undefined && !/^\d+$/.test(String(raw))) throw usageError('--expires-in must be a whole number of seconds');
+        if (raw !== undefined && Number(raw) > MAX_EXPIRES_IN) throw usageError(`--expires-in must be at most ${MAX_EXPIRES_IN} seconds (10 years)`);
         const expiresIn = raw === undefined ? 86_400 : Number(raw);
         const config = serverConfig();
         if (config.registration !== 'initial-access-token') {

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { databaseKinds, createTestDatabase, type Kind, type TestDatabase } from '../support/databases.js';
-import { ROOT, runCli, type CliResult } from '../support/processes.js';
+import { ROOT, runCli, runCliAsync, type CliResult } from '../support/processes.js';
 import { openDatabase, type Database } from '../../src/storage/database.js';
 import { findClient, listClients } from '../../src/storage/clients.js';
 import { findApi, listApis } from '../../src/storage/apis.js';
@@ -435,11 +435,31 @@ describe.each(databaseKinds())('gatehouse CLI on %s', (kind: Kind) => {
       ['a ttl below 60 s', ['resources', 'create', '--identifier', 'https://t.example.com', '--ttl', '59'], 1, /--ttl: .*>=60/],
       ['a ttl above a day', ['resources', 'create', '--identifier', 'https://t.example.com', '--ttl', '86401'], 1, /<=86400/],
       ['an identifier that is not a URI', ['resources', 'create', '--identifier', 'payments'], 1, /not an absolute URI: payments/],
+      // names that every JavaScript object has are not commands
+      ['constructor as a command', ['constructor'], 2, /unknown command: constructor/],
+      ['toString as a command', ['toString'], 2, /unknown command: toString/],
+      ['valueOf as a command', ['valueOf'], 2, /unknown command: valueOf/],
+      ['an --expires-in beyond any date', ['registration-tokens', 'create', '--expires-in', '99999999999999999999'], 2, /--expires-in must be at most 315360000 seconds/],
     ])('rejects %s', async (_what, args, code, message) => {
       const before = await snapshot();
       const r = cli(...args, '--json'); // --json changes nothing for errors: they go to stderr
       expectOneLineFailure(r, code, message);
       expect(await snapshot()).toBe(before);
+    });
+
+    it('lets exactly one of twelve racing creates of one client id succeed; the others say it exists, in one line', async () => {
+      const racers = await Promise.all(Array.from({ length: 12 }, () => runCliAsync(['clients', 'create', '--id', 'racer', '--name', 'Racer'], testDb.url, { cwd })));
+      expect(racers.filter((r) => r.code === 0)).toHaveLength(1);
+      for (const r of racers.filter((x) => x.code !== 0)) expectOneLineFailure(r, 1, /client racer already exists/);
+    });
+
+    it('revokes an initial access token by a literal prefix: _ and % are not wildcards', async () => {
+      const token = cli('registration-tokens', 'create', '--json').json().token as string;
+      const before = cli('registration-tokens', 'list', '--json').json();
+      expectOneLineFailure(cli('registration-tokens', 'revoke', '______'), 1, /no initial access token starts with ______/);
+      expectOneLineFailure(cli('registration-tokens', 'revoke', '%%%%%%'), 1, /no initial access token starts with %%%%%%/);
+      expect(cli('registration-tokens', 'list', '--json').json()).toEqual(before);
+      expectOk(cli('registration-tokens', 'revoke', token.slice(0, 12)));
     });
 
     it.each([

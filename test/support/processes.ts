@@ -89,6 +89,16 @@ export interface CliResult {
   json<T = any>(): T;
 }
 
+/** runCli without blocking: for commands that must race each other. */
+export function runCliAsync(args: string[], databaseUrl: string, options: { cwd?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd ?? tmpdir(), env: baseEnv({ ...options.env, DATABASE_URL: databaseUrl }), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr, json: () => JSON.parse(stdout) })));
+}
+
 /** Runs the real `gatehouse` binary against a database. */
 export function runCli(args: string[], databaseUrl: string, options: { input?: string; cwd?: string; env?: Record<string, string> } = {}): CliResult {
   const result = spawnSync(process.execPath, [CLI, ...args], {
