@@ -15,6 +15,7 @@ import { Maintenance, type MaintenanceTask } from './services/maintenance.js';
 import { LiveProvider } from './oidc/live-provider.js';
 import { observeProvider } from './oidc/provider-metrics.js';
 import { inactiveForStructuredTokens } from './oidc/introspection.js';
+import { DatabaseOutage } from './oidc/database-outage.js';
 import { Metrics } from './metrics.js';
 import { createLimits, type Limits } from './limits/index.js';
 import { createProvider } from './oidc/provider.js';
@@ -73,11 +74,15 @@ function describeError(err: unknown): { status: number; message?: string } {
 }
 
 /** Errors from Gatehouse's own routes become a page, never a stack trace. */
-function errorPages(logger: Logger): Middleware {
+function errorPages(logger: Logger, outage: DatabaseOutage): Middleware {
   return async (ctx, next) => {
     try {
       await next();
     } catch (err) {
+      if (outage.recognise(err)) {
+        ctx.set('Retry-After', '5');
+        return render(ctx, 'error', { title: 'Please try again in a moment', message: 'The service is busy right now. Your sign-in is not lost: try again in a few seconds.' }, 503);
+      }
       const { status, message } = describeError(err);
       if (status >= 500) logger.error({ err, path: ctx.path }, 'unhandled error');
       render(ctx, 'error', {
@@ -110,12 +115,15 @@ export async function createApp({
     perToken: limits.limiter('registrations:token', config.registrationRateLimit, MINUTE),
   };
   const health = healthRoutes(db, () => limits.status()).routes();
+  const outage = new DatabaseOutage(logger, now);
 
   /** oidc-provider with every Gatehouse middleware, for one key set. */
   const build = (keys: JWK[]) => {
     const provider = createProvider({ config, db, cache, keys, views: providerViews, now, verifier, logger });
     observeProvider(provider, metrics);
+    outage.observe(provider);
     provider.use(metrics.http());
+    provider.use(outage.middleware());
     provider.use(issuerGate(config.issuer, config.keyPublishLeadSeconds));
     provider.use(inactiveForStructuredTokens);
     if (logger.isLevelEnabled('info')) provider.use(requestLog(logger));
@@ -123,7 +131,7 @@ export async function createApp({
     // Gatehouse's own pages and routes, behind one prefix check so that protocol
     // requests (/token above all) pass a single cheap function on their way to oidc-provider.
     const own = compose<Parameters<Middleware>[0]>([
-      errorPages(logger),
+      errorPages(logger, outage),
       serveAssets,
       health,
       interactionRoutes({

@@ -2,6 +2,7 @@ import Provider, { errors } from 'oidc-provider';
 import type { Logger } from 'pino';
 import { providerConfiguration, SESSION_TTL, type ConfigurationDeps } from './configuration.js';
 import { pinUrlsToIssuer } from './issuer-urls.js';
+import { DatabaseUnavailableError, storageError } from '../storage/errors.js';
 import { SecretAttemptsLimitedError, VerifierBusyError, type SecretVerifier } from '../services/client-secrets.js';
 import type { AdminDataCache } from '../services/admin-data-cache.js';
 
@@ -50,7 +51,11 @@ function logErrors(provider: Provider, logger: Logger): void {
   const emitter = provider as unknown as NodeJS.EventEmitter;
   // Koa's own handler would print stack traces; log name and message only.
   emitter.on('error', (err: Error) => logger.error({ err }, 'unhandled error'));
-  provider.on('server_error', (ctx, err) => logger.error({ err, path: ctx.path }, 'server error'));
+  provider.on('server_error', (ctx, err) => {
+    // a database outage is logged once per interval, with a count (database-outage.ts)
+    if (storageError(err) instanceof DatabaseUnavailableError) return;
+    logger.error({ err, path: ctx.path }, 'server error');
+  });
   for (const event of OAUTH_ERROR_EVENTS) {
     emitter.on(event, (ctx: { path: string } | undefined, err: unknown) => {
       const oauth = err instanceof errors.OIDCProviderError ? err : undefined;

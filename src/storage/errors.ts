@@ -1,4 +1,4 @@
-import { PrismaClientKnownRequestError } from '@prisma/client/runtime/client';
+import { PrismaClientInitializationError, PrismaClientKnownRequestError } from '@prisma/client/runtime/client';
 
 /**
  * Prisma's errors are recognised here, once, and become classes the layers
@@ -22,12 +22,39 @@ export class RowNotFoundError extends Error {
   }
 }
 
+/** The database cannot be reached or stopped answering: nothing is wrong with the request. */
+export class DatabaseUnavailableError extends Error {
+  constructor(options?: { cause?: unknown }) {
+    super('the database is unavailable', options);
+    this.name = 'DatabaseUnavailableError';
+  }
+}
+
+/**
+ * Prisma's codes for a database that is down, unreachable, gone or saturated:
+ * can't reach (P1001), timed out (P1002, P1008), does not exist (P1003),
+ * closed the connection (P1017), no pool connection in time (P2024).
+ */
+const UNAVAILABLE = new Set(['P1001', 'P1002', 'P1003', 'P1008', 'P1017', 'P2024']);
+
+/** The driver adapter's kinds for the same, when Prisma gives no code of its own. */
+const UNAVAILABLE_KINDS = new Set(['DatabaseNotReachable', 'DatabaseDoesNotExist', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections', 'TransactionAlreadyClosed']);
+
+function unavailable(err: PrismaClientKnownRequestError): boolean {
+  if (UNAVAILABLE.has(err.code)) return true;
+  const cause = (err.meta?.driverAdapterError as { cause?: { kind?: string; originalCode?: string } } | undefined)?.cause;
+  // PostgreSQL's "connection exception" (08) and "operator intervention" (57: shutdown) classes
+  return UNAVAILABLE_KINDS.has(cause?.kind ?? '') || /^(08|57)/.test(cause?.originalCode ?? '');
+}
+
 /** The typed error for a Prisma failure, or the error itself when it is not one we name. */
 export function storageError(err: unknown): unknown {
   if (err instanceof PrismaClientKnownRequestError) {
     if (err.code === 'P2002') return new UniqueViolationError({ cause: err });
     if (err.code === 'P2025') return new RowNotFoundError({ cause: err });
+    if (unavailable(err)) return new DatabaseUnavailableError({ cause: err });
   }
+  if (err instanceof PrismaClientInitializationError) return new DatabaseUnavailableError({ cause: err });
   return err;
 }
 
