@@ -12,6 +12,13 @@ import type { App } from './app.js';
  * siblings. SIGTERM (or the primary going away) drains in-flight requests,
  * then exits 0, also while the process is still starting.
  */
+/**
+ * How long a client may take, in ms: 10 s to send its headers (slow-header
+ * clients), 30 s for the whole request with its body (a trickled body no
+ * longer holds a socket for Node's default 5 minutes).
+ */
+export const SERVER_TIMEOUTS = { headersTimeout: 10_000, requestTimeout: 30_000 } as const;
+
 export async function runServer(config: Config, logger: Logger): Promise<void> {
   const database = openDatabase(config.database, {
     onConnectionError: (err) => logger.warn({ err }, 'database connection lost'),
@@ -56,11 +63,10 @@ export async function runServer(config: Config, logger: Logger): Promise<void> {
     logger.info({ host: config.metrics.host, port: config.metrics.port }, 'metrics are served at /metrics');
   }
 
-  server = createServer(app.callback());
+  server = createServer({ ...SERVER_TIMEOUTS }, app.callback());
   // Longer than a load balancer's idle timeout (often 60 s), so the server never
   // closes a kept-alive connection the balancer is about to reuse; in ms.
   server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
   server.listen(config.port, config.host, () => {
     logger.info({ issuer: config.issuer, port: config.port, database: config.database.kind }, 'gatehouse is listening');
   });

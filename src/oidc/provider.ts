@@ -49,8 +49,14 @@ const OAUTH_ERROR_EVENTS = ['grant.error', 'introspection.error', 'revocation.er
 
 function logErrors(provider: Provider, logger: Logger): void {
   const emitter = provider as unknown as NodeJS.EventEmitter;
-  // Koa's own handler would print stack traces; log name and message only.
-  emitter.on('error', (err: Error) => logger.error({ err }, 'unhandled error'));
+  // Koa's own handler would print stack traces; log name and message only. A
+  // client that broke HTTP (llhttp's HPE_* parse errors) or hung up is its own
+  // problem, not an error of ours: debug only.
+  emitter.on('error', (err: Error & { code?: string }) => {
+    const clientsFault = err.code?.startsWith('HPE_') || err.code === 'ECONNRESET' || err.code === 'EPIPE' || err.code === 'ECONNABORTED';
+    if (clientsFault) logger.debug({ err, code: err.code }, 'client connection error');
+    else logger.error({ err }, 'unhandled error');
+  });
   provider.on('server_error', (ctx, err) => {
     // a database outage is logged once per interval, with a count (database-outage.ts)
     if (storageError(err) instanceof DatabaseUnavailableError) return;
