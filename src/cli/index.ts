@@ -43,18 +43,22 @@ async function run(argv: string[]): Promise<void> {
   await runCommand(command, name, rest);
 }
 
+/** Exits once stdout and stderr are flushed: a pipe takes large output asynchronously. */
+function exit(code: number): void {
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+}
+
 run(process.argv.slice(2)).then(
-  () => process.exit(0),
+  () => exit(0),
   (err: unknown) => {
     if (err instanceof CliError) {
       process.stderr.write(`gatehouse: ${err.message}\n`);
       for (const line of err.details) process.stderr.write(`${line}\n`);
-      process.exit(err.exitCode);
+      return exit(err.exitCode);
     }
     // Unexpected: one line (the first of the message), no stack trace.
     const line = String((err as Error)?.message ?? err).split('\n').map((l) => l.trim()).find(Boolean) ?? 'unexpected error';
     process.stderr.write(`gatehouse: ${line}\n`);
-    process.exit(1);
+    exit(1);
   },
 );
-

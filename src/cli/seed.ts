@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { applySeed, parseSeedText, SeedError } from '../services/seed.js';
+import { applySeed, parseSeedText, SeedError, type SeedProgress } from '../services/seed.js';
 import { CliError, withDatabase } from './context.js';
 import type { Command } from './command.js';
 
@@ -11,6 +11,18 @@ async function readSeedFile(file: string): Promise<string> {
     const reason = { ENOENT: 'no such file', EACCES: 'permission denied', EISDIR: 'it is a directory' }[code] ?? (err as Error).message;
     throw new CliError(`cannot read ${file}: ${reason}`);
   }
+}
+
+/** On a terminal, a seed of many clients says how far it is, on one line that updates. */
+function progressLine(): SeedProgress | undefined {
+  if (!process.stderr.isTTY) return undefined;
+  let last = 0;
+  return (stage, done, total) => {
+    const now = Date.now();
+    if (total < 100 || (now - last < 250 && done < total)) return;
+    last = now;
+    process.stderr.write(`\r${stage === 'hashing' ? 'hashing secrets' : 'writing'} ${done}/${total}${done === total ? '\n' : ''}`);
+  };
 }
 
 export const seedCommand: Command = {
@@ -30,7 +42,7 @@ creation, shown once; a "secret" in the file is hashed on import. See examples/s
         const text = await readSeedFile(file);
         await withDatabase(async ({ prisma: db }) => {
           try {
-            const report = await applySeed(db, parseSeedText(text));
+            const report = await applySeed(db, parseSeedText(text), progressLine());
             out.print(report, () =>
               [
                 ...report.resources.map((r) => `API ${r.identifier}: ${r.action}`),

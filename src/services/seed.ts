@@ -3,7 +3,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import type { Db } from '../storage/database.js';
 import { transaction } from '../storage/database.js';
 import { bumpChangeStamp } from '../storage/change-stamp.js';
-import { listClients, upsertClient, type ClientData, type ClientRecord } from '../storage/clients.js';
+import { insertClients, listClients, upsertClient, type ClientData, type ClientRecord } from '../storage/clients.js';
 import { listApis, upsertApi, type ApiData, type ApiRecord } from '../storage/apis.js';
 import { deleteConsents } from '../storage/consents.js';
 import { apiInput, checkClient, clientFields, clientId, clientReferenceProblems, formatIssues } from './validation.js';
@@ -142,8 +142,31 @@ function clientComparable(c: object) {
   return fields;
 }
 
+/** How far a long seed is: `done` of `total` in a stage (hashing secrets, writing). */
+export type SeedProgress = (stage: 'hashing' | 'writing', done: number, total: number) => void;
+
+/** argon2 runs at once while hashing (libuv's thread pool has 4 threads) */
+const HASHING_CONCURRENCY = 4;
+/** rows per multi-row insert */
+const INSERT_BATCH = 500;
+
+/** Maps `items` through `fn`, `limit` at a time, in order. */
+async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>, progress?: (done: number) => void): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  let done = 0;
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]);
+      progress?.(++done);
+    }
+  }));
+  return out;
+}
+
 /** Validates, then writes everything in one transaction. */
-export async function applySeed(db: Db, input: unknown): Promise<SeedReport> {
+export async function applySeed(db: Db, input: unknown, progress?: SeedProgress): Promise<SeedReport> {
   const existingApis = await listApis(db);
   const existingClients = await listClients(db);
   const seed = validateSeed(input, existingApis, existingClients);
@@ -161,21 +184,25 @@ export async function applySeed(db: Db, input: unknown): Promise<SeedReport> {
     if (action !== 'unchanged') apiWrites.push(data);
   }
 
-  // Hashing is slow: done before the transaction so it stays short.
+  // Hashing is slow: done before the transaction (a few at a time) so it stays short.
+  const secrets = await mapLimited(seed.clients, HASHING_CONCURRENCY, async (c) => {
+    const { secret, secretHash: givenHash, tokenEndpointAuthMethod } = c;
+    const existing = clientsById.get(c.clientId);
+    if (tokenEndpointAuthMethod === 'none') return { secretHash: null };
+    if (givenHash) return { secretHash: givenHash };
+    if (secret) {
+      const kept = existing?.secretHash && (await verifySecret(existing.secretHash, secret));
+      return { secretHash: kept ? existing.secretHash : await hashSecret(secret) };
+    }
+    if (existing?.secretHash) return { secretHash: existing.secretHash };
+    const shownSecret = generateSecret();
+    return { secretHash: await hashSecret(shownSecret), shownSecret };
+  }, (done) => progress?.('hashing', done, seed.clients.length));
   const clientWrites: ClientData[] = [];
-  for (const c of seed.clients) {
+  for (const [i, c] of seed.clients.entries()) {
     const { secret, secretHash: givenHash, ...fields } = c;
     const existing = clientsById.get(c.clientId);
-    let secretHash = existing?.secretHash ?? null;
-    let shownSecret: string | undefined;
-    if (fields.tokenEndpointAuthMethod === 'none') secretHash = null;
-    else if (givenHash) secretHash = givenHash;
-    else if (secret) {
-      if (!existing?.secretHash || !(await verifySecret(existing.secretHash, secret))) secretHash = await hashSecret(secret);
-    } else if (!secretHash) {
-      shownSecret = generateSecret();
-      secretHash = await hashSecret(shownSecret);
-    }
+    const { secretHash, shownSecret } = secrets[i] as { secretHash: string | null; shownSecret?: string };
     const data: ClientData = { ...fields, secretHash };
     const action: Action = !existing
       ? 'created'
@@ -187,15 +214,28 @@ export async function applySeed(db: Db, input: unknown): Promise<SeedReport> {
   }
 
   if (apiWrites.length || clientWrites.length) {
+    const created = clientWrites.filter((c) => !clientsById.has(c.clientId));
+    const changed = clientWrites.filter((c) => clientsById.has(c.clientId));
+    const total = apiWrites.length + clientWrites.length;
+    let written = 0;
+    const wrote = (n: number) => progress?.('writing', (written += n), total);
+    // new clients go in batches; a large seed must not outlive the transaction's time limit
     await transaction(db, async (tx) => {
       for (const api of apiWrites) await upsertApi(tx, api);
-      for (const c of clientWrites) {
+      wrote(apiWrites.length);
+      for (let i = 0; i < created.length; i += INSERT_BATCH) {
+        const batch = created.slice(i, i + INSERT_BATCH);
+        await insertClients(tx, batch);
+        wrote(batch.length);
+      }
+      for (const c of changed) {
         await upsertClient(tx, c);
         // the same rule as every door: no longer first-party, so people are asked again
         if (withdrawsConsents(clientsById.get(c.clientId) ?? null, c)) await deleteConsents(tx, { clientId: c.clientId });
+        wrote(1);
       }
       await bumpChangeStamp(tx);
-    });
+    }, { timeoutMs: 15_000 + 20 * total });
   }
   return report;
 }

@@ -71,6 +71,12 @@ export async function updateClientRow(db: Clients, clientId: string, data: Parti
   return toRecord(await db.client.update({ where: { clientId }, data }));
 }
 
+/** Many new clients in one statement. */
+export async function insertClients(db: Clients, data: ClientData[]): Promise<void> {
+  assertStorable(data);
+  await db.client.createMany({ data });
+}
+
 export async function upsertClient(db: Clients, data: ClientData): Promise<void> {
   assertStorable(data);
   const { clientId, ...rest } = data;

@@ -21,8 +21,8 @@ export type Tx = Omit<Db, '$transaction' | '$connect' | '$disconnect' | '$on' | 
  * Runs `fn` in one interactive transaction; Prisma failures come out as the
  * typed errors of storage/errors.ts. Keep slow work (hashing) outside.
  */
-export function transaction<T>(db: Db, fn: (tx: Tx) => Promise<T>): Promise<T> {
-  return translated(() => db.$transaction((tx) => fn(tx as Tx), { timeout: 15_000, maxWait: 10_000 }));
+export function transaction<T>(db: Db, fn: (tx: Tx) => Promise<T>, options: { timeoutMs?: number } = {}): Promise<T> {
+  return translated(() => db.$transaction((tx) => fn(tx as Tx), { timeout: options.timeoutMs ?? 15_000, maxWait: 10_000 }));
 }
 
 /** One round trip to the database: for readiness checks. */
