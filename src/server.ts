@@ -15,9 +15,9 @@ import type { App } from './app.js';
 /**
  * How long a client may take, in ms: 10 s to send its headers (slow-header
  * clients), 30 s for the whole request with its body (a trickled body no
- * longer holds a socket for Node's default 5 minutes).
+ * longer holds a socket for Node's default 5 minutes), checked every second.
  */
-export const SERVER_TIMEOUTS = { headersTimeout: 10_000, requestTimeout: 30_000 } as const;
+export const SERVER_TIMEOUTS = { headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1_000 } as const;
 
 export async function runServer(config: Config, logger: Logger): Promise<void> {
   const database = openDatabase(config.database, {

@@ -43,6 +43,9 @@ async function run(argv: string[]): Promise<void> {
   await runCommand(command, name, rest);
 }
 
+/** One line whatever the input echoed in it: control characters are written as escapes. */
+const printable = (text: string) => text.toWellFormed().replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
+
 /** Exits once stdout and stderr are flushed: a pipe takes large output asynchronously. */
 function exit(code: number): void {
   process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
@@ -52,13 +55,13 @@ run(process.argv.slice(2)).then(
   () => exit(0),
   (err: unknown) => {
     if (err instanceof CliError) {
-      process.stderr.write(`gatehouse: ${err.message}\n`);
-      for (const line of err.details) process.stderr.write(`${line}\n`);
+      process.stderr.write(`gatehouse: ${printable(err.message)}\n`);
+      for (const line of err.details) process.stderr.write(`${printable(line)}\n`);
       return exit(err.exitCode);
     }
     // Unexpected: one line (the first of the message), no stack trace.
     const line = String((err as Error)?.message ?? err).split('\n').map((l) => l.trim()).find(Boolean) ?? 'unexpected error';
-    process.stderr.write(`gatehouse: ${line}\n`);
+    process.stderr.write(`gatehouse: ${printable(line)}\n`);
     exit(1);
   },
 );

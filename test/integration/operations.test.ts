@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
 import { once } from 'node:events';
 import { databaseKinds, createTestDatabase, type TestDatabase } from '../support/databases.js';
-import { MAIN, startServer, type RunningServer } from '../support/processes.js';
+import { MAIN, ROOT, startServer, type RunningServer } from '../support/processes.js';
 import { createApi, createClient, eventually, tokenRequest } from '../support/gatehouse.js';
 
 function runMain(env: Record<string, string>) {
@@ -125,4 +125,42 @@ describe.each(databaseKinds())('operations on %s', (kind) => {
       expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
     });
   }
+});
+
+describe('server timeouts', () => {
+  let db: TestDatabase;
+  let server: RunningServer;
+  beforeAll(async () => {
+    db = await createTestDatabase('sqlite');
+    server = await startServer({ DATABASE_URL: db.url });
+  });
+  afterAll(async () => {
+    await server?.stop();
+    await db?.drop();
+  });
+
+  it('closes a connection whose headers never finish after 10 s with 408, not 5 minutes later', async () => {
+    const socket = connect(server.port, '127.0.0.1');
+    await once(socket, 'connect');
+    let answer = '';
+    socket.on('data', (d) => (answer += d));
+    const started = Date.now();
+    socket.write(`GET /healthz HTTP/1.1\r\nHost: localhost:${server.port}\r\nX-Slow: `);
+    await once(socket, 'close');
+    const waited = Date.now() - started;
+    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    expect(waited).toBeGreaterThanOrEqual(9_000);
+    expect(waited).toBeLessThan(20_000);
+  }, 30_000);
+});
+
+describe('a quiet install', () => {
+  it('declares every install script it allows or denies (npm install prints no warning about them)', () => {
+    const r = spawnSync('npm', ['install-scripts', 'ls'], { encoding: 'utf8', cwd: ROOT });
+    if (/Unknown command/i.test(r.stdout + r.stderr)) {
+      process.stderr.write('install-scripts check skipped: this npm is older than 11 and has no allowScripts\n');
+      return;
+    }
+    expect(r.stdout + r.stderr).toContain('No packages with unreviewed install scripts');
+  });
 });
