@@ -453,6 +453,17 @@ describe.each(databaseKinds())('gatehouse CLI on %s', (kind: Kind) => {
       for (const r of racers.filter((x) => x.code !== 0)) expectOneLineFailure(r, 1, /client racer already exists/);
     });
 
+    it('refuses a seed whose text no database can store (NUL, lone surrogate), naming the field, and writes nothing', async () => {
+      const before = await snapshot();
+      const file = seedFile('seed-unstorable.json', JSON.stringify({ clients: [{ clientId: 'nul', name: 'a\u0000b' }, { clientId: 'lone', name: 'a\ud800b' }] }));
+      const r = cli('seed', file);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`${file}: clients[0].name: must not contain a NUL character or a lone UTF-16 surrogate`);
+      expect(r.stderr).toContain(`${file}: clients[1].name: must not contain a NUL character or a lone UTF-16 surrogate`);
+      expect(r.stderr).not.toMatch(/prisma|invocation/i);
+      expect(await snapshot()).toBe(before);
+    });
+
     it('revokes an initial access token by a literal prefix: _ and % are not wildcards', async () => {
       const token = cli('registration-tokens', 'create', '--json').json().token as string;
       const before = cli('registration-tokens', 'list', '--json').json();
