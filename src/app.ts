@@ -103,7 +103,7 @@ export async function createApp({
   await ensureSigningKeys(db, config.keyEncryptionKey);
   // per minute, in seconds
   const MINUTE = 60;
-  const verifier = new SecretVerifier(10_000, {}, {
+  const verifier = new SecretVerifier(10_000, config.secretChecks, {
     perClientAndAddress: limits.limiter('secret-failures:client-address', config.secretFailureLimit, MINUTE),
     perClient: limits.limiter('secret-failures:client', config.secretFailureLimit * 10, MINUTE),
   }, (result) => {

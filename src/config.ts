@@ -60,6 +60,8 @@ export interface Config {
   redisUrl: string | undefined;
   /** failed client-secret checks per client and address per minute; per client overall, ten times as many */
   secretFailureLimit: number;
+  /** argon2 checks at once in one process, and how many may wait beyond that before a 503 */
+  secretChecks: { concurrency: number; queue: number };
 }
 
 export class ConfigError extends Error {
@@ -121,6 +123,8 @@ const schema = z.object({
   REGISTRATION_RATE_LIMIT: int(1, 100_000).default(20),
   REDIS_URL: z.string().refine((v) => /^rediss?:\/\/[^\s]+$/.test(v) && URL.canParse(v), 'must be a redis:// or rediss:// URL').optional(),
   SECRET_FAILURE_LIMIT: int(1, 10_000).default(10),
+  SECRET_CHECK_CONCURRENCY: int(1, 64).default(4),
+  SECRET_CHECK_QUEUE: int(0, 100_000).default(64),
   METRICS_PORT: int(1, 65535).optional(),
   METRICS_HOST: z.string().min(1).default('127.0.0.1'),
 });
@@ -166,6 +170,7 @@ export function parseConfig(env: Record<string, string | undefined>, randomKey: 
     redisUrl: v.REDIS_URL,
     metrics: v.METRICS_PORT ? { port: v.METRICS_PORT, host: v.METRICS_HOST } : undefined,
     secretFailureLimit: v.SECRET_FAILURE_LIMIT,
+    secretChecks: { concurrency: v.SECRET_CHECK_CONCURRENCY, queue: v.SECRET_CHECK_QUEUE },
   };
 }
 
