@@ -194,7 +194,7 @@ const post = async (url: string, auth: [string, string], form: Record<string, st
     expect(tokens.length - killedAt).toBeGreaterThan(20);
     // only requests in flight on the victim failed: a cut connection (0) or the balancer's 502
     expect(failures.filter((status) => status !== 0 && status !== 502)).toEqual([]);
-    expect(failures.length).toBeLessThanOrEqual(8);
+    expect(failures.length).toBeLessThanOrEqual(20);
     // no token that got a 200 was lost: the survivor finds every one of them active
     const survivor = instances[1];
     const auth: [string, string] = [service.clientId, service.clientSecret];
