@@ -1,13 +1,13 @@
 // Setup (a): the ceiling. Plain oidc-provider with its default in-memory adapter,
 // one client with a plaintext secret, ES256 JWT access tokens (RFC 9068) for the
 // bench API: the same token kind, keys and algorithm Gatehouse issues.
-// env: PORT, BENCH_CLIENT_ID, BENCH_CLIENT_SECRET, BENCH_RESOURCE, BENCH_SCOPE
+// env: PORT, BENCH_CLIENT_ID, BENCH_CLIENT_SECRET, BENCH_RESOURCE, BENCH_SCOPE, BENCH_FORMAT (jwt | opaque)
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:http';
 import { calculateJwkThumbprint } from 'jose';
 import Provider from 'oidc-provider';
 
-const { PORT, BENCH_CLIENT_ID, BENCH_CLIENT_SECRET, BENCH_RESOURCE, BENCH_SCOPE } = process.env;
+const { PORT, BENCH_CLIENT_ID, BENCH_CLIENT_SECRET, BENCH_RESOURCE, BENCH_SCOPE, BENCH_FORMAT = 'jwt' } = process.env;
 
 // Like Gatehouse (src/oidc/keys.ts): one P-256 key first (signs ES256 access tokens), one RSA 2048
 // key, each with its RFC 7638 thumbprint as kid, so the tokens have the same header and size.
@@ -33,6 +33,8 @@ const provider = new Provider(`http://127.0.0.1:${PORT}`, {
   features: {
     devInteractions: { enabled: false },
     clientCredentials: { enabled: true },
+    // the introspection flow: a client introspects its own opaque tokens, as in Gatehouse
+    introspection: { enabled: true },
     resourceIndicators: {
       enabled: true,
       defaultResource: () => undefined,
@@ -41,8 +43,8 @@ const provider = new Provider(`http://127.0.0.1:${PORT}`, {
         scope: BENCH_SCOPE,
         audience: BENCH_RESOURCE,
         accessTokenTTL: 600, // seconds, Gatehouse's default
-        accessTokenFormat: 'jwt',
-        jwt: { sign: { alg: 'ES256' } },
+        accessTokenFormat: BENCH_FORMAT,
+        ...(BENCH_FORMAT === 'jwt' ? { jwt: { sign: { alg: 'ES256' } } } : {}),
       }),
     },
   },

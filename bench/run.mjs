@@ -14,6 +14,8 @@
 //   --rounds <n>       measured rounds (default 3)
 //   --connections <n>  concurrent keep-alive connections (default 32)
 //   --only a,b,c,d     run only these setups (default all four)
+//   --flow <flow>      client_credentials (default) | introspection (of opaque access tokens, by the
+//                      client they were issued to, without a token_type_hint; tokens made before the load)
 //   --redis            also run (b) with REDIS_URL set
 //   --log-level <lvl>  LOG_LEVEL of the Gatehouse servers (default warn)
 //   --log-info         also run (b) with LOG_LEVEL=info, the server default, to show its cost
@@ -40,6 +42,10 @@ const SCOPE = 'read';
 const BODY = `grant_type=client_credentials&resource=${encodeURIComponent(RESOURCE)}&scope=${SCOPE}`;
 const PG_URL = process.env.GATEHOUSE_BENCH_POSTGRES_URL || 'postgresql://postgres@127.0.0.1:5432/postgres';
 const REDIS_URL = process.env.GATEHOUSE_BENCH_REDIS_URL || 'redis://127.0.0.1:6379';
+const INTROSPECTION = opt.flow === 'introspection';
+if (!['client_credentials', 'introspection'].includes(opt.flow)) throw new Error(`unknown --flow ${opt.flow}`);
+/** opaque tokens per server for the introspection flow, cycled through by the load */
+const POOL = 500;
 const TARGETS = { b: 0.9, c: 0.8 }; // minimum req/s ratio to (a)
 
 const { values: opt } = parseArgs({
@@ -50,6 +56,7 @@ const { values: opt } = parseArgs({
     connections: { type: 'string', default: '32' },
     only: { type: 'string', default: 'a,b,c,d' },
     redis: { type: 'boolean', default: false },
+    flow: { type: 'string', default: 'client_credentials' },
     'log-level': { type: 'string', default: 'warn' },
     'log-info': { type: 'boolean', default: false },
     'cpu-prof': { type: 'string' },
@@ -80,20 +87,47 @@ const headers = ({ id, secret }) => ({
  * One request must give 200 and an ES256 JWT access token (RFC 9068 typ at+jwt) before any load.
  * Returns its time in ms: Gatehouse's first request includes the one argon2id verify of the secret.
  */
-async function checkToken({ label, url, client }) {
+async function checkToken(s) {
+  const { label, url, client } = s;
   const started = performance.now();
   const res = await fetch(`${url}/token`, { method: 'POST', headers: headers(client), body: BODY });
   const json = await res.json().catch(() => ({}));
   if (res.status !== 200 || !json.access_token) throw new Error(`${label}: check request gave ${res.status}: ${JSON.stringify(json)}`);
+  if (INTROSPECTION) {
+    const seen = await introspect(s, json.access_token);
+    if (seen.status !== 200 || seen.body.active !== true) throw new Error(`${label}: introspection gave ${seen.status}: ${JSON.stringify(seen.body)}`);
+    return performance.now() - started;
+  }
   const header = JSON.parse(Buffer.from(json.access_token.split('.')[0], 'base64url').toString());
   if (header.alg !== 'ES256' || header.typ !== 'at+jwt') throw new Error(`${label}: expected an ES256 at+jwt, got ${JSON.stringify(header)}`);
   return performance.now() - started;
 }
 
+async function introspect({ url, client }, token) {
+  const res = await fetch(`${url}/token/introspection`, { method: 'POST', headers: headers(client), body: `token=${token}` });
+  return { status: res.status, body: await res.json().catch(() => ({})) };
+}
+
+/** For the introspection flow: opaque tokens made ahead of the load, POOL per server. */
+async function fillPool(s) {
+  s.pool = [];
+  for (let i = 0; i < POOL; i++) {
+    const res = await fetch(`${s.url}/token`, { method: 'POST', headers: headers(s.client), body: BODY });
+    s.pool.push((await res.json()).access_token);
+  }
+}
+
 /** Fixed connections for a fixed time. Latency in ms; req/s is autocannon's mean of 1 s samples. */
-const load = (s, seconds) => autocannon({
-  url: `${s.url}/token`, method: 'POST', headers: headers(s.client), body: BODY, connections: CONNECTIONS, duration: seconds,
-});
+const load = (s, seconds) => {
+  if (!INTROSPECTION) {
+    return autocannon({ url: `${s.url}/token`, method: 'POST', headers: headers(s.client), body: BODY, connections: CONNECTIONS, duration: seconds });
+  }
+  let next = 0;
+  return autocannon({
+    url: s.url, connections: CONNECTIONS, duration: seconds,
+    requests: [{ method: 'POST', path: '/token/introspection', headers: headers(s.client), setupRequest: (req) => ({ ...req, body: `token=${s.pool[next++ % s.pool.length]}` }) }],
+  });
+};
 
 /** One measured load, with CPU accounting: the server's own, this process's (autocannon), and the rest of the machine. */
 async function measure(s) {
@@ -118,7 +152,7 @@ async function measure(s) {
 
 /** Creates the bench API and client with the real CLI; the client's secret is stored argon2id-hashed. */
 function provisionGatehouse(databaseUrl) {
-  gatehouseCli(databaseUrl, ['resources', 'create', '--identifier', RESOURCE, '--scope', SCOPE], tmp);
+  gatehouseCli(databaseUrl, ['resources', 'create', '--identifier', RESOURCE, '--scope', SCOPE, ...(INTROSPECTION ? ['--format', 'opaque'] : [])], tmp);
   const c = gatehouseCli(databaseUrl, ['clients', 'create', '--name', 'bench', '--resource', RESOURCE], tmp);
   if (!c.clientId || !c.clientSecret) throw new Error('clients create --json gave no clientId/clientSecret');
   return { id: c.clientId, secret: c.clientSecret };
@@ -170,14 +204,14 @@ async function main() {
   if (!existsSync(join(ROOT, 'dist', 'main.js'))) throw new Error('dist/main.js is missing: run `npm run build` first');
   const { cpu, nproc, node } = machineInfo();
   say(`gatehouse bench ${new Date().toISOString()}: node ${node}, nproc ${nproc}, ${cpu}`);
-  say(`load: POST /token client_credentials + resource, ${CONNECTIONS} connections; per setup ${WARMUP} s warm-up, ` +
+  say(`load: ${INTROSPECTION ? `POST /token/introspection of ${POOL} opaque tokens in turn (no hint)` : 'POST /token client_credentials + resource'}, ${CONNECTIONS} connections; per setup ${WARMUP} s warm-up, ` +
     `then ${ROUNDS} round(s) of ${DURATION} s; Gatehouse LOG_LEVEL=${opt['log-level']}\n`);
 
   // 1. Start every server and check one token from each (a failure here ends the run, exit 1).
   if (only.has('a')) {
     // id and secret shaped like the CLI's (12 and 32 random bytes), so requests are the same size
     const client = { id: randomBytes(12).toString('base64url'), secret: randomBytes(32).toString('base64url') };
-    const env = () => ({ BENCH_CLIENT_ID: client.id, BENCH_CLIENT_SECRET: client.secret, BENCH_RESOURCE: RESOURCE, BENCH_SCOPE: SCOPE });
+    const env = () => ({ BENCH_CLIENT_ID: client.id, BENCH_CLIENT_SECRET: client.secret, BENCH_RESOURCE: RESOURCE, BENCH_SCOPE: SCOPE, BENCH_FORMAT: INTROSPECTION ? 'opaque' : 'jwt' });
     const server = await startServer({ ...serverOpts, name: 'raw', script: join(ROOT, 'bench', 'raw-provider.mjs'), readyPath: '/.well-known/openid-configuration', envFor: env });
     servers.push(Object.assign(server, { key: 'a', label: '(a) raw oidc-provider, memory', client }));
   }
@@ -207,7 +241,8 @@ async function main() {
   }
   for (const s of servers) {
     const [first, second] = [await checkToken(s), await checkToken(s)]; // ms
-    say(`${s.label}: checked (200, ES256 at+jwt); first request ${first.toFixed(1)} ms, second ${second.toFixed(1)} ms`);
+    say(`${s.label}: checked (${INTROSPECTION ? 'opaque token introspected active' : '200, ES256 at+jwt'}); first request ${first.toFixed(1)} ms, second ${second.toFixed(1)} ms`);
+    if (INTROSPECTION) await fillPool(s);
   }
 
   // 2. Warm-up (JIT, the first argon2 verify in Gatehouse, caches), then interleaved measured rounds.

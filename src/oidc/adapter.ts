@@ -18,6 +18,8 @@ export class PrismaAdapter implements Adapter {
     private readonly db: Db,
     private readonly type: string,
     private readonly now: () => number = Date.now,
+    /** shared by the models of one provider, so parallel lookups become one query */
+    private readonly reader = new payloads.PayloadReader(db),
   ) {}
 
   async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
@@ -33,7 +35,7 @@ export class PrismaAdapter implements Adapter {
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
-    return this.#toPayload(await payloads.findPayload(this.db, this.type, id));
+    return this.#toPayload(await this.reader.find(this.type, id));
   }
 
   async findByUid(uid: string): Promise<AdapterPayload | undefined> {
@@ -140,7 +142,8 @@ export class ClientAdapter implements Adapter {
 
 /** The `adapter` option of oidc-provider: a factory called once per model name. */
 export function adapterFactory(db: Db, cache: AdminDataCache, now?: () => number) {
+  const reader = new payloads.PayloadReader(db);
   return function adapter(name: string): Adapter {
-    return name === 'Client' ? new ClientAdapter(db, cache) : new PrismaAdapter(db, name, now);
+    return name === 'Client' ? new ClientAdapter(db, cache) : new PrismaAdapter(db, name, now, reader);
   };
 }

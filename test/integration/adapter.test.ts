@@ -1,7 +1,8 @@
 import { databaseKinds, migratedDatabase, type TestDatabase } from '../support/databases.js';
 import { openDatabase, type Database } from '../../src/storage/database.js';
 import { PrismaAdapter } from '../../src/oidc/adapter.js';
-import { purgeExpiredPayloads } from '../../src/storage/oidc-payloads.js';
+import { PayloadReader, purgeExpiredPayloads } from '../../src/storage/oidc-payloads.js';
+import type { Db } from '../../src/storage/database.js';
 
 describe.each(databaseKinds())('oidc-provider adapter on %s', (kind) => {
   let testDb: TestDatabase;
@@ -101,5 +102,25 @@ describe.each(databaseKinds())('oidc-provider adapter on %s', (kind) => {
     } finally {
       await Promise.all(others.map((d) => d.close()));
     }
+  });
+
+  it('answers lookups of several kinds asked together with one query, each with its own row', async () => {
+    const queries: string[] = [];
+    // the same database, counting the queries the reader makes
+    const counting = { oidcPayload: new Proxy(database.prisma.oidcPayload, {
+      get: (target, prop) => (typeof prop === 'string' && prop.startsWith('find') ? (...args: unknown[]) => (queries.push(prop), (target as any)[prop](...args)) : (target as any)[prop]),
+    }) } as unknown as Db;
+    const reader = new PayloadReader(counting);
+    const [access, refresh] = [new PrismaAdapter(database.prisma, 'AccessToken', now, reader), new PrismaAdapter(database.prisma, 'RefreshToken', now, reader)];
+    const credentials = new PrismaAdapter(database.prisma, 'ClientCredentials', now, reader);
+    await access.upsert('shared-id', { kind: 'AccessToken', jti: 'shared-id' }, 60);
+    await refresh.upsert('other-id', { kind: 'RefreshToken', jti: 'other-id' }, 60);
+    // as oidc-provider's introspection without a hint: the three kinds at once
+    const found = await Promise.all([access.find('shared-id'), credentials.find('shared-id'), refresh.find('shared-id')]);
+    expect(found.map((f) => f?.kind)).toEqual(['AccessToken', undefined, undefined]);
+    expect(queries).toEqual(['findMany']);
+    // a lookup on its own is one plain query
+    expect((await refresh.find('other-id'))?.kind).toBe('RefreshToken');
+    expect(queries).toEqual(['findMany', 'findUnique']);
   });
 });
