@@ -42,10 +42,6 @@ const SCOPE = 'read';
 const BODY = `grant_type=client_credentials&resource=${encodeURIComponent(RESOURCE)}&scope=${SCOPE}`;
 const PG_URL = process.env.GATEHOUSE_BENCH_POSTGRES_URL || 'postgresql://postgres@127.0.0.1:5432/postgres';
 const REDIS_URL = process.env.GATEHOUSE_BENCH_REDIS_URL || 'redis://127.0.0.1:6379';
-const INTROSPECTION = opt.flow === 'introspection';
-if (!['client_credentials', 'introspection'].includes(opt.flow)) throw new Error(`unknown --flow ${opt.flow}`);
-/** opaque tokens per server for the introspection flow, cycled through by the load */
-const POOL = 500;
 const TARGETS = { b: 0.9, c: 0.8 }; // minimum req/s ratio to (a)
 
 const { values: opt } = parseArgs({
@@ -63,6 +59,10 @@ const { values: opt } = parseArgs({
     compare: { type: 'string' },
   },
 });
+const INTROSPECTION = opt.flow === 'introspection';
+if (!['client_credentials', 'introspection'].includes(opt.flow)) throw new Error(`unknown --flow ${opt.flow}`);
+/** opaque tokens per server for the introspection flow, cycled through by the load */
+const POOL = 500;
 const DURATION = Number(opt.duration); // s
 const WARMUP = Number(opt.warmup); // s
 const ROUNDS = Number(opt.rounds);

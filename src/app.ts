@@ -119,7 +119,7 @@ export async function createApp({
 
   /** oidc-provider with every Gatehouse middleware, for one key set. */
   const build = (keys: JWK[]) => {
-    const provider = createProvider({ config, db, cache, keys, views: providerViews, now, verifier, logger });
+    const provider = createProvider({ config, db, cache, keys, views: providerViews, now, verifier, logger, lookupPayloads: database.lookupPayloads });
     observeProvider(provider, metrics);
     outage.observe(provider);
     provider.use(metrics.http());

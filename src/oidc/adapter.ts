@@ -1,6 +1,7 @@
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Db } from '../storage/database.js';
 import * as payloads from '../storage/oidc-payloads.js';
+import type { PayloadLookup } from '../storage/payload-lookup.js';
 import type { AdminDataCache } from '../services/admin-data-cache.js';
 import { saveRegisteredClient, deleteClient } from '../services/clients.js';
 import { ServiceError } from '../services/errors.js';
@@ -141,8 +142,8 @@ export class ClientAdapter implements Adapter {
 }
 
 /** The `adapter` option of oidc-provider: a factory called once per model name. */
-export function adapterFactory(db: Db, cache: AdminDataCache, now?: () => number) {
-  const reader = new payloads.PayloadReader(db);
+export function adapterFactory(db: Db, cache: AdminDataCache, now?: () => number, lookup?: PayloadLookup) {
+  const reader = new payloads.PayloadReader(db, lookup);
   return function adapter(name: string): Adapter {
     return name === 'Client' ? new ClientAdapter(db, cache) : new PrismaAdapter(db, name, now, reader);
   };

@@ -2,6 +2,7 @@ import { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provid
 import type { JWK } from 'jose';
 import type { Config } from '../config.js';
 import type { Db } from '../storage/database.js';
+import type { PayloadLookup } from '../storage/payload-lookup.js';
 import type { AdminDataCache } from '../services/admin-data-cache.js';
 import { CLIENT_SIGNING_ALGS, OIDC_SCOPES, SIGNING_ALGS } from '../common/protocol.js';
 import { adapterFactory } from './adapter.js';
@@ -24,6 +25,8 @@ export interface ConfigurationDeps {
   keys: JWK[];
   /** the pages oidc-provider renders itself */
   views: ProviderViews;
+  /** the fast read of oidc-provider artifacts; Prisma without it */
+  lookupPayloads?: PayloadLookup;
   now?: () => number;
 }
 
@@ -49,9 +52,9 @@ const extraClientMetadata: Configuration['extraClientMetadata'] = {
  * lives (one file each in this folder).
  * @see https://github.com/panva/node-oidc-provider/blob/main/docs/README.md
  */
-export function providerConfiguration({ config, db, cache, keys, views, now }: ConfigurationDeps): Configuration {
+export function providerConfiguration({ config, db, cache, keys, views, now, lookupPayloads }: ConfigurationDeps): Configuration {
   return {
-    adapter: adapterFactory(db, cache, now),
+    adapter: adapterFactory(db, cache, now, lookupPayloads),
     jwks: { keys: keys as Configuration['jwks'] extends { keys: infer K } ? K : never },
     cookies: {
       keys: config.cookieKeys,

@@ -7,6 +7,7 @@ import { PrismaClient as SqliteClient } from '../generated/sqlite/client.js';
 import { PrismaClient as PostgresClient } from '../generated/postgresql/client.js';
 import type { Config, DatabaseKind } from '../config.js';
 import { translated } from './errors.js';
+import { postgresPayloadLookup, sqlitePayloadLookup, type PayloadLookup } from './payload-lookup.js';
 
 /**
  * Both generated clients expose the same model API; the SQLite one's type stands
@@ -33,6 +34,8 @@ export async function ping(db: Db): Promise<void> {
 export interface Database {
   kind: DatabaseKind;
   prisma: Db;
+  /** the hot read of oidc-provider artifacts, without Prisma (payload-lookup.ts) */
+  lookupPayloads: PayloadLookup;
   close(): Promise<void>;
 }
 
@@ -54,7 +57,16 @@ export function openDatabase(
     mkdirSync(dirname(path), { recursive: true });
     // 5 s busy timeout: the CLI and the server may write at the same time.
     const prisma = new SqliteClient({ adapter: new PrismaBetterSQLite3({ url: `file:${path}`, timeout: 5000 }) });
-    return { kind: database.kind, prisma, close: () => prisma.$disconnect() };
+    const reads = sqlitePayloadLookup(path);
+    return {
+      kind: database.kind,
+      prisma,
+      lookupPayloads: reads.lookup,
+      async close() {
+        reads.close();
+        await prisma.$disconnect();
+      },
+    };
   }
   const pool = new pg.Pool({ connectionString: database.url, max: options.poolSize ?? 10 });
   // An idle connection dropped by the server must not crash the process; the
@@ -64,6 +76,7 @@ export function openDatabase(
   return {
     kind: database.kind,
     prisma,
+    lookupPayloads: postgresPayloadLookup(pool),
     async close() {
       await prisma.$disconnect();
       await pool.end();

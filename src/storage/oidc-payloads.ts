@@ -1,5 +1,6 @@
 import type { Db } from './database.js';
 import { assertStorable, isStorable } from './text.js';
+import type { PayloadLookup } from './payload-lookup.js';
 
 /**
  * Every artifact oidc-provider persists (sessions, interactions, codes, tokens,
@@ -48,7 +49,11 @@ export async function findPayload(db: Payloads, type: string, id: string): Promi
 export class PayloadReader {
   #pending: { type: string; id: string; resolve(row: StoredPayload | null): void; reject(err: unknown): void }[] = [];
 
-  constructor(private readonly db: Payloads) {}
+  constructor(
+    private readonly db: Payloads,
+    /** the database's own fast read (payload-lookup.ts); without it, Prisma */
+    private readonly lookup?: PayloadLookup,
+  ) {}
 
   find(type: string, id: string): Promise<StoredPayload | null> {
     if (!isStorable(id)) return Promise.resolve(null);
@@ -61,14 +66,15 @@ export class PayloadReader {
     const batch = this.#pending;
     this.#pending = [];
     try {
-      if (batch.length === 1) {
+      if (batch.length === 1 && !this.lookup) {
         batch[0].resolve(await findPayload(this.db, batch[0].type, batch[0].id));
         return;
       }
-      const rows = (await this.db.oidcPayload.findMany({
-        where: { type: { in: [...new Set(batch.map((b) => b.type))] }, id: { in: [...new Set(batch.map((b) => b.id))] } },
-        select: { type: true, id: true, ...columns },
-      })) as (StoredPayload & { type: string; id: string })[];
+      const types = [...new Set(batch.map((b) => b.type))];
+      const ids = [...new Set(batch.map((b) => b.id))];
+      const rows = this.lookup
+        ? await this.lookup(types, ids)
+        : ((await this.db.oidcPayload.findMany({ where: { type: { in: types }, id: { in: ids } }, select: { type: true, id: true, ...columns } })) as (StoredPayload & { type: string; id: string })[]);
       for (const b of batch) {
         const row = rows.find((r) => r.type === b.type && r.id === b.id);
         b.resolve(row ? { payload: row.payload, expiresAt: row.expiresAt, consumedAt: row.consumedAt } : null);

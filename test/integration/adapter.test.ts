@@ -124,3 +124,26 @@ describe.each(databaseKinds())('oidc-provider adapter on %s', (kind) => {
     expect(queries).toEqual(['findMany', 'findUnique']);
   });
 });
+
+describe.each(databaseKinds())('the fast payload read on %s', (kind) => {
+  it('returns exactly what Prisma returns: payload, expiry and consumption times', async () => {
+    const { database, close } = await migratedDatabase(kind);
+    try {
+      const at = Date.UTC(2030, 0, 2, 3, 4, 5, 678);
+      const adapter = new PrismaAdapter(database.prisma, 'AuthorizationCode', () => at);
+      await adapter.upsert('fast-1', { kind: 'AuthorizationCode', nested: { a: [1, 'é', null] } }, 3600);
+      await adapter.upsert('fast-2', { kind: 'AuthorizationCode' }, 0);
+      await adapter.consume('fast-1');
+      const slow = new PayloadReader(database.prisma);
+      const fast = new PayloadReader(database.prisma, database.lookupPayloads);
+      for (const id of ['fast-1', 'fast-2', 'missing']) {
+        const [a, b] = await Promise.all([slow.find('AuthorizationCode', id), fast.find('AuthorizationCode', id)]);
+        expect(b).toEqual(a);
+      }
+      expect((await fast.find('AuthorizationCode', 'fast-1'))?.expiresAt?.getTime()).toBe(at + 3600_000);
+      expect((await fast.find('AuthorizationCode', 'fast-1'))?.consumedAt?.getTime()).toBe(at);
+    } finally {
+      await close();
+    }
+  });
+});
