@@ -137,8 +137,24 @@ export async function payloadIdsStartingWith(db: Payloads, type: string, prefix:
   return rows.map((r) => r.id).filter((id) => id.startsWith(prefix));
 }
 
-/** Deletes artifacts whose expiry has passed; returns how many. */
-export async function purgeExpiredPayloads(db: Payloads, now: Date): Promise<number> {
-  const { count } = await db.oidcPayload.deleteMany({ where: { expiresAt: { lt: now } } });
-  return count;
+/** Rows one purge statement deletes at most: short statements (and under SQLite's limit of bound parameters), so requests' writes never wait long. */
+export const PURGE_BATCH = 500;
+
+/**
+ * Deletes artifacts whose expiry has passed, PURGE_BATCH rows at a time,
+ * yielding between batches; returns how many. A million expired tokens are
+ * gone in a few hundred short statements instead of one long one that would
+ * hold SQLite's write lock (or a PostgreSQL table scan) against every request.
+ */
+export async function purgeExpiredPayloads(db: Payloads, now: Date, batch = PURGE_BATCH): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const ids = (await db.oidcPayload.findMany({ where: { expiresAt: { lt: now } }, select: { id: true }, take: batch })).map((r) => r.id);
+    if (!ids.length) return total;
+    // expiresAt again: an id may name artifacts of several types, and only expired ones go
+    const { count } = await db.oidcPayload.deleteMany({ where: { id: { in: ids }, expiresAt: { lt: now } } });
+    total += count;
+    if (ids.length < batch) return total;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
 }

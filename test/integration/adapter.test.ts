@@ -1,7 +1,7 @@
 import { databaseKinds, migratedDatabase, type TestDatabase } from '../support/databases.js';
 import { openDatabase, type Database } from '../../src/storage/database.js';
 import { PrismaAdapter } from '../../src/oidc/adapter.js';
-import { PayloadReader, purgeExpiredPayloads } from '../../src/storage/oidc-payloads.js';
+import { PayloadReader, PURGE_BATCH, purgeExpiredPayloads } from '../../src/storage/oidc-payloads.js';
 import type { Db } from '../../src/storage/database.js';
 
 describe.each(databaseKinds())('oidc-provider adapter on %s', (kind) => {
@@ -142,6 +142,30 @@ describe.each(databaseKinds())('the fast payload read on %s', (kind) => {
       }
       expect((await fast.find('AuthorizationCode', 'fast-1'))?.expiresAt?.getTime()).toBe(at + 3600_000);
       expect((await fast.find('AuthorizationCode', 'fast-1'))?.consumedAt?.getTime()).toBe(at);
+    } finally {
+      await close();
+    }
+  });
+});
+
+describe.each(databaseKinds())('the purge on %s', (kind) => {
+  it('deletes every expired artifact in short batches and keeps the live ones', async () => {
+    const { database, close } = await migratedDatabase(kind);
+    try {
+      const now = Date.now();
+      const expired = Array.from({ length: 5_000 }, (_, i) => ({ type: i % 2 ? 'AccessToken' : 'Session', id: `old-${i}`, payload: {}, expiresAt: new Date(now - 1000) }));
+      const live = Array.from({ length: 50 }, (_, i) => ({ type: 'AccessToken', id: `live-${i}`, payload: {}, expiresAt: new Date(now + 3_600_000) }));
+      // the same id under another type, still live: only the expired row of that id goes
+      live.push({ type: 'RefreshToken', id: 'old-1', payload: {}, expiresAt: new Date(now + 3_600_000) });
+      await database.prisma.oidcPayload.createMany({ data: [...expired, ...live] });
+      const statements: string[] = [];
+      const counting = { oidcPayload: new Proxy(database.prisma.oidcPayload, {
+        get: (target, prop) => (prop === 'deleteMany' ? (...args: unknown[]) => (statements.push('delete'), (target as any).deleteMany(...args)) : (target as any)[prop]),
+      }) } as unknown as Db;
+      expect(await purgeExpiredPayloads(counting, new Date(now))).toBe(5_000);
+      expect(statements).toHaveLength(5_000 / PURGE_BATCH);
+      expect(await database.prisma.oidcPayload.count()).toBe(51);
+      expect(await database.prisma.oidcPayload.count({ where: { type: 'RefreshToken', id: 'old-1' } })).toBe(1);
     } finally {
       await close();
     }
