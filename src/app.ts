@@ -15,7 +15,7 @@ import { Maintenance, type MaintenanceTask } from './services/maintenance.js';
 import { LiveProvider } from './oidc/live-provider.js';
 import { observeProvider } from './oidc/provider-metrics.js';
 import { inactiveForStructuredTokens } from './oidc/introspection.js';
-import { DatabaseOutage } from './oidc/database-outage.js';
+import { DatabaseOutage, OUTAGE_RETRY_AFTER } from './oidc/database-outage.js';
 import { Metrics } from './metrics.js';
 import { createLimits, type Limits } from './limits/index.js';
 import { createProvider } from './oidc/provider.js';
@@ -80,7 +80,7 @@ function errorPages(logger: Logger, outage: DatabaseOutage): Middleware {
       await next();
     } catch (err) {
       if (outage.recognise(err)) {
-        ctx.set('Retry-After', '5');
+        ctx.set('Retry-After', String(OUTAGE_RETRY_AFTER));
         return render(ctx, 'error', { title: 'Please try again in a moment', message: 'The service is busy right now. Your sign-in is not lost: try again in a few seconds.' }, 503);
       }
       const { status, message } = describeError(err);

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { DatabaseUnavailableError, storageError } from '../storage/errors.js';
 
 /** seconds a client should wait before trying again during an outage */
-const RETRY_AFTER = 5;
+export const OUTAGE_RETRY_AFTER = 5;
 /** ms between two log lines about one outage */
 const LOG_EVERY = 10_000;
 
@@ -58,7 +58,7 @@ export class DatabaseOutage {
       }
       if (!ctx.state.databaseUnavailable) return;
       ctx.status = 503;
-      ctx.set('Retry-After', String(RETRY_AFTER));
+      ctx.set('Retry-After', String(OUTAGE_RETRY_AFTER));
       ctx.set('Cache-Control', 'no-store');
       ctx.body = { error: 'temporarily_unavailable', error_description: 'the service is temporarily unavailable; try again shortly' };
     };

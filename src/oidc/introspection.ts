@@ -10,6 +10,8 @@ import { mayIntrospect } from '../services/apis.js';
  * RFC asks for. A resource server validates Gatehouse's JWTs with /jwks.
  */
 export const inactiveForStructuredTokens: Middleware = async (ctx, next) => {
+  // every request passes here: anything but an introspection goes straight on
+  if (ctx.method !== 'POST' || !ctx.path.endsWith('/introspection')) return next();
   await next();
   const oidc = (ctx as { oidc?: { route?: string } }).oidc;
   if (oidc?.route === 'introspection' && ctx.status === 400 && (ctx.body as { error?: unknown } | undefined)?.error === 'unsupported_token_type') {

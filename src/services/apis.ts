@@ -15,7 +15,7 @@ import { assertThat, conflict, invalid, notFound } from './errors.js';
 
 export type { ApiRecord } from '../storage/apis.js';
 
-export function validateApi(fields: Record<string, unknown>): ApiInput {
+function validateApi(fields: Record<string, unknown>): ApiInput {
   const parsed = apiInput.safeParse(fields);
   if (!parsed.success) throw invalid(zodProblems(parsed.error));
   return parsed.data;

@@ -29,7 +29,7 @@ export function publicClient({ secretHash, ...rest }: ClientRecord): PublicClien
 /** The fields an admin (or an app, through registration) can set. */
 export type EditableFields = Omit<ClientData, 'clientId' | 'secretHash' | 'dynamic' | 'metadata'>;
 
-export function editableFields(client: ClientRecord): EditableFields {
+function editableFields(client: ClientRecord): EditableFields {
   const { clientId, secretHash, dynamic, metadata, createdAt, updatedAt, ...fields } = client;
   return fields;
 }

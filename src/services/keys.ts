@@ -97,7 +97,7 @@ function signers(rows: SigningKeyInfo[], now: number): Set<string> {
 export type KeyStage = 'published' | 'signing' | 'retired';
 
 /** A key's stage at `now`, and when it changes next (ms since the epoch). */
-export function keyStage(row: SigningKeyInfo, rows: SigningKeyInfo[], now: number): { stage: KeyStage; until: number | null } {
+function keyStage(row: SigningKeyInfo, rows: SigningKeyInfo[], now: number): { stage: KeyStage; until: number | null } {
   if (signers(rows, now).has(row.kid)) {
     const successor = rows.filter((r) => r.alg === row.alg && (activation(r) ?? -1) > now).map((r) => activation(r)!).sort((a, b) => a - b)[0];
     return { stage: 'signing', until: successor ?? null };

@@ -65,7 +65,9 @@ describe('metrics', () => {
     expect(routes).toContain('jwks');
     expect(routes).toContain('/interaction/:uid');
     expect([...routes].some((r) => r.includes('no-such-uid'))).toBe(false);
-    expect(await value('gatehouse_signing_key_age_seconds', { alg: 'ES256' })).toBeGreaterThanOrEqual(0);
+    const keyAge = (await server.app.metrics.registry.getMetricsAsJSON()).find((m) => m.name === 'gatehouse_signing_key_age_seconds')!;
+    expect(keyAge.values.map((v) => v.labels.alg).sort()).toEqual(['ES256', 'RS256']);
+    for (const v of keyAge.values) expect(Number(v.value)).toBeGreaterThanOrEqual(0);
     expect((await server.app.metrics.registry.getMetricsAsJSON()).some((m) => m.name === 'process_cpu_user_seconds_total')).toBe(true);
   });
 });

@@ -1,6 +1,6 @@
 import { request } from 'node:http';
 import { createTestDatabase, type TestDatabase } from '../support/databases.js';
-import { startServer, type RunningServer } from '../support/processes.js';
+import { freePort, startServer, type RunningServer } from '../support/processes.js';
 import { createClient, eventually } from '../support/gatehouse.js';
 import { redisAvailable, startRedis, type TestRedis } from '../support/redis.js';
 
@@ -59,11 +59,17 @@ describe('one instance, WORKERS=2, no Redis: the workers share their limits thro
   let db: TestDatabase;
   let redis: TestRedis;
   const servers: RunningServer[] = [];
+  let metricsPort: number;
+  /** gatehouse_redis_up of the first instance, over its workers (the minimum) */
+  const redisUp = async () => Number(/^gatehouse_redis_up (\d)/m.exec(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text())?.[1]);
 
   beforeAll(async () => {
     db = await createTestDatabase('sqlite');
     redis = await startRedis();
-    for (let i = 0; i < 2; i += 1) servers.push(await startServer({ DATABASE_URL: db.url, WORKERS: '2', REDIS_URL: redis.url, SECRET_FAILURE_LIMIT: '4' }));
+    metricsPort = await freePort();
+    for (let i = 0; i < 2; i += 1) {
+      servers.push(await startServer({ DATABASE_URL: db.url, WORKERS: '2', REDIS_URL: redis.url, SECRET_FAILURE_LIMIT: '4', ...(i === 0 ? { METRICS_PORT: String(metricsPort) } : {}) }));
+    }
   });
   afterAll(async () => {
     await Promise.all(servers.map((s) => s.stop()));
@@ -97,6 +103,7 @@ describe('one instance, WORKERS=2, no Redis: the workers share their limits thro
     await redis.stop();
     for (const s of servers) await eventually(async () => (await readyz(s)).limits.redis === 'down', 'readyz to report the outage');
     expect(await readyz(servers[0])).toMatchObject({ status: 'ok', limits: { mode: 'redis', redis: 'down' } });
+    await eventually(async () => (await redisUp()) === 0, 'the metric to show the outage');
 
     // no 5xx: the right secret works, wrong ones are refused and, counted per process, still limited
     const during = [];
@@ -113,6 +120,7 @@ describe('one instance, WORKERS=2, no Redis: the workers share their limits thro
     await redis.start();
     for (const s of servers) await eventually(async () => (await readyz(s)).limits.redis === 'up', 'readyz to report Redis back', 20_000);
     expect(servers[0].output()).toContain('redis is back');
+    await eventually(async () => (await redisUp()) === 1, 'the metric to show Redis back', 20_000);
     const fresh = createClient(db.url, ['--name', 'redis-after']);
     for (const s of servers) await eventually(async () => (await token(s, fresh.clientId, fresh.clientSecret)).status === 200, 'the client to be known');
     // every worker must be reconnected before the count is shared again
