@@ -58,8 +58,8 @@ export async function startServer({ name, script, readyPath, envFor, dir, childr
 }
 
 /** The real admin CLI, as an operator runs it, with --json output parsed. */
-export function gatehouseCli(databaseUrl, args, cwd) {
-  const r = spawnSync(process.execPath, [CLI, ...args, '--json'], { cwd, env: { ...baseEnv(), DATABASE_URL: databaseUrl }, encoding: 'utf8' });
+export function gatehouseCli(databaseUrl, args, cwd, cli = CLI) {
+  const r = spawnSync(process.execPath, [cli, ...args, '--json'], { cwd, env: { ...baseEnv(), DATABASE_URL: databaseUrl }, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`gatehouse ${args.join(' ')} failed (${r.status}): ${r.stderr.trim()}`);
   return JSON.parse(r.stdout);
 }

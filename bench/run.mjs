@@ -29,7 +29,7 @@
 // Exit code: 0 ok; 1 if a server failed to start, the check request failed, or a load saw errors.
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
@@ -151,9 +151,9 @@ async function measure(s) {
 }
 
 /** Creates the bench API and client with the real CLI; the client's secret is stored argon2id-hashed. */
-function provisionGatehouse(databaseUrl) {
-  gatehouseCli(databaseUrl, ['resources', 'create', '--identifier', RESOURCE, '--scope', SCOPE, ...(INTROSPECTION ? ['--format', 'opaque'] : [])], tmp);
-  const c = gatehouseCli(databaseUrl, ['clients', 'create', '--name', 'bench', '--resource', RESOURCE], tmp);
+function provisionGatehouse(databaseUrl, cli) {
+  gatehouseCli(databaseUrl, ['resources', 'create', '--identifier', RESOURCE, '--scope', SCOPE, ...(INTROSPECTION ? ['--format', 'opaque'] : [])], tmp, cli);
+  const c = gatehouseCli(databaseUrl, ['clients', 'create', '--name', 'bench', '--resource', RESOURCE], tmp, cli);
   if (!c.clientId || !c.clientSecret) throw new Error('clients create --json gave no clientId/clientSecret');
   return { id: c.clientId, secret: c.clientSecret };
 }
@@ -220,7 +220,12 @@ async function main() {
     const client = provisionGatehouse(dbUrl);
     await startGatehouse('b', '(b) Gatehouse, SQLite', 'sqlite', dbUrl, opt['log-level'], client);
     if (opt['log-info']) await startGatehouse('b-info', '(b) Gatehouse, SQLite, LOG_LEVEL=info', 'sqlite-info', dbUrl, 'info', client);
-    if (opt.compare) await startGatehouse('b-compare', "(b') --compare build, SQLite", 'sqlite-compare', dbUrl, opt['log-level'], client, resolve(opt.compare));
+    if (opt.compare) {
+      // the other build gets a database of its own, made by its own CLI: its migrations may differ
+      const compareDb = `file:${join(tmp, 'gatehouse-compare.db')}`;
+      const compareClient = provisionGatehouse(compareDb, join(dirname(resolve(opt.compare)), '..', 'bin', 'gatehouse.js'));
+      await startGatehouse('b-compare', "(b') --compare build, SQLite", 'sqlite-compare', compareDb, opt['log-level'], compareClient, resolve(opt.compare));
+    }
   }
   const withRedis = (only.has('d') || opt.redis) && (await redisReachable());
   if (opt.redis && withRedis) {

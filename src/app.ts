@@ -9,7 +9,7 @@ import type { JWK } from 'jose';
 import { purgeExpiredPayloads } from './storage/oidc-payloads.js';
 import { AdminDataCache } from './services/admin-data-cache.js';
 import { ensureSigningKeys, pruneRetiredKeys, readKeySet, rotateSigningKeys, rotationDue } from './services/keys.js';
-import { SecretVerifier } from './services/client-secrets.js';
+import { SecretVerifier, type SecretCheckResult } from './services/client-secrets.js';
 import { NODE_ID } from './common/node-id.js';
 import { Maintenance, type MaintenanceTask } from './services/maintenance.js';
 import { LiveProvider } from './oidc/live-provider.js';
@@ -103,11 +103,15 @@ export async function createApp({
   await ensureSigningKeys(db, config.keyEncryptionKey);
   // per minute, in seconds
   const MINUTE = 60;
+  const secretCheckCounters = Object.fromEntries(
+    (['cache_hit', 'argon2_ok', 'argon2_fail', 'limited', 'busy'] as const).map((r) => [r, metrics.secretChecks.labels(r)]),
+  ) as Record<SecretCheckResult, ReturnType<Metrics['secretChecks']['labels']>>;
   const verifier = new SecretVerifier(10_000, config.secretChecks, {
     perClientAndAddress: limits.limiter('secret-failures:client-address', config.secretFailureLimit, MINUTE),
     perClient: limits.limiter('secret-failures:client', config.secretFailureLimit * 10, MINUTE),
   }, (result) => {
-    metrics.secretChecks.inc({ result });
+    // bound children: a cache hit (every successful token request) costs no label lookup
+    secretCheckCounters[result].inc();
     if (result === 'limited') metrics.rateLimited.inc({ limit: 'secret_failures' });
   });
   const registrationLimits = {

@@ -12,9 +12,9 @@ import type { Middleware } from 'koa';
  */
 export class Metrics {
   readonly registry = new Registry();
-  readonly requests = new Counter({ name: 'gatehouse_http_requests_total', help: 'HTTP requests by route, method and status', labelNames: ['route', 'method', 'status'], registers: [this.registry] });
   readonly duration = new Histogram({
-    name: 'gatehouse_http_request_duration_seconds', help: 'HTTP request latency by route, method and status', labelNames: ['route', 'method', 'status'],
+    // its _count is the number of requests: no separate counter on the hot path
+    name: 'gatehouse_http_request_duration_seconds', help: 'HTTP requests and their latency by route, method and status', labelNames: ['route', 'method', 'status'],
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [this.registry],
   });
   readonly tokens = new Counter({ name: 'gatehouse_tokens_issued_total', help: 'successful token requests by grant type and API', labelNames: ['grant_type', 'api'], registers: [this.registry] });
@@ -57,14 +57,13 @@ export class Metrics {
   /** Counts and times every request; the route is oidc-provider's route name or the router's pattern. */
   http(): Middleware {
     return async (ctx, next) => {
-      const end = this.duration.startTimer();
+      const started = process.hrtime.bigint();
       try {
         await next();
       } finally {
         const oidc = (ctx as { oidc?: { route?: string } }).oidc;
-        const labels = { route: oidc?.route ?? (ctx as { _matchedRoute?: string })._matchedRoute ?? 'other', method: ctx.method, status: String(ctx.status) };
-        end(labels);
-        this.requests.inc(labels);
+        const route = oidc?.route ?? (ctx as { _matchedRoute?: string })._matchedRoute ?? 'other';
+        this.duration.observe({ route, method: ctx.method, status: String(ctx.status) }, Number(process.hrtime.bigint() - started) / 1e9);
       }
     };
   }

@@ -60,7 +60,7 @@ describe('metrics', () => {
   it('times requests by route, never by raw path', async () => {
     await fetch(`${server.url}/jwks`);
     await fetch(`${server.url}/interaction/no-such-uid`);
-    const series = (await server.app.metrics.registry.getMetricsAsJSON()).find((m) => m.name === 'gatehouse_http_requests_total')!.values;
+    const series = (await server.app.metrics.registry.getMetricsAsJSON()).find((m) => m.name === 'gatehouse_http_request_duration_seconds')!.values;
     const routes = new Set(series.map((v) => String(v.labels.route)));
     expect(routes).toContain('jwks');
     expect(routes).toContain('/interaction/:uid');

@@ -52,14 +52,14 @@ describe.each([['one process', '1'], ['two workers', '2']])('metrics with %s', (
     await eventually(async () => (await token(server, client, API)) === 200, 'the client to be known');
     const before = await scrape();
     const issued = series(before, 'gatehouse_tokens_issued_total', { grant_type: 'client_credentials', api: API });
-    const requests = series(before, 'gatehouse_http_requests_total', { route: 'token', status: '200' });
+    const requests = series(before, 'gatehouse_http_request_duration_seconds_count', { route: 'token', status: '200' });
     const invalid = series(before, 'gatehouse_token_errors_total', { error: 'invalid_client' });
     for (let i = 0; i < 10; i += 1) expect(await token(server, client, API)).toBe(200);
     expect(await token(server, { ...client, clientSecret: 'wrong' }, API)).toBe(401);
 
     const after = await scrape();
     expect(series(after, 'gatehouse_tokens_issued_total', { grant_type: 'client_credentials', api: API })).toBe(issued + 10);
-    expect(series(after, 'gatehouse_http_requests_total', { route: 'token', status: '200' })).toBe(requests + 10);
+    expect(series(after, 'gatehouse_http_request_duration_seconds_count', { route: 'token', status: '200' })).toBe(requests + 10);
     expect(series(after, 'gatehouse_token_errors_total', { error: 'invalid_client' })).toBe(invalid + 1);
     expect(series(after, 'gatehouse_client_secret_checks_total', { result: 'cache_hit' })).toBeGreaterThanOrEqual(9);
     expect(series(after, 'gatehouse_client_secret_checks_total', { result: 'argon2_fail' })).toBeGreaterThanOrEqual(1);
