@@ -17,14 +17,16 @@ const tail = (file) => readFileSync(file, 'utf8').trim().split('\n').slice(-15).
 
 /**
  * Spawns `node <script>` on a free port (env built from the port) with output to
- * <dir>/<name>.log, and waits up to 30 s until GET readyPath answers 200.
+ * <dir>/<name>.log, and waits up to 30 s until GET readyPath answers readyStatus (200).
+ * `readyMs` is the time from spawn to that answer, to within the 20 ms poll.
  * `children` tracks live processes so a crash or Ctrl-C can still kill them.
  */
-export async function startServer({ name, script, readyPath, envFor, dir, children, cpuProfDir }) {
+export async function startServer({ name, script, readyPath, readyStatus = 200, envFor, dir, children, cpuProfDir }) {
   const port = await freePort();
   const log = join(dir, `${name}.log`);
   const fd = openSync(log, 'w');
   const prof = cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${resolve(cpuProfDir)}`, `--cpu-prof-name=${name}.cpuprofile`] : [];
+  const spawned = performance.now();
   const child = spawn(process.execPath, [...prof, script], {
     cwd: dir, // no stray .env gets loaded
     env: { ...baseEnv(), PORT: String(port), ...envFor(port) },
@@ -41,10 +43,11 @@ export async function startServer({ name, script, readyPath, envFor, dir, childr
   for (const deadline = Date.now() + 30_000; ;) {
     if (server.exited) throw new Error(`${name} exited (${server.exited}):\n${tail(log)}`);
     const res = await fetch(server.url + readyPath).catch(() => null);
-    if (res?.status === 200) break;
+    if (res?.status === readyStatus) break;
     if (Date.now() > deadline) throw new Error(`${name} was not ready within 30 s:\n${tail(log)}`);
-    await sleep(100);
+    await sleep(20);
   }
+  server.readyMs = performance.now() - spawned;
   return server;
 
   /** SIGTERM lets the server drain and write its CPU profile; SIGKILL after 5 s. */
@@ -73,8 +76,8 @@ export function processCpuMs(pid) {
   return (Number(fields[11]) + Number(fields[12])) * TICK_MS; // utime, stime (fields 14, 15 of stat)
 }
 
-/** CPU of a process and every live process below it (node:cluster workers), ms. */
-export function treeCpuMs(pid) {
+/** A process and every live process below it (node:cluster workers). */
+function processTree(pid) {
   const children = new Map(); // ppid -> pids
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -85,17 +88,35 @@ export function treeCpuMs(pid) {
       // the process ended while we looked
     }
   }
-  let total = 0;
+  const tree = [];
   const visit = (p) => {
-    try {
-      total += processCpuMs(p);
-    } catch {
-      return;
-    }
+    tree.push(p);
     for (const child of children.get(p) ?? []) visit(child);
   };
   visit(pid);
-  return total;
+  return tree;
+}
+
+/** Sums `read(pid)` over a process tree, skipping processes that ended meanwhile. */
+function overTree(pid, read) {
+  const values = [];
+  for (const p of processTree(pid)) {
+    try {
+      values.push(read(p));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return values;
+}
+
+/** CPU of a process and every live process below it (node:cluster workers), ms. */
+export const treeCpuMs = (pid) => overTree(pid, processCpuMs).reduce((a, b) => a + b, 0);
+
+/** Resident memory in MB of a process tree: in all, and of its largest process. */
+export function rssMb(pid) {
+  const mb = overTree(pid, (p) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))[1]) / 1024);
+  return { total: Math.round(mb.reduce((a, b) => a + b, 0)), perProcess: Math.round(Math.max(0, ...mb)) };
 }
 
 /** Busy CPU of the whole machine (all cores), ms. */

@@ -1,16 +1,23 @@
-// Setup (a): the ceiling. Plain oidc-provider with its default in-memory adapter,
-// one client with a plaintext secret, ES256 JWT access tokens (RFC 9068) for the
-// bench API: the same token kind, keys and algorithm Gatehouse issues.
-// env: PORT, BENCH_CLIENT_ID, BENCH_CLIENT_SECRET, BENCH_RESOURCE, BENCH_SCOPE, BENCH_FORMAT (jwt | opaque)
+// Setup (a): the ceiling. Plain oidc-provider with its default in-memory adapter and the same
+// protocol work Gatehouse does for each flow of bench/flows.mjs:
+// - a service client (client_credentials, introspection) with a plaintext secret, getting ES256 JWT
+//   access tokens (RFC 9068) for the JWT API and opaque ones for the opaque API;
+// - a web client (authorization_code with PKCE, refresh_token with rotation, userinfo), whose
+//   sign-in is an interaction that finishes at once: no login page, no upstream, a new grant of
+//   what was asked.
+// env: PORT, BENCH_CLIENTS (JSON: { service: {id, secret}, web: {id, secret} }), BENCH_REDIRECT_URI,
+//      BENCH_JWT_API, BENCH_OPAQUE_API, BENCH_SCOPE
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:http';
 import { calculateJwkThumbprint } from 'jose';
 import Provider from 'oidc-provider';
 
-const { PORT, BENCH_CLIENT_ID, BENCH_CLIENT_SECRET, BENCH_RESOURCE, BENCH_SCOPE, BENCH_FORMAT = 'jwt' } = process.env;
+const { PORT, BENCH_CLIENTS, BENCH_REDIRECT_URI, BENCH_JWT_API, BENCH_OPAQUE_API, BENCH_SCOPE } = process.env;
+const clients = JSON.parse(BENCH_CLIENTS);
+const ACCOUNT = 'bench-account';
 
-// Like Gatehouse (src/oidc/keys.ts): one P-256 key first (signs ES256 access tokens), one RSA 2048
-// key, each with its RFC 7638 thumbprint as kid, so the tokens have the same header and size.
+// Like Gatehouse (src/services/keys.ts): one P-256 key first (signs ES256 access tokens), one RSA 2048
+// key (ID tokens, RS256 by default), each with its RFC 7638 thumbprint as kid: same headers and sizes.
 const jwk = async (alg, pair) => {
   const key = pair.privateKey.export({ format: 'jwk' });
   return { ...key, kid: await calculateJwkThumbprint(key, 'sha256'), alg, use: 'sig' };
@@ -23,34 +30,71 @@ const keys = [
 const provider = new Provider(`http://127.0.0.1:${PORT}`, {
   jwks: { keys },
   clients: [{
-    client_id: BENCH_CLIENT_ID,
-    client_secret: BENCH_CLIENT_SECRET, // plaintext: oidc-provider's own constant-time compare
+    client_id: clients.service.id,
+    client_secret: clients.service.secret, // plaintext: oidc-provider's own constant-time compare
     grant_types: ['client_credentials'],
     response_types: [],
     redirect_uris: [],
+    token_endpoint_auth_method: 'client_secret_basic',
+  }, {
+    client_id: clients.web.id,
+    client_secret: clients.web.secret,
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    redirect_uris: [BENCH_REDIRECT_URI],
     token_endpoint_auth_method: 'client_secret_basic',
   }],
   features: {
     devInteractions: { enabled: false },
     clientCredentials: { enabled: true },
-    // the introspection flow: a client introspects its own opaque tokens, as in Gatehouse
+    // a client introspects its own opaque tokens, as in Gatehouse
     introspection: { enabled: true },
     resourceIndicators: {
       enabled: true,
       defaultResource: () => undefined,
       useGrantedResource: () => true,
-      getResourceServerInfo: () => ({
-        scope: BENCH_SCOPE,
-        audience: BENCH_RESOURCE,
-        accessTokenTTL: 600, // seconds, Gatehouse's default
-        accessTokenFormat: BENCH_FORMAT,
-        ...(BENCH_FORMAT === 'jwt' ? { jwt: { sign: { alg: 'ES256' } } } : {}),
-      }),
+      getResourceServerInfo: (_ctx, resource) => {
+        const jwt = resource === BENCH_JWT_API;
+        if (!jwt && resource !== BENCH_OPAQUE_API) throw new Provider.errors.InvalidTarget();
+        return {
+          scope: BENCH_SCOPE,
+          audience: resource,
+          accessTokenTTL: 600, // seconds, Gatehouse's default
+          accessTokenFormat: jwt ? 'jwt' : 'opaque',
+          ...(jwt ? { jwt: { sign: { alg: 'ES256' } } } : {}),
+        };
+      },
     },
   },
+  // as in Gatehouse (src/oidc/configuration.ts)
+  pkce: { required: () => true },
+  responseTypes: ['code'],
+  rotateRefreshToken: () => true,
+  scopes: ['openid', 'offline_access', 'profile', 'email'],
+  claims: { openid: ['sub'], profile: ['name', 'preferred_username', 'picture'], email: ['email', 'email_verified'] },
+  findAccount: (_ctx, sub) => ({
+    accountId: sub,
+    claims: () => ({ sub, email: 'octocat@github.com', email_verified: true, name: 'The Octocat', preferred_username: 'octocat', picture: 'https://avatars.githubusercontent.com/u/583231?v=4' }),
+  }),
+  interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
   enabledJWA: { idTokenSigningAlgValues: ['ES256', 'RS256'] },
 });
 
-const server = createServer(provider.callback()).listen(Number(PORT), '127.0.0.1');
+/** The sign-in: the person is signed in and consents to everything asked, at once. */
+async function interaction(req, res) {
+  const { params } = await provider.interactionDetails(req, res);
+  const grant = new provider.Grant({ accountId: ACCOUNT, clientId: params.client_id });
+  grant.addOIDCScope(params.scope);
+  await provider.interactionFinished(req, res, { login: { accountId: ACCOUNT }, consent: { grantId: await grant.save() } }, { mergeWithLastSubmission: false });
+}
+
+const callback = provider.callback();
+const server = createServer((req, res) => {
+  if (req.method === 'GET' && req.url.startsWith('/interaction/')) {
+    interaction(req, res).catch((err) => res.writeHead(500).end(String(err)));
+  } else {
+    callback(req, res);
+  }
+}).listen(Number(PORT), '127.0.0.1');
 // Exit cleanly on SIGTERM so that --cpu-prof can write its profile.
 process.on('SIGTERM', () => server.close(() => process.exit(0)));

@@ -1,170 +1,131 @@
 #!/usr/bin/env node
-// `npm run bench`: client_credentials throughput of Gatehouse against a raw oidc-provider.
-//   (a) raw oidc-provider, in-memory adapter, plaintext secret   (bench/raw-provider.mjs)
-//   (b) Gatehouse on SQLite (temp file), argon2id-hashed secret  (node dist/main.js)
-//   (c) Gatehouse on PostgreSQL (fresh database, dropped after)   (skipped if unreachable)
-//   (d) Gatehouse with WORKERS=2 and REDIS_URL, on SQLite and on PostgreSQL  (skipped without Redis)
+// `npm run bench`: every hot flow of Gatehouse side by side with a raw oidc-provider doing the
+// same protocol work (bench/flows.mjs says what each flow is).
+//   (a) raw oidc-provider, in-memory adapter, plaintext secrets      (bench/raw-provider.mjs)
+//   (b) Gatehouse on SQLite (temp file), argon2id-hashed secrets     (node dist/main.js)
+//   (c) Gatehouse on PostgreSQL (fresh database, dropped after)      (skipped if unreachable)
+//   (d) with --only …,d: Gatehouse with WORKERS=2 and REDIS_URL, on SQLite and PostgreSQL
 //   (r) with --redis: (b) with REDIS_URL, to show Redis costs the token path nothing
-// Each server is its own child process, all started up front; autocannon (in this process)
-// loads one at a time over real HTTP on 127.0.0.1, in interleaved rounds (a b c, a b c, ...)
-// so that drift in machine speed hits every setup alike. Medians are reported.
+//   (B), (C) with --seed-large: (b) and (c) on databases filled with 100,000 clients, 1,000,000
+//       grants with their refresh tokens and 1,000,000 opaque access tokens (bench/seed-large.mjs)
+// Each server is its own child process, all started up front (the GitHub stand-in of the sign-in
+// flow too); this process loads one at a time over real HTTP on 127.0.0.1, flow by flow, in
+// interleaved rounds (a b c, a b c, ...) so that drift in machine speed hits every setup alike.
+// Medians are reported, and written with the machine, memory and start times to --out
+// (docs/bench/latest.json) and a chart beside it (latest.svg).
 // Options (all optional):
-//   --duration <s>     measured load per setup and round, seconds (default 10)
-//   --warmup <s>       load per setup before measuring, discarded, seconds (default 5)
+//   --flow a,b,…       flows to run (default all): client_credentials, introspection, refresh_token,
+//                      authorization_code, userinfo, sign-in
+//   --duration <s>     measured load per setup and round, seconds (default 6)
+//   --warmup <s>       load per setup and flow before measuring, discarded, seconds (default 3)
 //   --rounds <n>       measured rounds (default 3)
-//   --connections <n>  concurrent keep-alive connections (default 32)
-//   --only a,b,c,d     run only these setups (default all four)
-//   --flow <flow>      client_credentials (default) | introspection (of opaque access tokens, by the
-//                      client they were issued to, without a token_type_hint; tokens made before the load)
+//   --codes <n>        codes redeemed per setup and round in the authorization_code flow (default 2000)
+//   --only a,b,c,d     run only these setups (default a,b,c)
+//   --seed-large       also run (B) and (C) on the large databases
 //   --redis            also run (b) with REDIS_URL set
 //   --log-level <lvl>  LOG_LEVEL of the Gatehouse servers (default warn)
-//   --log-info         also run (b) with LOG_LEVEL=info, the server default, to show its cost
 //   --cpu-prof <dir>   run the servers under node --cpu-prof, profiles written to <dir>
 //                      (summarize one with: node bench/profile-top.mjs <dir>/sqlite.cpuprofile)
 //   --compare <file>   also run (b) with another build's main.js (e.g. ../other-checkout/dist/main.js),
 //                      to A/B a change in src/ under the same conditions
+//   --out <file>       where the JSON goes (default docs/bench/latest.json; the SVG gets .svg)
 // Env: GATEHOUSE_BENCH_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/postgres),
 //      GATEHOUSE_BENCH_REDIS_URL (default redis://127.0.0.1:6379).
 // CPU per request counts the server's whole process tree (a primary and its workers).
-// Exit code: 0 ok; 1 if a server failed to start, the check request failed, or a load saw errors.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+// Exit code: 0 ok; 1 if a server failed to start, a check failed, or a load saw errors.
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import autocannon from 'autocannon';
 import pg from 'pg';
 import { connect } from 'node:net';
-import { ROOT, gatehouseCli, machineBusyMs, machineInfo, median, startServer, treeCpuMs } from './lib.mjs';
+import { ROOT, gatehouseCli, machineBusyMs, machineInfo, median, rssMb, startServer, treeCpuMs } from './lib.mjs';
+import { FLOWS, JWT_API, OPAQUE_API, REDIRECT_URI, SCOPE } from './flows.mjs';
+import { renderChart } from './chart.mjs';
 
-const RESOURCE = 'https://bench.example.com';
-const SCOPE = 'read';
-const BODY = `grant_type=client_credentials&resource=${encodeURIComponent(RESOURCE)}&scope=${SCOPE}`;
 const PG_URL = process.env.GATEHOUSE_BENCH_POSTGRES_URL || 'postgresql://postgres@127.0.0.1:5432/postgres';
 const REDIS_URL = process.env.GATEHOUSE_BENCH_REDIS_URL || 'redis://127.0.0.1:6379';
-const TARGETS = { b: 0.9, c: 0.8 }; // minimum req/s ratio to (a)
+const GITHUB = { id: 'bench-github-app', secret: randomBytes(20).toString('hex') };
 
 const { values: opt } = parseArgs({
   options: {
-    duration: { type: 'string', default: '10' },
-    warmup: { type: 'string', default: '5' },
+    flow: { type: 'string', default: FLOWS.map((f) => f.name).join(',') },
+    duration: { type: 'string', default: '6' },
+    warmup: { type: 'string', default: '3' },
     rounds: { type: 'string', default: '3' },
-    connections: { type: 'string', default: '32' },
-    only: { type: 'string', default: 'a,b,c,d' },
+    codes: { type: 'string', default: '2000' },
+    only: { type: 'string', default: 'a,b,c' },
+    'seed-large': { type: 'boolean', default: false },
     redis: { type: 'boolean', default: false },
-    flow: { type: 'string', default: 'client_credentials' },
     'log-level': { type: 'string', default: 'warn' },
-    'log-info': { type: 'boolean', default: false },
     'cpu-prof': { type: 'string' },
     compare: { type: 'string' },
+    out: { type: 'string', default: join(ROOT, 'docs', 'bench', 'latest.json') },
   },
 });
-const INTROSPECTION = opt.flow === 'introspection';
-if (!['client_credentials', 'introspection'].includes(opt.flow)) throw new Error(`unknown --flow ${opt.flow}`);
-/** opaque tokens per server for the introspection flow, cycled through by the load */
-const POOL = 500;
+const flows = opt.flow.split(',').map((name) => FLOWS.find((f) => f.name === name) ?? usage(`unknown flow ${name}`));
 const DURATION = Number(opt.duration); // s
 const WARMUP = Number(opt.warmup); // s
 const ROUNDS = Number(opt.rounds);
-const CONNECTIONS = Number(opt.connections);
+const CODES = Number(opt.codes);
 const only = new Set(opt.only.split(','));
 const say = (line = '') => process.stdout.write(`${line}\n`);
+function usage(message) {
+  process.stderr.write(`bench: ${message}\n`);
+  process.exit(2);
+}
 
 const tmp = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
 const children = new Set(); // live server processes
 const servers = []; // started servers, stopped at the end
-let dropPgDatabase; // set once the PostgreSQL database exists
+const pgDatabases = []; // dropped at the end
+let standin; // the GitHub stand-in
 let failed = false;
 const serverOpts = { dir: tmp, children, cpuProfDir: opt['cpu-prof'] };
 
-const headers = ({ id, secret }) => ({
-  'content-type': 'application/x-www-form-urlencoded',
-  // RFC 6749 §2.3.1: id and secret are form-encoded before base64
-  authorization: `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`,
-});
-
-/**
- * One request must give 200 and an ES256 JWT access token (RFC 9068 typ at+jwt) before any load.
- * Returns its time in ms: Gatehouse's first request includes the one argon2id verify of the secret.
- */
-async function checkToken(s) {
-  const { label, url, client } = s;
-  const started = performance.now();
-  const res = await fetch(`${url}/token`, { method: 'POST', headers: headers(client), body: BODY });
-  const json = await res.json().catch(() => ({}));
-  if (res.status !== 200 || !json.access_token) throw new Error(`${label}: check request gave ${res.status}: ${JSON.stringify(json)}`);
-  if (INTROSPECTION) {
-    const seen = await introspect(s, json.access_token);
-    if (seen.status !== 200 || seen.body.active !== true) throw new Error(`${label}: introspection gave ${seen.status}: ${JSON.stringify(seen.body)}`);
-    return performance.now() - started;
-  }
-  const header = JSON.parse(Buffer.from(json.access_token.split('.')[0], 'base64url').toString());
-  if (header.alg !== 'ES256' || header.typ !== 'at+jwt') throw new Error(`${label}: expected an ES256 at+jwt, got ${JSON.stringify(header)}`);
-  return performance.now() - started;
-}
-
-async function introspect({ url, client }, token) {
-  const res = await fetch(`${url}/token/introspection`, { method: 'POST', headers: headers(client), body: `token=${token}` });
-  return { status: res.status, body: await res.json().catch(() => ({})) };
-}
-
-/** For the introspection flow: opaque tokens made ahead of the load, POOL per server. */
-async function fillPool(s) {
-  s.pool = [];
-  for (let i = 0; i < POOL; i++) {
-    const res = await fetch(`${s.url}/token`, { method: 'POST', headers: headers(s.client), body: BODY });
-    s.pool.push((await res.json()).access_token);
-  }
-}
-
-/** Fixed connections for a fixed time. Latency in ms; req/s is autocannon's mean of 1 s samples. */
-const load = (s, seconds) => {
-  if (!INTROSPECTION) {
-    return autocannon({ url: `${s.url}/token`, method: 'POST', headers: headers(s.client), body: BODY, connections: CONNECTIONS, duration: seconds });
-  }
-  let next = 0;
-  return autocannon({
-    url: s.url, connections: CONNECTIONS, duration: seconds,
-    requests: [{ method: 'POST', path: '/token/introspection', headers: headers(s.client), setupRequest: (req) => ({ ...req, body: `token=${s.pool[next++ % s.pool.length]}` }) }],
-  });
-};
-
-/** One measured load, with CPU accounting: the server's own, this process's (autocannon), and the rest of the machine. */
-async function measure(s) {
+/** One measured load, with CPU accounting: the server's own, this process's (the load), the stand-in's, and the rest of the machine. */
+async function measure(flow, s) {
   const gone = () => s.exited && new Error(`${s.label}: the server exited during the run (${s.exited}):\n${s.logTail()}`);
   if (gone()) throw gone();
-  const server0 = treeCpuMs(s.pid), busy0 = machineBusyMs(), self0 = process.cpuUsage();
-  const r = await load(s, DURATION);
+  await flow.round?.(s, CODES);
+  const server0 = treeCpuMs(s.pid), standin0 = treeCpuMs(standin.pid), busy0 = machineBusyMs(), self0 = process.cpuUsage();
+  const r = await flow.load(s, DURATION);
   if (gone()) throw gone();
   const serverMs = treeCpuMs(s.pid) - server0;
+  const standinMs = treeCpuMs(standin.pid) - standin0;
   const self = process.cpuUsage(self0);
   const selfMs = (self.user + self.system) / 1000;
-  const otherMs = machineBusyMs() - busy0 - serverMs - selfMs;
-  const bad = r.non2xx + r.errors + r.timeouts;
-  if (bad) failed = true;
-  const core = (ms) => Math.round((100 * ms) / (DURATION * 1000)); // % of one core
-  const m = { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, bad, usPerReq: (1000 * serverMs) / r.requests.total, other: core(otherMs) };
-  say(`  ${s.label.padEnd(38)} ${m.rps.toFixed(0).padStart(5)} req/s  p50 ${m.p50} ms  p99 ${m.p99} ms  ` +
-    `server ${core(serverMs)}% of a core, ${m.usPerReq.toFixed(0)} µs CPU/req; load generator ${core(selfMs)}%, other processes ${core(otherMs)}%` +
-    (bad ? `  ERRORS: ${r.non2xx} non-2xx, ${r.errors} socket errors, ${r.timeouts} timeouts` : ''));
+  const otherMs = machineBusyMs() - busy0 - serverMs - selfMs - standinMs;
+  if (r.bad) failed = true;
+  const core = (ms) => Math.round((100 * ms) / (r.seconds * 1000)); // % of one core
+  const m = { rps: r.total / r.seconds, p50: r.p50, p99: r.p99, bad: r.bad, usPerReq: (1000 * serverMs) / r.total, other: core(otherMs), rssMb: rssMb(s.pid) };
+  say(`  ${s.label.padEnd(34)} ${m.rps.toFixed(0).padStart(5)} ${flow.unit ?? 'req'}/s  p50 ${m.p50} ms  p99 ${m.p99} ms  ` +
+    `server ${core(serverMs)}% of a core, ${m.usPerReq.toFixed(0)} µs CPU each; load ${core(selfMs)}%` +
+    `${standinMs > 50 ? `, GitHub stand-in ${core(standinMs)}%` : ''}, other ${core(otherMs)}%; RSS ${m.rssMb.total} MB` +
+    (r.bad ? `  ERRORS: ${r.badDetail}` : ''));
   return m;
 }
 
-/** Creates the bench API and client with the real CLI; the client's secret is stored argon2id-hashed. */
+/** Creates the bench APIs and clients with the real CLI; secrets are stored argon2id-hashed. */
 function provisionGatehouse(databaseUrl, cli) {
-  gatehouseCli(databaseUrl, ['resources', 'create', '--identifier', RESOURCE, '--scope', SCOPE, ...(INTROSPECTION ? ['--format', 'opaque'] : [])], tmp, cli);
-  const c = gatehouseCli(databaseUrl, ['clients', 'create', '--name', 'bench', '--resource', RESOURCE], tmp, cli);
-  if (!c.clientId || !c.clientSecret) throw new Error('clients create --json gave no clientId/clientSecret');
-  return { id: c.clientId, secret: c.clientSecret };
+  const run = (args) => gatehouseCli(databaseUrl, args, tmp, cli);
+  run(['resources', 'create', '--identifier', JWT_API, '--scope', SCOPE]);
+  run(['resources', 'create', '--identifier', OPAQUE_API, '--scope', SCOPE, '--format', 'opaque']);
+  const service = run(['clients', 'create', '--name', 'bench service', '--resource', JWT_API, '--resource', OPAQUE_API]);
+  const web = run(['clients', 'create', '--name', 'bench web app', '--grant-type', 'authorization_code', '--grant-type', 'refresh_token', '--redirect-uri', REDIRECT_URI]);
+  return { service: { id: service.clientId, secret: service.clientSecret }, web: { id: web.clientId, secret: web.clientSecret } };
 }
 
-async function startGatehouse(key, label, name, databaseUrl, logLevel, client, script = join(ROOT, 'dist', 'main.js'), extra = {}) {
+async function startGatehouse(key, label, name, databaseUrl, clients, { script = join(ROOT, 'dist', 'main.js'), env: extra = {} } = {}) {
   const env = (port) => ({
-    DATABASE_URL: databaseUrl, LOG_LEVEL: logLevel, ISSUER: `http://127.0.0.1:${port}`, SHUTDOWN_TIMEOUT_MS: '1000',
-    COOKIE_KEYS: `${randomBytes(32).toString('base64url')},${randomBytes(32).toString('base64url')}`, WORKERS: '1', ...extra,
+    DATABASE_URL: databaseUrl, LOG_LEVEL: opt['log-level'], ISSUER: `http://127.0.0.1:${port}`, SHUTDOWN_TIMEOUT_MS: '1000',
+    COOKIE_KEYS: `${randomBytes(32).toString('base64url')},${randomBytes(32).toString('base64url')}`, WORKERS: '1',
+    GITHUB_CLIENT_ID: GITHUB.id, GITHUB_CLIENT_SECRET: GITHUB.secret, GITHUB_BASE_URL: standin.url, GITHUB_API_URL: `${standin.url}/api/v3`,
+    ...extra,
   });
   const server = await startServer({ ...serverOpts, name, script, readyPath: '/readyz', envFor: env });
-  servers.push(Object.assign(server, { key, label, client }));
+  servers.push(Object.assign(server, { key, label, clients, idleMb: rssMb(server.pid) }));
 }
 
 /** Whether Redis answers at REDIS_URL (says why not). */
@@ -189,121 +150,185 @@ async function createPgDatabase() {
   const name = `gatehouse_bench_${randomBytes(6).toString('hex')}`;
   await admin.query(`CREATE DATABASE ${name}`);
   await admin.end();
-  dropPgDatabase = async () => {
-    const c = new pg.Client({ connectionString: PG_URL });
-    await c.connect();
-    await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await c.end();
-  };
+  pgDatabases.push(name);
   const url = new URL(PG_URL);
   url.pathname = `/${name}`;
   return url.toString();
 }
 
-async function main() {
-  if (!existsSync(join(ROOT, 'dist', 'main.js'))) throw new Error('dist/main.js is missing: run `npm run build` first');
-  const { cpu, nproc, node } = machineInfo();
-  say(`gatehouse bench ${new Date().toISOString()}: node ${node}, nproc ${nproc}, ${cpu}`);
-  say(`load: ${INTROSPECTION ? `POST /token/introspection of ${POOL} opaque tokens in turn (no hint)` : 'POST /token client_credentials + resource'}, ${CONNECTIONS} connections; per setup ${WARMUP} s warm-up, ` +
-    `then ${ROUNDS} round(s) of ${DURATION} s; Gatehouse LOG_LEVEL=${opt['log-level']}\n`);
+async function dropPgDatabases() {
+  if (!pgDatabases.length) return;
+  const c = new pg.Client({ connectionString: PG_URL });
+  await c.connect();
+  for (const name of pgDatabases) await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  await c.end();
+}
 
-  // 1. Start every server and check one token from each (a failure here ends the run, exit 1).
+/** Fills a provisioned database with the large data set (bench/seed-large.mjs). */
+async function seedLarge(databaseUrl) {
+  const { seedLarge: fill } = await import('./seed-large.mjs');
+  const { seconds } = await fill({ databaseUrl, log: (line) => say(`  ${line}`) });
+  say(`  filled in ${seconds.toFixed(0)} s`);
+}
+
+async function startAll() {
   if (only.has('a')) {
-    // id and secret shaped like the CLI's (12 and 32 random bytes), so requests are the same size
-    const client = { id: randomBytes(12).toString('base64url'), secret: randomBytes(32).toString('base64url') };
-    const env = () => ({ BENCH_CLIENT_ID: client.id, BENCH_CLIENT_SECRET: client.secret, BENCH_RESOURCE: RESOURCE, BENCH_SCOPE: SCOPE, BENCH_FORMAT: INTROSPECTION ? 'opaque' : 'jwt' });
+    // ids and secrets shaped like the CLI's (12 and 32 random bytes), so requests are the same size
+    const pair = () => ({ id: randomBytes(12).toString('base64url'), secret: randomBytes(32).toString('base64url') });
+    const clients = { service: pair(), web: pair() };
+    const env = () => ({ BENCH_CLIENTS: JSON.stringify(clients), BENCH_REDIRECT_URI: REDIRECT_URI, BENCH_JWT_API: JWT_API, BENCH_OPAQUE_API: OPAQUE_API, BENCH_SCOPE: SCOPE });
     const server = await startServer({ ...serverOpts, name: 'raw', script: join(ROOT, 'bench', 'raw-provider.mjs'), readyPath: '/.well-known/openid-configuration', envFor: env });
-    servers.push(Object.assign(server, { key: 'a', label: '(a) raw oidc-provider, memory', client }));
+    servers.push(Object.assign(server, { key: 'a', label: '(a) raw oidc-provider, memory', clients, idleMb: rssMb(server.pid) }));
   }
+  const sqlite = (name) => `file:${join(tmp, `${name}.db`)}`;
   if (only.has('b')) {
-    const dbUrl = `file:${join(tmp, 'gatehouse.db')}`;
-    const client = provisionGatehouse(dbUrl);
-    await startGatehouse('b', '(b) Gatehouse, SQLite', 'sqlite', dbUrl, opt['log-level'], client);
-    if (opt['log-info']) await startGatehouse('b-info', '(b) Gatehouse, SQLite, LOG_LEVEL=info', 'sqlite-info', dbUrl, 'info', client);
+    await startGatehouse('b', '(b) Gatehouse, SQLite', 'sqlite', sqlite('gatehouse'), provisionGatehouse(sqlite('gatehouse')));
     if (opt.compare) {
       // the other build gets a database of its own, made by its own CLI: its migrations may differ
-      const compareDb = `file:${join(tmp, 'gatehouse-compare.db')}`;
-      const compareClient = provisionGatehouse(compareDb, join(dirname(resolve(opt.compare)), '..', 'bin', 'gatehouse.js'));
-      await startGatehouse('b-compare', "(b') --compare build, SQLite", 'sqlite-compare', compareDb, opt['log-level'], compareClient, resolve(opt.compare));
+      const db = sqlite('gatehouse-compare');
+      const clients = provisionGatehouse(db, join(dirname(resolve(opt.compare)), '..', 'bin', 'gatehouse.js'));
+      await startGatehouse('b-compare', "(b') --compare build, SQLite", 'sqlite-compare', db, clients, { script: resolve(opt.compare) });
     }
   }
   const withRedis = (only.has('d') || opt.redis) && (await redisReachable());
   if (opt.redis && withRedis) {
-    const dbUrl = `file:${join(tmp, 'gatehouse-redis.db')}`;
-    await startGatehouse('r', '(r) Gatehouse, SQLite, REDIS_URL', 'sqlite-redis', dbUrl, opt['log-level'], provisionGatehouse(dbUrl), undefined, { REDIS_URL });
+    const db = sqlite('gatehouse-redis');
+    await startGatehouse('r', '(r) Gatehouse, SQLite, REDIS_URL', 'sqlite-redis', db, provisionGatehouse(db), { env: { REDIS_URL } });
   }
   let pgUrl;
   if (only.has('c') || (only.has('d') && withRedis)) pgUrl = await createPgDatabase();
-  if (only.has('c') && pgUrl) await startGatehouse('c', '(c) Gatehouse, PostgreSQL', 'postgresql', pgUrl, opt['log-level'], provisionGatehouse(pgUrl));
+  if (pgUrl) {
+    const clients = provisionGatehouse(pgUrl);
+    if (only.has('c')) await startGatehouse('c', '(c) Gatehouse, PostgreSQL', 'postgresql', pgUrl, clients);
+    if (only.has('d') && withRedis) await startGatehouse('d-pg', '(d) WORKERS=2 + Redis, PostgreSQL', 'postgresql-workers', pgUrl, clients, { env: { WORKERS: '2', REDIS_URL } });
+  }
   if (only.has('d') && withRedis) {
-    const fleet = { WORKERS: '2', REDIS_URL };
-    const dbUrl = `file:${join(tmp, 'gatehouse-workers.db')}`;
-    await startGatehouse('d', '(d) WORKERS=2 + Redis, SQLite', 'sqlite-workers', dbUrl, opt['log-level'], provisionGatehouse(dbUrl), undefined, fleet);
-    if (pgUrl) {
-      const client = only.has('c') ? servers.find((s) => s.key === 'c').client : provisionGatehouse(pgUrl);
-      await startGatehouse('d-pg', '(d) WORKERS=2 + Redis, PostgreSQL', 'postgresql-workers', pgUrl, opt['log-level'], client, undefined, fleet);
+    const db = sqlite('gatehouse-workers');
+    await startGatehouse('d', '(d) WORKERS=2 + Redis, SQLite', 'sqlite-workers', db, provisionGatehouse(db), { env: { WORKERS: '2', REDIS_URL } });
+  }
+  if (opt['seed-large']) {
+    const db = sqlite('gatehouse-large');
+    const clients = provisionGatehouse(db);
+    say('filling the large SQLite database');
+    await seedLarge(db);
+    await startGatehouse('B', '(B) SQLite, large', 'sqlite-large', db, clients);
+    const url = await createPgDatabase();
+    if (url) {
+      const pgClients = provisionGatehouse(url);
+      say('filling the large PostgreSQL database');
+      await seedLarge(url);
+      await startGatehouse('C', '(C) PostgreSQL, large', 'postgresql-large', url, pgClients);
     }
   }
-  for (const s of servers) {
-    const [first, second] = [await checkToken(s), await checkToken(s)]; // ms
-    say(`${s.label}: checked (${INTROSPECTION ? 'opaque token introspected active' : '200, ES256 at+jwt'}); first request ${first.toFixed(1)} ms, second ${second.toFixed(1)} ms`);
-    if (INTROSPECTION) await fillPool(s);
-  }
+}
 
-  // 2. Warm-up (JIT, the first argon2 verify in Gatehouse, caches), then interleaved measured rounds.
-  if (WARMUP > 0) for (const s of servers) await load(s, WARMUP);
+/** Runs one flow on every server: prepare and check, warm-up, interleaved measured rounds; its medians. */
+async function runFlow(flow) {
+  say(`\n== ${flow.name}: ${flow.describe}`);
+  for (const s of servers) {
+    await flow.prepare?.(s);
+    const started = performance.now();
+    await flow.check(s);
+    say(`${s.label}: checked, ${(performance.now() - started).toFixed(0)} ms`);
+  }
+  if (WARMUP > 0) {
+    for (const s of servers) {
+      await flow.round?.(s, Math.ceil(CODES / 4));
+      await flow.load(s, WARMUP);
+    }
+  }
   const results = Object.fromEntries(servers.map((s) => [s.key, []]));
   for (let round = 1; round <= ROUNDS; round++) {
     say(`round ${round}/${ROUNDS}`);
-    for (const s of servers) results[s.key].push(await measure(s));
+    for (const s of servers) results[s.key].push(await measure(flow, s));
   }
-
-  // 3. Medians over rounds (and the best round's req/s); ratios are of median req/s, and of server CPU
-  //    per request, which other load on the machine disturbs less than req/s.
+  // Medians over rounds (and the best round); ratios are of median req/s, and of server CPU per
+  // request, which other load on the machine disturbs less than req/s.
   const sum = Object.fromEntries(servers.map((s) => {
     const ms = results[s.key];
     const med = Object.fromEntries(['rps', 'p50', 'p99', 'usPerReq'].map((k) => [k, median(ms.map((m) => m[k]))]));
-    return [s.key, { label: s.label, bad: ms.reduce((n, m) => n + m.bad, 0), best: Math.max(...ms.map((m) => m.rps)), ...med }];
+    return [s.key, { label: s.label, bad: ms.reduce((n, m) => n + m.bad, 0), best: Math.max(...ms.map((m) => m.rps)), ...med, rssMb: Math.max(...ms.map((m) => m.rssMb.perProcess)) }];
   }));
-  say(`\nmedians over ${ROUNDS} round(s):`);
-  say(`${'setup'.padEnd(38)}  ${'req/s'.padStart(6)}  best  p50 ms  p99 ms  errors  µs CPU/req  req/s vs (a)  CPU/req (a)/x`);
+  say(`medians over ${ROUNDS} round(s):`);
+  say(`${'setup'.padEnd(34)}  ${'per s'.padStart(6)}  best  p50 ms  p99 ms  errors  µs CPU each  vs (a)  CPU (a)/x`);
   for (const s of Object.values(sum)) {
     const vsA = (x) => (sum.a ? x.toFixed(2) : '-');
-    say(`${s.label.padEnd(38)}  ${s.rps.toFixed(0).padStart(6)}  ${s.best.toFixed(0).padStart(4)}  ${String(s.p50).padStart(6)}  ${String(s.p99).padStart(6)}  ` +
-      `${String(s.bad).padStart(6)}  ${s.usPerReq.toFixed(0).padStart(10)}  ${vsA(s.rps / sum.a?.rps).padStart(12)}  ${vsA(sum.a?.usPerReq / s.usPerReq).padStart(13)}`);
+    say(`${s.label.padEnd(34)}  ${s.rps.toFixed(0).padStart(6)}  ${s.best.toFixed(0).padStart(4)}  ${String(s.p50).padStart(6)}  ${String(s.p99).padStart(6)}  ` +
+      `${String(s.bad).padStart(6)}  ${s.usPerReq.toFixed(0).padStart(11)}  ${vsA(s.rps / sum.a?.rps).padStart(6)}  ${vsA(sum.a?.usPerReq / s.usPerReq).padStart(9)}`);
   }
-  say();
-  for (const [key, target] of Object.entries(TARGETS)) {
+  const ratios = {};
+  for (const [key, goal] of Object.entries(flow.goals)) {
     if (!sum.a || !sum[key]) continue;
-    const ratio = sum[key].rps / sum.a.rps;
-    say(`${key}/a = ${ratio.toFixed(2)} (target >= ${target}: ${ratio >= target ? 'met' : 'NOT met'})`);
+    ratios[key] = sum[key].rps / sum.a.rps;
+    say(`${key}/a = ${ratios[key].toFixed(2)} (goal >= ${goal}: ${ratios[key] >= goal ? 'met' : 'NOT met'})`);
   }
-  // (d): the throughput workers add, and whether they add work per token (CPU of the whole process tree)
+  // the large databases against the small: latency should not grow with the number of rows
+  for (const [large, small] of [['B', 'b'], ['C', 'c']]) {
+    if (!sum[large] || !sum[small]) continue;
+    const p50 = sum[large].p50 / Math.max(sum[small].p50, 1);
+    ratios[large] = sum[large].rps / sum.a.rps;
+    say(`${large}/${small}: median latency ${p50.toFixed(2)}x (goal <= 1.2), req/s ${(sum[large].rps / sum[small].rps).toFixed(2)}x`);
+  }
   for (const [d, base] of [['d', 'b'], ['d-pg', 'c']]) {
     if (!sum[d] || !sum[base]) continue;
-    const gain = sum[d].rps / sum[base].rps;
-    const cpu = sum[d].usPerReq / sum[base].usPerReq;
-    say(`${d}/${base} = ${gain.toFixed(2)}x req/s (goal >= 1.3x); CPU per token ${(100 * (cpu - 1)).toFixed(0)}% vs (${base}) (goal within 10%)`);
+    say(`${d}/${base} = ${(sum[d].rps / sum[base].rps).toFixed(2)}x req/s; CPU per request ${(100 * (sum[d].usPerReq / sum[base].usPerReq - 1)).toFixed(0)}% vs (${base})`);
   }
-  if (sum.r && sum.b) say(`r/b = ${(sum.r.rps / sum.b.rps).toFixed(2)} (REDIS_URL set: the token path should not notice)`);
-  // Other work on the machine (another build or test run; PostgreSQL itself in (c)) takes CPU from the server.
+  if (sum.r && sum.b) say(`r/b = ${(sum.r.rps / sum.b.rps).toFixed(2)} (REDIS_URL set: the request path should not notice)`);
   const other = median(Object.values(results).flat().map((m) => m.other));
-  if (other > 20) say(`NOTE: other processes used a median ${other}% of a core during the loads: req/s are depressed and noisy; compare µs CPU/req`);
-  if (Object.values(sum).some((s) => s.bad)) say('WARNING: some loads had errors (non-2xx, socket errors or timeouts); those numbers are not valid');
+  if (other > 20) say(`NOTE: other processes used a median ${other}% of a core during the loads: req/s are depressed and noisy; compare µs CPU each`);
+  return { describe: flow.describe, unit: flow.unit ?? 'requests', goals: flow.goals, ratios, setups: sum };
+}
+
+async function main() {
+  if (!existsSync(join(ROOT, 'dist', 'main.js'))) throw new Error('dist/main.js is missing: run `npm run build` first');
+  const machine = machineInfo();
+  const startedAt = new Date().toISOString();
+  say(`gatehouse bench ${startedAt}: node ${machine.node}, nproc ${machine.nproc}, ${machine.cpu}`);
+  say(`flows: ${flows.map((f) => f.name).join(', ')}; per setup and flow ${WARMUP} s warm-up, then ${ROUNDS} round(s) of ${DURATION} s ` +
+    `(authorization_code: ${CODES} codes a round); Gatehouse LOG_LEVEL=${opt['log-level']}`);
+
+  standin = await startServer({ ...serverOpts, name: 'github-standin', script: join(ROOT, 'bench', 'github-standin.mjs'), readyPath: '/api/v3/', readyStatus: 401, envFor: () => ({ GITHUB_CLIENT_ID: GITHUB.id, GITHUB_CLIENT_SECRET: GITHUB.secret }) });
+  await startAll();
+  say('\nstart to ready (spawn until the readiness URL answers) and resident memory after start:');
+  for (const s of servers) say(`  ${s.label.padEnd(34)} ${s.readyMs.toFixed(0).padStart(5)} ms  ${s.idleMb.total} MB`);
+
+  const results = {};
+  for (const flow of flows) results[flow.name] = await runFlow(flow);
+
+  say('\nresident memory per process (MB): after start, and the most seen after a load');
+  for (const s of servers) {
+    const loaded = Math.max(...Object.values(results).map((r) => r.setups[s.key]?.rssMb ?? 0));
+    say(`  ${s.label.padEnd(34)} ${String(s.idleMb.perProcess).padStart(5)}  ${String(loaded).padStart(5)}`);
+  }
+  if (Object.values(results).some((r) => Object.values(r.setups).some((x) => x.bad))) {
+    say('WARNING: some loads had errors (non-2xx, socket errors or timeouts); those numbers are not valid');
+  }
+
+  const report = {
+    startedAt, machine,
+    options: { duration: DURATION, warmup: WARMUP, rounds: ROUNDS, codes: CODES, logLevel: opt['log-level'], seedLarge: opt['seed-large'] },
+    servers: Object.fromEntries(servers.map((s) => [s.key, { label: s.label, readyMs: Math.round(s.readyMs), idleMb: s.idleMb.perProcess }])),
+    flows: results,
+  };
+  const out = resolve(opt.out);
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(out.replace(/\.json$/, '') + '.svg', renderChart(report));
+  say(`\nwrote ${out} and ${out.replace(/\.json$/, '')}.svg`);
 }
 
 let cleaning;
 function cleanup() {
   cleaning ??= (async () => {
-    await Promise.all(servers.map((s) => s.stop()));
+    await Promise.all([...servers, ...(standin ? [standin] : [])].map((s) => s.stop()));
     for (const child of children) child.kill('SIGKILL');
-    if (dropPgDatabase) await dropPgDatabase().catch((err) => process.stderr.write(`could not drop the bench database: ${err.message}\n`));
+    await dropPgDatabases().catch((err) => process.stderr.write(`could not drop the bench databases: ${err.message}\n`));
     rmSync(tmp, { recursive: true, force: true });
   })();
   return cleaning;
 }
 
-// Ctrl-C, a crash, or a closed stdout (`npm run bench | head`) must still stop servers and drop the database.
+// Ctrl-C, a crash, or a closed stdout (`npm run bench | head`) must still stop servers and drop the databases.
 const abort = (code, why) => () => {
   process.stderr.write(`bench stopped (${why}): cleaning up\n`);
   void cleanup().finally(() => process.exit(code));

@@ -53,7 +53,8 @@ const TOKEN_ERRORS = {
 
 type Code = { redirectUri: string; scope: string; challenge?: string; user: FakeGitHubUser; expiresAt: number };
 
-export async function startFakeGitHub(options: { clientId: string; clientSecret: string }): Promise<FakeGitHub> {
+/** `port`: where to listen on 127.0.0.1 (default: any free port). */
+export async function startFakeGitHub(options: { clientId: string; clientSecret: string; port?: number }): Promise<FakeGitHub> {
   let user = defaultGitHubUser;
   let behaviour: FakeGitHubBehaviour = {};
   const log: FakeGitHubRequest[] = [];
@@ -150,7 +151,7 @@ export async function startFakeGitHub(options: { clientId: string; clientSecret:
     reply(404, { message: 'Not Found', documentation_url: docs, status: '404' });
   }
 
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   return {
