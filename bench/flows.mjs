@@ -137,20 +137,33 @@ async function signedIn(s) {
 
 // ------------------------------------------------------------ loads
 
-/** autocannon's result in the shape measure() takes. */
-const fromAutocannon = (r) => ({
-  total: r.requests.total, seconds: r.duration, p50: r.latency.p50, p99: r.latency.p99,
-  bad: r.non2xx + r.errors + r.timeouts, badDetail: `${r.non2xx} non-2xx, ${r.errors} socket errors, ${r.timeouts} timeouts`,
-});
-const cannon = (opts) => autocannon({ connections: CONNECTIONS, ...opts }).then(fromAutocannon);
+/**
+ * autocannon over CONNECTIONS connections, its result in the shape measure() takes. Every request
+ * gets an onResponse that keeps the first non-2xx answer, so that an error says what it was.
+ */
+async function cannon(opts) {
+  let firstBad;
+  const requests = opts.requests.map((r) => ({
+    ...r,
+    onResponse: (status, body, context, headers) => {
+      if (status >= 300) firstBad ??= `${status} ${String(body).slice(0, 200)}`;
+      else r.onResponse?.(status, body, context, headers);
+    },
+  }));
+  const r = await autocannon({ connections: CONNECTIONS, ...opts, requests });
+  return {
+    total: r.requests.total, seconds: r.duration, p50: r.latency.p50, p99: r.latency.p99, bad: r.non2xx + r.errors + r.timeouts,
+    badDetail: `${r.non2xx} non-2xx, ${r.errors} socket errors, ${r.timeouts} timeouts${firstBad ? `; the first: ${firstBad}` : ''}`,
+  };
+}
 
-/** POSTs form bodies to one path; `body()` gives each request's body; `onBody` sees each 200 answer. */
+/** POSTs form bodies to one path; `body()` gives each request's body; `onBody` sees each 2xx answer. */
 const formLoad = (s, seconds, { path, client, body, onBody, amount }) => cannon({
   url: s.url, ...(amount ? { amount } : { duration: seconds }),
   requests: [{
     method: 'POST', path, headers: formHeaders(client),
     setupRequest: (req) => ({ ...req, body: body() }),
-    ...(onBody && { onResponse: (status, resBody) => { if (status === 200) onBody(resBody); } }),
+    ...(onBody && { onResponse: (status, resBody) => onBody(resBody) }),
   }],
 });
 

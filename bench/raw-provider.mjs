@@ -1,4 +1,4 @@
-// Setup (a): the ceiling. Plain oidc-provider with its default in-memory adapter and the same
+// Setup (a): the ceiling. Plain oidc-provider with an in-memory adapter (plain Maps) and the same
 // protocol work Gatehouse does for each flow of bench/flows.mjs:
 // - a service client (client_credentials, introspection) with a plaintext secret, getting ES256 JWT
 //   access tokens (RFC 9068) for the JWT API and opaque ones for the opaque API;
@@ -27,7 +27,44 @@ const keys = [
   await jwk('RS256', generateKeyPairSync('rsa', { modulusLength: 2048 })),
 ];
 
+/**
+ * oidc-provider's own memory adapter keeps at most 1,000 artifacts (an LRU): a load's codes and
+ * tokens would push each other out and fail as "not found", or introspect as inactive, which is
+ * cheaper. The same in plain Maps, unbounded for the length of a run.
+ */
+const rows = new Map(); // `${model}:${id}` -> { payload, expiresAt (ms) }
+const byUid = new Map();
+const byUserCode = new Map();
+const byGrant = new Map(); // grantId -> Set of keys
+class MapAdapter {
+  constructor(model) { this.model = model; }
+  key(id) { return `${this.model}:${id}`; }
+  async upsert(id, payload, expiresIn) {
+    const key = this.key(id);
+    rows.set(key, { payload, expiresAt: expiresIn ? Date.now() + expiresIn * 1000 : Infinity });
+    if (payload.uid) byUid.set(payload.uid, id);
+    if (payload.userCode) byUserCode.set(payload.userCode, id);
+    if (payload.grantId) byGrant.set(payload.grantId, (byGrant.get(payload.grantId) ?? new Set()).add(key));
+  }
+  async find(id) {
+    const row = rows.get(this.key(id));
+    return row && row.expiresAt > Date.now() ? row.payload : undefined;
+  }
+  async findByUid(uid) { return byUid.has(uid) ? this.find(byUid.get(uid)) : undefined; }
+  async findByUserCode(userCode) { return byUserCode.has(userCode) ? this.find(byUserCode.get(userCode)) : undefined; }
+  async consume(id) {
+    const row = rows.get(this.key(id));
+    if (row) row.payload = { ...row.payload, consumed: Math.floor(Date.now() / 1000) };
+  }
+  async destroy(id) { rows.delete(this.key(id)); }
+  async revokeByGrantId(grantId) {
+    for (const key of byGrant.get(grantId) ?? []) rows.delete(key);
+    byGrant.delete(grantId);
+  }
+}
+
 const provider = new Provider(`http://127.0.0.1:${PORT}`, {
+  adapter: MapAdapter,
   jwks: { keys },
   clients: [{
     client_id: clients.service.id,

@@ -123,7 +123,7 @@ export async function createApp({
 
   /** oidc-provider with every Gatehouse middleware, for one key set. */
   const build = (keys: JWK[]) => {
-    const provider = createProvider({ config, db, cache, keys, views: providerViews, now, verifier, logger, lookupPayloads: database.lookupPayloads });
+    const provider = createProvider({ config, db, cache, keys, views: providerViews, now, verifier, logger, hot: database.hot });
     observeProvider(provider, metrics);
     outage.observe(provider);
     provider.use(metrics.http());
@@ -158,7 +158,7 @@ export async function createApp({
   // an admin change may be a key rotation
   cache.onChange(() => live.reload());
 
-  const maintenance = new Maintenance(db, { holder: NODE_ID, logger, now, tasks: maintenanceTasks(db, config, logger, now) });
+  const maintenance = new Maintenance(db, { holder: NODE_ID, logger, now, tasks: maintenanceTasks(database, config, logger, now) });
 
   return {
     get provider() {
@@ -181,7 +181,7 @@ export async function createApp({
 }
 
 /** What the holder of the maintenance lease does, once per deployment. */
-function maintenanceTasks(db: Db, config: Config, logger: Logger, now: () => number): MaintenanceTask[] {
+function maintenanceTasks({ prisma: db, hot }: Database, config: Config, logger: Logger, now: () => number): MaintenanceTask[] {
   // an hour, in ms
   const HOUR = 3_600_000;
   const tasks: MaintenanceTask[] = [
@@ -189,7 +189,7 @@ function maintenanceTasks(db: Db, config: Config, logger: Logger, now: () => num
       name: 'purge',
       everyMs: config.purgeIntervalSeconds * 1000,
       async run() {
-        const count = await purgeExpiredPayloads(db, new Date(now()));
+        const count = await purgeExpiredPayloads(hot, new Date(now()));
         if (count) logger.info({ count }, 'purged expired artifacts');
       },
     },

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { DEFAULT_DATABASE_URL } from './common/defaults.js';
+import { DATABASE_URL_MESSAGE, DATABASE_URL_PATTERN, databaseOfUrl, readDatabaseUrl } from './common/database-url.js';
 import { isLoopbackHttp } from './common/loopback.js';
 import { REGISTRATION_MODES, type RegistrationMode } from './common/protocol.js';
 
@@ -92,7 +93,7 @@ const schema = z.object({
     .optional(),
   DATABASE_URL: z
     .string()
-    .refine((v) => /^(file:|postgres:\/\/|postgresql:\/\/)/.test(v), 'must start with file: (SQLite) or postgres:// (PostgreSQL)')
+    .refine((v) => DATABASE_URL_PATTERN.test(v), DATABASE_URL_MESSAGE)
     .default(DEFAULT_DATABASE_URL),
   COOKIE_KEYS: z
     .string()
@@ -149,7 +150,7 @@ export function parseConfig(env: Record<string, string | undefined>, randomKey: 
     issuer,
     port: v.PORT,
     host: v.HOST,
-    database: databaseConfig(v.DATABASE_URL),
+    database: databaseOfUrl(v.DATABASE_URL),
     cookieKeys: v.COOKIE_KEYS ?? [randomKey(), randomKey()],
     cookieKeysGenerated: !v.COOKIE_KEYS,
     logLevel: v.LOG_LEVEL,
@@ -273,13 +274,9 @@ function productionProblems(input: Record<string, string | undefined>): string[]
 
 const workerCount = (workers: 'auto' | number) => (workers === 'auto' ? availableParallelism() : workers);
 
-function databaseConfig(url: string): Config['database'] {
-  return { url, kind: url.startsWith('file:') ? 'sqlite' : 'postgresql' };
-}
-
-/** The subset the CLI needs: only the database. */
+/** The subset the CLI needs: only the database (the CLI itself reads it with readDatabaseUrl, without zod). */
 export function parseDatabaseConfig(env: Record<string, string | undefined>): Config['database'] {
-  const parsed = schema.shape.DATABASE_URL.safeParse(env.DATABASE_URL || undefined);
-  if (!parsed.success) throw new ConfigError([`DATABASE_URL: ${parsed.error.issues[0].message}`]);
-  return databaseConfig(parsed.data);
+  const database = readDatabaseUrl(env.DATABASE_URL);
+  if ('problem' in database) throw new ConfigError([database.problem]);
+  return database;
 }

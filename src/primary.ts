@@ -21,7 +21,7 @@ const MAX_BACKOFF = 30_000;
 const HEALTHY_AFTER = 30_000;
 
 export async function runPrimary(config: Config, logger: Logger): Promise<void> {
-  const database = openDatabase(config.database);
+  const database = await openDatabase(config.database);
   try {
     await ensureSigningKeys(database.prisma, config.keyEncryptionKey);
   } finally {

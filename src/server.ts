@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import { renderRegistry, serveMetrics, shareWithPrimary } from './metrics.js';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
-import { openDatabase } from './storage/database.js';
+import { openDatabase, type Database } from './storage/database.js';
 import type { App } from './app.js';
 
 /**
@@ -20,9 +20,7 @@ import type { App } from './app.js';
 export const SERVER_TIMEOUTS = { headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1_000 } as const;
 
 export async function runServer(config: Config, logger: Logger): Promise<void> {
-  const database = openDatabase(config.database, {
-    onConnectionError: (err) => logger.warn({ err }, 'database connection lost'),
-  });
+  let database: Database | undefined;
   let app: App | undefined;
   let server: Server | undefined;
   let metricsServer: Server | undefined;
@@ -31,7 +29,7 @@ export async function runServer(config: Config, logger: Logger): Promise<void> {
   const exit = async () => {
     metricsServer?.close();
     await app?.stop();
-    await database.close();
+    await database?.close();
     logger.info('stopped');
     process.exit(0);
   };
@@ -51,8 +49,15 @@ export async function runServer(config: Config, logger: Logger): Promise<void> {
   process.on('disconnect', () => shutdown('primary gone'));
 
   // Imported only once the configuration is known good, so a configuration
-  // error is the only thing printed (oidc-provider may print a runtime notice).
-  const { createApp } = await import('./app.js');
+  // error is the only thing printed (oidc-provider may print a runtime notice);
+  // loaded while the database client of the configured kind loads.
+  const [opened, { createApp }] = await Promise.all([
+    openDatabase(config.database, {
+      onConnectionError: (err) => logger.warn({ err }, 'database connection lost'),
+    }),
+    import('./app.js'),
+  ]);
+  database = opened;
   app = await createApp({ config, database, logger });
   await app.start();
   if (stopping) return void exit();

@@ -1,7 +1,10 @@
-import { createApi, deleteApi, findApi, listApis, type ApiRecord } from '../services/apis.js';
+import type { ApiRecord } from '../services/apis.js';
 import { SIGNING_ALGS } from '../common/protocol.js';
 import { describe, usageError, withDatabase } from './context.js';
 import type { Command } from './command.js';
+
+/** The rules, loaded when a subcommand runs (not for --help). */
+const service = () => import('../services/apis.js');
 
 function show(api: ApiRecord) {
   return describe({
@@ -43,6 +46,7 @@ the "aud" of its access tokens (RFC 8707 resource indicator).`,
       async run({ values, out }) {
         if (values.identifier === undefined) throw usageError('--identifier is required');
         if (values.ttl !== undefined && !/^\d+$/.test(String(values.ttl))) throw usageError('--ttl must be a whole number of seconds');
+        const { createApi } = await service();
         await withDatabase(async ({ prisma: db }) => {
           const api = await createApi(db, {
             identifier: values.identifier,
@@ -61,6 +65,7 @@ the "aud" of its access tokens (RFC 8707 resource indicator).`,
       usage: 'list',
       summary: 'list APIs',
       async run({ out }) {
+        const { listApis } = await service();
         await withDatabase(async ({ prisma: db }) => {
           const apis = await listApis(db);
           out.print(apis, () =>
@@ -75,6 +80,7 @@ the "aud" of its access tokens (RFC 8707 resource indicator).`,
       summary: 'show one API',
       argName: 'API identifier',
       async run({ arg, out }) {
+        const { findApi } = await service();
         await withDatabase(async ({ prisma: db }) => {
           const api = await findApi(db, arg);
           out.print(api, () => show(api));
@@ -86,6 +92,7 @@ the "aud" of its access tokens (RFC 8707 resource indicator).`,
       summary: 'delete an API no client uses',
       argName: 'API identifier',
       async run({ arg, out }) {
+        const { deleteApi } = await service();
         await withDatabase(async ({ prisma: db }) => {
           await deleteApi(db, arg);
           out.print({ deleted: arg }, () => `deleted API ${arg}`);

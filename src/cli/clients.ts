@@ -1,9 +1,10 @@
-import {
-  createClient, deleteClient, findClient, listClients, publicClient, rotateClientSecret, updateClient, type ClientRecord,
-} from '../services/clients.js';
+import type { ClientRecord } from '../services/clients.js';
 import { GRANT_TYPES } from '../common/protocol.js';
 import { describe, usageError, withDatabase } from './context.js';
 import type { Command, Flags, Values } from './command.js';
+
+/** The rules, loaded when a subcommand runs (not for --help). */
+const service = () => import('../services/clients.js');
 
 const fieldFlags: Flags = {
   name: { type: 'string', arg: '<text>', help: 'display name (required for create)' },
@@ -77,6 +78,7 @@ export const clientsCommand: Command = {
       flags: { ...fieldFlags, id: { type: 'string', arg: '<client-id>', help: 'client id (default: random)' } },
       async run({ values, out }) {
         if (values.name === undefined) throw usageError('--name is required');
+        const { createClient, publicClient } = await service();
         await withDatabase(async ({ prisma: db }) => {
           const { client, secret } = await createClient(db, { ...fieldsFromFlags(values), clientId: values.id });
           out.print({ ...publicClient(client), ...(secret ? { clientSecret: secret } : {}) }, () =>
@@ -88,6 +90,7 @@ export const clientsCommand: Command = {
       usage: 'list',
       summary: 'list clients',
       async run({ out }) {
+        const { listClients, publicClient } = await service();
         await withDatabase(async ({ prisma: db }) => {
           const clients = await listClients(db);
           out.print(clients.map(publicClient), () =>
@@ -101,6 +104,7 @@ export const clientsCommand: Command = {
       usage: 'show <client-id>',
       summary: 'show one client',
       async run({ arg, out }) {
+        const { findClient, publicClient } = await service();
         await withDatabase(async ({ prisma: db }) => {
           const client = await findClient(db, arg);
           out.print(publicClient(client), () => show(client));
@@ -119,6 +123,7 @@ export const clientsCommand: Command = {
         if (values['first-party'] && values['third-party']) throw usageError('--first-party and --third-party exclude each other');
         const patch = fieldsFromFlags(values);
         if (!Object.keys(patch).length) throw usageError('nothing to update: give at least one option');
+        const { updateClient, publicClient } = await service();
         await withDatabase(async ({ prisma: db }) => {
           const { client, withdrawnConsents: withdrawn } = await updateClient(db, arg, patch);
           out.print({ ...publicClient(client), ...(withdrawn ? { withdrawnGrants: withdrawn } : {}) }, () =>
@@ -130,6 +135,7 @@ export const clientsCommand: Command = {
       usage: 'delete <client-id>',
       summary: 'delete a client, its consents and their tokens',
       async run({ arg, out }) {
+        const { deleteClient } = await service();
         await withDatabase(async ({ prisma: db }) => {
           await deleteClient(db, arg);
           out.print({ deleted: arg }, () => `deleted client ${arg}`);
@@ -140,6 +146,7 @@ export const clientsCommand: Command = {
       usage: 'rotate-secret <client-id>',
       summary: 'replace the secret; the old one stops working within a second',
       async run({ arg, out }) {
+        const { rotateClientSecret } = await service();
         await withDatabase(async ({ prisma: db }) => {
           const secret = await rotateClientSecret(db, arg);
           out.print({ clientId: arg, clientSecret: secret }, () => `rotated the secret of ${arg}${secretNotice(secret)}`);

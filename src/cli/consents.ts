@@ -1,6 +1,9 @@
-import { listConsents, withdrawConsents, type ConsentRecord } from '../services/consents.js';
+import type { ConsentRecord } from '../services/consents.js';
 import { CliError, usageError, withDatabase } from './context.js';
 import type { Command, Flags, Values } from './command.js';
+
+/** The rules, loaded when a subcommand runs (not for --help). */
+const service = () => import('../services/consents.js');
 
 const filterFlags: Flags = {
   account: { type: 'string', arg: '<sub>', help: 'one account (its sub)' },
@@ -26,6 +29,7 @@ remembers it, as an oidc-provider grant, so the person is not asked again.`,
       summary: 'list remembered consents',
       flags: filterFlags,
       async run({ values, out }) {
+        const { listConsents } = await service();
         await withDatabase(async ({ prisma: db }) => {
           const consents = await listConsents(db, filterOf(values));
           out.print(consents, () => consents.map(describeConsent).join('\n') || 'no remembered consents');
@@ -39,6 +43,7 @@ remembers it, as an oidc-provider grant, so the person is not asked again.`,
       async run({ values, out }) {
         const filter = filterOf(values);
         if (!Object.keys(filter).length) throw usageError('revoke needs --account or --client');
+        const { withdrawConsents } = await service();
         await withDatabase(async ({ prisma: db }) => {
           const revoked = await withdrawConsents(db, filter);
           if (!revoked.length) throw new CliError('no remembered consent matches');

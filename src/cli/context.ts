@@ -1,8 +1,14 @@
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { ConfigError, parseConfig, parseDatabaseConfig } from '../config.js';
-import { openDatabase, type Database } from '../storage/database.js';
-import { migrate } from '../storage/migrate.js';
+import type { Config } from '../config.js';
+import { readDatabaseUrl } from '../common/database-url.js';
+import type { Database } from '../storage/database.js';
+
+/*
+ * The configuration's schema (zod) and the storage are imported when a command
+ * runs, not with the command tables: `gatehouse --help` and a usage error load
+ * neither, and a command that only touches the database never loads zod here.
+ */
 
 /** A failure to report in one line (or one line per problem) and exit non-zero. */
 export class CliError extends Error {
@@ -34,28 +40,37 @@ export function output(json: boolean): Output {
   };
 }
 
-/** Reads the environment (and .env) through `parse`; configuration problems become one CLI error. */
-function fromEnv<T>(parse: (env: NodeJS.ProcessEnv) => T): T {
+/** Reads .env, when there is one, into the environment. */
+function loadEnv(): void {
   if (existsSync('.env')) process.loadEnvFile('.env');
+}
+
+/** DATABASE_URL alone, for commands that only touch the database (read without the configuration's schema). */
+export function databaseConfig(): Config['database'] {
+  loadEnv();
+  const database = readDatabaseUrl(process.env.DATABASE_URL);
+  if ('problem' in database) throw new CliError(database.problem);
+  return database;
+}
+
+/** The whole server configuration, for commands that build oidc-provider objects; problems become one CLI error. */
+export async function serverConfig(): Promise<Config> {
+  const { ConfigError, parseConfig } = await import('../config.js');
+  loadEnv();
   try {
-    return parse(process.env);
+    return parseConfig(process.env, () => randomBytes(32).toString('base64url'));
   } catch (err) {
     if (err instanceof ConfigError) throw new CliError(err.problems.join('; '));
     throw err;
   }
 }
 
-/** DATABASE_URL alone, for commands that only touch the database. */
-export const databaseConfig = () => fromEnv(parseDatabaseConfig);
-
-/** The whole server configuration, for commands that build oidc-provider objects. */
-export const serverConfig = () => fromEnv((env) => parseConfig(env, () => randomBytes(32).toString('base64url')));
-
 /** Opens the database from DATABASE_URL (or .env), applying pending migrations first. */
 export async function withDatabase<T>(fn: (database: Database) => Promise<T>): Promise<T> {
   const dbConfig = databaseConfig();
+  const [{ migrate }, { openDatabase }] = await Promise.all([import('../storage/migrate.js'), import('../storage/database.js')]);
   await migrate(dbConfig);
-  const database = openDatabase(dbConfig, { poolSize: 2 });
+  const database = await openDatabase(dbConfig, { poolSize: 2 });
   try {
     return await fn(database);
   } finally {

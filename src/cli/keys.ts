@@ -1,7 +1,10 @@
-import { describeSigningKeys, rotateSigningKeys } from '../services/keys.js';
+import type { describeSigningKeys } from '../services/keys.js';
 import { SIGNING_ALGS } from '../common/protocol.js';
 import { serverConfig, withDatabase } from './context.js';
 import type { Command } from './command.js';
+
+/** The rules, loaded when a subcommand runs (not for --help). */
+const service = () => import('../services/keys.js');
 
 type Described = Awaited<ReturnType<typeof describeSigningKeys>>[number];
 
@@ -22,6 +25,7 @@ CHANGE_POLL_MS, with no restart.`,
       usage: 'list',
       summary: 'list signing keys with their stage and dates (never their private parts)',
       async run({ out }) {
+        const { describeSigningKeys } = await service();
         await withDatabase(async ({ prisma: db }) => {
           const keys = await describeSigningKeys(db);
           out.print(keys, () => keys.map(describeKey).join('\n') || 'no keys yet (the server makes them on first start)');
@@ -32,7 +36,8 @@ CHANGE_POLL_MS, with no restart.`,
       usage: 'rotate',
       summary: `rotate every algorithm (${SIGNING_ALGS.join(', ')}): the published next key signs once it has been in /jwks for KEY_PUBLISH_LEAD, and a new next key is published. Needs the KEY_ENCRYPTION_KEY of the stored keys; new keys are encrypted when it is set.`,
       async run({ out }) {
-        const config = serverConfig();
+        const config = await serverConfig();
+        const { describeSigningKeys, rotateSigningKeys } = await service();
         await withDatabase(async ({ prisma: db }) => {
           await rotateSigningKeys(db, config.keyEncryptionKey, { publishLeadSeconds: config.keyPublishLeadSeconds });
           const keys = await describeSigningKeys(db);

@@ -1,4 +1,3 @@
-import { migrate } from '../storage/migrate.js';
 import { databaseConfig } from './context.js';
 import type { Command } from './command.js';
 
@@ -13,6 +12,7 @@ records them in _prisma_migrations. The server runs the same step at start.`,
       summary: 'apply database migrations',
       async run({ out }) {
         const database = databaseConfig();
+        const { migrate } = await import('../storage/migrate.js');
         const result = await migrate(database);
         out.print({ database: database.kind, ...result }, () =>
           result.applied.length

@@ -1,4 +1,3 @@
-import { pino } from 'pino';
 import {
   isSingleUse, listRegistrationTokens, revokeRegistrationToken, tokenPrefix, MIN_REVOKE_PREFIX, type RegistrationTokenInfo,
 } from '../services/registration-tokens.js';
@@ -30,13 +29,14 @@ export const registrationTokensCommand: Command = {
         if (raw !== undefined && !/^\d+$/.test(String(raw))) throw usageError('--expires-in must be a whole number of seconds');
         if (raw !== undefined && Number(raw) > MAX_EXPIRES_IN) throw usageError(`--expires-in must be at most ${MAX_EXPIRES_IN} seconds (10 years)`);
         const expiresIn = raw === undefined ? 86_400 : Number(raw);
-        const config = serverConfig();
+        const config = await serverConfig();
         if (config.registration !== 'initial-access-token') {
           throw new CliError(`REGISTRATION is ${config.registration}: initial access tokens are only used with REGISTRATION=initial-access-token`);
         }
-        await withDatabase(async ({ prisma: db }) => {
+        await withDatabase(async ({ prisma: db, hot }) => {
           // oidc-provider makes and stores the token, exactly as the server will read it.
           // Imported here: only this command needs oidc-provider.
+          const { pino } = await import('pino');
           const { createProvider } = await import('../oidc/provider.js');
           const { readSigningKeys } = await import('../services/keys.js');
           const { AdminDataCache } = await import('../services/admin-data-cache.js');
@@ -44,7 +44,7 @@ export const registrationTokensCommand: Command = {
           const { providerViews } = await import('../interactions/provider-views.js');
           const logger = pino({ level: 'silent' });
           const provider = createProvider({
-            config, db, cache: new AdminDataCache(db, logger, 60_000), keys: await readSigningKeys(db, config.keyEncryptionKey),
+            config, db, hot, cache: new AdminDataCache(db, logger, 60_000), keys: await readSigningKeys(db, config.keyEncryptionKey),
             views: providerViews, verifier: new SecretVerifier(), logger,
           });
           const token = await new provider.InitialAccessToken({

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { applySeed, parseSeedText, SeedError, type SeedProgress } from '../services/seed.js';
+import type { SeedProgress } from '../services/seed.js';
 import { CliError, withDatabase } from './context.js';
 import type { Command } from './command.js';
 
@@ -40,6 +40,8 @@ creation, shown once; a "secret" in the file is hashed on import. See examples/s
       argName: 'seed file',
       async run({ arg: file, out }) {
         const text = await readSeedFile(file);
+        // the seed's rules (and its YAML parser), loaded only for this command
+        const { applySeed, parseSeedText, SeedError } = await import('../services/seed.js');
         await withDatabase(async ({ prisma: db }) => {
           try {
             const report = await applySeed(db, parseSeedText(text), progressLine());

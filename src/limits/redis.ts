@@ -1,5 +1,10 @@
-import { Redis } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+
+// Loaded when REDIS_URL is set, not with the server: ioredis (about 40 modules)
+// costs every start of a server without Redis some 50 ms otherwise.
+const require = createRequire(import.meta.url);
 
 /**
  * The Redis connection shared limits use. Commands fail at once while it is
@@ -14,6 +19,7 @@ export interface RedisLink {
 }
 
 export function connectRedis(url: string, logger: Logger): RedisLink {
+  const { Redis } = require('ioredis') as typeof import('ioredis');
   const client = new Redis(url, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,

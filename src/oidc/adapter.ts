@@ -1,7 +1,7 @@
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Db } from '../storage/database.js';
-import * as payloads from '../storage/oidc-payloads.js';
-import type { PayloadLookup } from '../storage/payload-lookup.js';
+import { PayloadStore, type StoredPayload } from '../storage/oidc-payloads.js';
+import type { HotStatements } from '../storage/hot-statements.js';
 import type { AdminDataCache } from '../services/admin-data-cache.js';
 import { saveRegisteredClient, deleteClient } from '../services/clients.js';
 import { ServiceError } from '../services/errors.js';
@@ -11,23 +11,23 @@ import { UnstorableTextError } from '../storage/text.js';
 
 /**
  * oidc-provider storage: one `OidcPayload` row per artifact, keyed by
- * (type, id), through storage/oidc-payloads.ts.
+ * (type, id), through the payload store (storage/oidc-payloads.ts) on the hot
+ * statements, not Prisma.
  * @see https://github.com/panva/node-oidc-provider/blob/main/example/my_adapter.js
  */
-export class PrismaAdapter implements Adapter {
+export class PayloadAdapter implements Adapter {
   constructor(
-    private readonly db: Db,
+    /** shared by the models of one provider, so parallel lookups become one query */
+    private readonly store: PayloadStore,
     private readonly type: string,
     private readonly now: () => number = Date.now,
-    /** shared by the models of one provider, so parallel lookups become one query */
-    private readonly reader = new payloads.PayloadReader(db),
   ) {}
 
   async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
     // expiresIn is in seconds
     const expiresAt = expiresIn ? new Date(this.now() + expiresIn * 1000) : null;
     try {
-      await payloads.savePayload(this.db, this.type, id, payload as Record<string, unknown>, expiresAt);
+      await this.store.save(this.type, id, payload as Record<string, unknown>, expiresAt);
     } catch (err) {
       // a parameter the request carried (state, nonce, login_hint, …) that no database can store
       if (err instanceof UnstorableTextError) throw new errors.InvalidRequest('a parameter contains a NUL character or a lone UTF-16 surrogate');
@@ -36,33 +36,33 @@ export class PrismaAdapter implements Adapter {
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
-    return this.#toPayload(await this.reader.find(this.type, id));
+    return this.#toPayload(await this.store.find(this.type, id));
   }
 
   async findByUid(uid: string): Promise<AdapterPayload | undefined> {
-    return this.#toPayload(await payloads.findPayloadBy(this.db, this.type, { uid }));
+    return this.#toPayload(await this.store.findBy(this.type, { uid }));
   }
 
   async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
-    return this.#toPayload(await payloads.findPayloadBy(this.db, this.type, { userCode }));
+    return this.#toPayload(await this.store.findBy(this.type, { userCode }));
   }
 
   async destroy(id: string): Promise<void> {
-    await payloads.deletePayload(this.db, this.type, id);
+    await this.store.delete(this.type, id);
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {
-    await payloads.deletePayloadsOfGrant(this.db, this.type, grantId);
+    await this.store.deleteOfGrant(this.type, grantId);
   }
 
   /** Atomic: exactly one of any number of racing calls succeeds; the others get invalid_grant. */
   async consume(id: string): Promise<void> {
-    if (!(await payloads.consumePayload(this.db, this.type, id, new Date(this.now())))) {
+    if (!(await this.store.consume(this.type, id, new Date(this.now())))) {
       throw new errors.InvalidGrant('grant request is invalid');
     }
   }
 
-  #toPayload(row: payloads.StoredPayload | null): AdapterPayload | undefined {
+  #toPayload(row: StoredPayload | null): AdapterPayload | undefined {
     if (!row) return undefined;
     if (row.expiresAt && row.expiresAt.getTime() <= this.now()) return undefined;
     const payload = row.payload as AdapterPayload;
@@ -142,9 +142,9 @@ export class ClientAdapter implements Adapter {
 }
 
 /** The `adapter` option of oidc-provider: a factory called once per model name. */
-export function adapterFactory(db: Db, cache: AdminDataCache, now?: () => number, lookup?: PayloadLookup) {
-  const reader = new payloads.PayloadReader(db, lookup);
+export function adapterFactory(db: Db, hot: HotStatements, cache: AdminDataCache, now?: () => number) {
+  const store = new PayloadStore(hot);
   return function adapter(name: string): Adapter {
-    return name === 'Client' ? new ClientAdapter(db, cache) : new PrismaAdapter(db, name, now, reader);
+    return name === 'Client' ? new ClientAdapter(db, cache) : new PayloadAdapter(store, name, now);
   };
 }

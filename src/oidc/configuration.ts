@@ -2,7 +2,7 @@ import { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provid
 import type { JWK } from 'jose';
 import type { Config } from '../config.js';
 import type { Db } from '../storage/database.js';
-import type { PayloadLookup } from '../storage/payload-lookup.js';
+import type { HotStatements } from '../storage/hot-statements.js';
 import type { AdminDataCache } from '../services/admin-data-cache.js';
 import { CLIENT_SIGNING_ALGS, OIDC_SCOPES, SIGNING_ALGS } from '../common/protocol.js';
 import { adapterFactory } from './adapter.js';
@@ -25,8 +25,8 @@ export interface ConfigurationDeps {
   keys: JWK[];
   /** the pages oidc-provider renders itself */
   views: ProviderViews;
-  /** the fast read of oidc-provider artifacts; Prisma without it */
-  lookupPayloads?: PayloadLookup;
+  /** the prepared statements of the request hot path (storage/hot-statements.ts) */
+  hot: HotStatements;
   now?: () => number;
 }
 
@@ -52,9 +52,9 @@ const extraClientMetadata: Configuration['extraClientMetadata'] = {
  * lives (one file each in this folder).
  * @see https://github.com/panva/node-oidc-provider/blob/main/docs/README.md
  */
-export function providerConfiguration({ config, db, cache, keys, views, now, lookupPayloads }: ConfigurationDeps): Configuration {
+export function providerConfiguration({ config, db, hot, cache, keys, views, now }: ConfigurationDeps): Configuration {
   return {
-    adapter: adapterFactory(db, cache, now, lookupPayloads),
+    adapter: adapterFactory(db, hot, cache, now),
     jwks: { keys: keys as Configuration['jwks'] extends { keys: infer K } ? K : never },
     cookies: {
       keys: config.cookieKeys,
@@ -100,8 +100,8 @@ export function providerConfiguration({ config, db, cache, keys, views, now, loo
       profile: ['name', 'preferred_username', 'picture'],
       email: ['email', 'email_verified'],
     },
-    findAccount: accountClaims(db),
-    loadExistingGrant: loadExistingGrant(db),
+    findAccount: accountClaims(hot),
+    loadExistingGrant: loadExistingGrant(db, hot),
     // Refresh tokens rotate on every use; reuse of a rotated one revokes the grant.
     rotateRefreshToken: () => true,
     ttl: {

@@ -1,5 +1,6 @@
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Db } from '../storage/database.js';
+import type { HotStatements } from '../storage/hot-statements.js';
 import { rememberConsent, rememberedGrantId } from '../services/consents.js';
 import { OIDC_SCOPES } from '../common/protocol.js';
 import { FIRST_PARTY } from './client-metadata.js';
@@ -12,7 +13,7 @@ import { FIRST_PARTY } from './client-metadata.js';
  * admins can list and revoke it.
  * @see https://github.com/panva/node-oidc-provider/blob/main/docs/README.md#loadexistinggrant
  */
-export function loadExistingGrant(db: Db) {
+export function loadExistingGrant(db: Db, hot: HotStatements) {
   return async (ctx: KoaContextWithOIDC) => {
     const { client, session, provider } = ctx.oidc;
     if (!client || !session?.accountId) return undefined;
@@ -21,7 +22,7 @@ export function loadExistingGrant(db: Db) {
     const grantId = ctx.oidc.result?.consent?.grantId || session.grantIdFor(client.clientId);
     if (grantId) grant = await provider.Grant.find(grantId);
     if (!grant) {
-      const remembered = await rememberedGrantId(db, accountId, client.clientId);
+      const remembered = await rememberedGrantId(hot, accountId, client.clientId);
       const found = remembered ? await provider.Grant.find(remembered) : undefined;
       if (found && found.accountId === accountId && found.clientId === client.clientId) grant = found;
     }

@@ -1,5 +1,5 @@
 import type { FindAccount } from 'oidc-provider';
-import type { Db } from '../storage/database.js';
+import type { HotStatements } from '../storage/hot-statements.js';
 import { findAccount } from '../services/accounts.js';
 
 /**
@@ -7,9 +7,9 @@ import { findAccount } from '../services/accounts.js';
  * the claims the granted scopes allow.
  * @see https://github.com/panva/node-oidc-provider/blob/main/docs/README.md#findaccount
  */
-export function accountClaims(db: Db): FindAccount {
+export function accountClaims(hot: HotStatements): FindAccount {
   return async (_ctx, sub) => {
-    const account = await findAccount(db, sub);
+    const account = await findAccount(hot, sub);
     if (!account) return undefined;
     return {
       accountId: account.id,

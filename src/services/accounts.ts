@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Db } from '../storage/database.js';
+import type { HotStatements } from '../storage/hot-statements.js';
 import { transaction } from '../storage/database.js';
 import * as accounts from '../storage/accounts.js';
 import type { AccountClaims, AccountRecord } from '../storage/accounts.js';
@@ -35,7 +36,7 @@ export interface SignInResult {
   linked: boolean;
 }
 
-export const findAccount = (db: Db, id: string) => accounts.findAccount(db, id);
+export const findAccount = (hot: HotStatements, id: string) => accounts.findAccount(hot, id);
 
 /** Our own `sub`: random, opaque, never derived from an upstream id. */
 const newAccountId = () => randomBytes(16).toString('base64url');

@@ -7,9 +7,17 @@ import type { ClientData, ClientRecord } from '../storage/clients.js';
 import { listApis } from '../storage/apis.js';
 import { deleteConsents } from '../storage/consents.js';
 import { RowNotFoundError, UniqueViolationError } from '../storage/errors.js';
-import { clientInput, clientReferenceProblems, zodProblems, type ClientFields } from './validation.js';
+import type { ClientFields } from './validation.js';
 import { assertThat, conflict, invalid, notFound, ServiceError, type Problem } from './errors.js';
-import { generateSecret, hashSecret } from './client-secrets.js';
+
+/*
+ * The schemas (zod) and the secret hashing (argon2) are loaded by the first
+ * write, not with this module: reading clients (`gatehouse clients list`)
+ * needs neither, and they cost a CLI command about 0.1 s of start-up. In the
+ * server both are loaded already.
+ */
+const validation = () => import('./validation.js');
+const secrets = () => import('./client-secrets.js');
 
 /**
  * The rules about clients, written once. The CLI, the seed and dynamic
@@ -61,6 +69,7 @@ export async function apiScopes(db: Db): Promise<Map<string, string[]>> {
 
 /** Validates client fields: the schema, the cross-field rules, and that the APIs and scopes it names exist. */
 export async function validateClient(db: Db, fields: Record<string, unknown>): Promise<ClientFields> {
+  const { clientInput, clientReferenceProblems, zodProblems } = await validation();
   const parsed = clientInput.safeParse(fields);
   if (!parsed.success) throw invalid(zodProblems(parsed.error));
   const problems = clientReferenceProblems(parsed.data, await apiScopes(db));
@@ -84,6 +93,7 @@ export async function createClient(db: Db, fields: Record<string, unknown>): Pro
   const input = await validateClient(db, fields);
   const clientId = input.clientId ?? newClientId();
   assertThat(!(await clients.findClient(db, clientId)), conflict(`client ${clientId} already exists`));
+  const { generateSecret, hashSecret } = await secrets();
   const secret = isPublic(input) ? undefined : generateSecret();
   const data: ClientData = { ...input, clientId, secretHash: secret ? await hashSecret(secret) : null };
   try {
@@ -127,6 +137,7 @@ async function saveClientChange(db: Db, existing: ClientRecord, data: Partial<Cl
 export async function rotateClientSecret(db: Db, clientId: string): Promise<string> {
   const client = await findClient(db, clientId);
   assertThat(!isPublic(client), new ServiceError('invalid', `client ${clientId} is public and has no secret`));
+  const { generateSecret, hashSecret } = await secrets();
   const secret = generateSecret();
   const secretHash = await hashSecret(secret);
   await transaction(db, async (tx) => {

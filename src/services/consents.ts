@@ -1,4 +1,5 @@
 import type { Db } from '../storage/database.js';
+import type { HotStatements } from '../storage/hot-statements.js';
 import { transaction } from '../storage/database.js';
 import * as consents from '../storage/consents.js';
 import type { ConsentFilter, ConsentRecord } from '../storage/consents.js';
@@ -15,8 +16,8 @@ export function rememberConsent(db: Db, accountId: string, clientId: string, gra
 }
 
 /** The grant id this account approved for this client, or null. */
-export function rememberedGrantId(db: Db, accountId: string, clientId: string): Promise<string | null> {
-  return consents.findConsentGrantId(db, accountId, clientId);
+export function rememberedGrantId(hot: HotStatements, accountId: string, clientId: string): Promise<string | null> {
+  return consents.findConsentGrantId(hot, accountId, clientId);
 }
 
 export const listConsents = (db: Db, filter: ConsentFilter) => consents.listConsents(db, filter);

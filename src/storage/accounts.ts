@@ -1,6 +1,7 @@
 import type { Db } from './database.js';
 import { translated } from './errors.js';
 import { isStorable } from './text.js';
+import type { HotStatements } from './hot-statements.js';
 
 /** Accounts (our own `sub`) and the upstream identities that sign in to them. */
 
@@ -32,9 +33,9 @@ export interface IdentityData {
 
 const select = { id: true, email: true, emailVerified: true, name: true, username: true, picture: true } as const;
 
-export async function findAccount(db: Pick<Db, 'account'>, id: string): Promise<AccountRecord | null> {
-  if (!isStorable(id)) return null;
-  return db.account.findUnique({ where: { id }, select });
+/** On the hot path (every ID token and UserInfo answer): a prepared statement, not Prisma. */
+export async function findAccount(hot: Pick<HotStatements, 'findAccount'>, id: string): Promise<AccountRecord | null> {
+  return isStorable(id) ? hot.findAccount(id) : null;
 }
 
 /** The account an upstream identity belongs to, or null for an identity never seen. */

@@ -1,5 +1,6 @@
 import type { Db } from './database.js';
 import { deleteGrants } from './oidc-payloads.js';
+import type { HotStatements } from './hot-statements.js';
 import { isStorable } from './text.js';
 
 /** Consent remembered per account and client: the grant the person approved. */
@@ -22,10 +23,9 @@ export async function saveConsent(db: Pick<Db, 'consent'>, accountId: string, cl
   });
 }
 
-export async function findConsentGrantId(db: Pick<Db, 'consent'>, accountId: string, clientId: string): Promise<string | null> {
-  if (!isStorable(accountId) || !isStorable(clientId)) return null;
-  const row = await db.consent.findUnique({ where: { accountId_clientId: { accountId, clientId } }, select: { grantId: true } });
-  return row?.grantId ?? null;
+/** On the hot path (every authorization request of a signed-in person): a prepared statement, not Prisma. */
+export async function findConsentGrantId(hot: Pick<HotStatements, 'findConsentGrantId'>, accountId: string, clientId: string): Promise<string | null> {
+  return isStorable(accountId) && isStorable(clientId) ? hot.findConsentGrantId(accountId, clientId) : null;
 }
 
 export function listConsents(db: Pick<Db, 'consent'>, filter: ConsentFilter): Promise<ConsentRecord[]> {

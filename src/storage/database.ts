@@ -1,13 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { PrismaBetterSQLite3 } from '@prisma/adapter-better-sqlite3';
-import { PrismaPg } from '@prisma/adapter-pg';
-import pg from 'pg';
-import { PrismaClient as SqliteClient } from '../generated/sqlite/client.js';
-import { PrismaClient as PostgresClient } from '../generated/postgresql/client.js';
+import type { PrismaClient as SqliteClient } from '../generated/sqlite/client.js';
 import type { Config, DatabaseKind } from '../config.js';
 import { translated } from './errors.js';
-import { postgresPayloadLookup, sqlitePayloadLookup, type PayloadLookup } from './payload-lookup.js';
+import { postgresHotStatements, SQLITE_SYNCHRONOUS, sqliteHotStatements, type HotStatements } from './hot-statements.js';
 
 /**
  * Both generated clients expose the same model API; the SQLite one's type stands
@@ -34,8 +30,8 @@ export async function ping(db: Db): Promise<void> {
 export interface Database {
   kind: DatabaseKind;
   prisma: Db;
-  /** the hot read of oidc-provider artifacts, without Prisma (payload-lookup.ts) */
-  lookupPayloads: PayloadLookup;
+  /** the statements of the request hot path, without Prisma (hot-statements.ts) */
+  hot: HotStatements;
   close(): Promise<void>;
 }
 
@@ -46,37 +42,49 @@ export function sqlitePath(url: string): string {
 
 /**
  * Opens a Prisma client for the configured database. For SQLite the file's folder
- * is created; the file itself is created by the migration step.
+ * is created; the file itself is created by the migration step. Only the
+ * generated client and driver adapter of the configured kind are loaded: each
+ * costs about 0.1 s of start-up, and a process uses one database.
  */
-export function openDatabase(
+export async function openDatabase(
   database: Config['database'],
   options: { poolSize?: number; onConnectionError?: (err: Error) => void } = {},
-): Database {
+): Promise<Database> {
   if (database.kind === 'sqlite') {
+    const [{ PrismaClient }, { PrismaBetterSQLite3 }] = await Promise.all([
+      import('../generated/sqlite/client.js'),
+      import('@prisma/adapter-better-sqlite3'),
+    ]);
     const path = sqlitePath(database.url);
     mkdirSync(dirname(path), { recursive: true });
     // 5 s busy timeout: the CLI and the server may write at the same time.
-    const prisma = new SqliteClient({ adapter: new PrismaBetterSQLite3({ url: `file:${path}`, timeout: 5000 }) });
-    const reads = sqlitePayloadLookup(path);
+    const prisma = new PrismaClient({ adapter: new PrismaBetterSQLite3({ url: `file:${path}`, timeout: 5000 }) });
+    await prisma.$executeRawUnsafe(`PRAGMA synchronous = ${SQLITE_SYNCHRONOUS}`);
+    const hot = await sqliteHotStatements(path);
     return {
       kind: database.kind,
       prisma,
-      lookupPayloads: reads.lookup,
+      hot,
       async close() {
-        reads.close();
+        hot.close();
         await prisma.$disconnect();
       },
     };
   }
+  const [{ PrismaClient }, { PrismaPg }, { default: pg }] = await Promise.all([
+    import('../generated/postgresql/client.js'),
+    import('@prisma/adapter-pg'),
+    import('pg'),
+  ]);
   const pool = new pg.Pool({ connectionString: database.url, max: options.poolSize ?? 10 });
   // An idle connection dropped by the server must not crash the process; the
   // pool replaces it and /readyz reports the outage.
   pool.on('error', options.onConnectionError ?? (() => {}));
-  const prisma = new PostgresClient({ adapter: new PrismaPg(pool) }) as unknown as Db;
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) }) as unknown as Db;
   return {
     kind: database.kind,
     prisma,
-    lookupPayloads: postgresPayloadLookup(pool),
+    hot: postgresHotStatements(pool),
     async close() {
       await prisma.$disconnect();
       await pool.end();

@@ -1,4 +1,5 @@
-import { PrismaClientInitializationError, PrismaClientKnownRequestError } from '@prisma/client/runtime/client';
+// The ESM build of the runtime, the one the generated clients import (scripts/prisma-generate.mjs).
+import { PrismaClientInitializationError, PrismaClientKnownRequestError } from '@prisma/client/runtime/client.mjs';
 
 /**
  * Prisma's errors are recognised here, once, and become classes the layers

@@ -2,8 +2,6 @@ import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Sqlite from 'better-sqlite3';
-import pg from 'pg';
 import type { Config, DatabaseKind } from '../config.js';
 import { sqlitePath } from './database.js';
 
@@ -86,7 +84,7 @@ function checkHistory(migrations: Migration[], applied: AppliedRow[]): Set<strin
 /** Applies pending migrations; `upTo` stops after the named one (for upgrade tests). */
 export async function migrate(database: Config['database'], options: { upTo?: string } = {}): Promise<MigrateResult> {
   const migrations = loadMigrations(database.kind).filter((m) => !options.upTo || m.name <= options.upTo);
-  const driver = database.kind === 'sqlite' ? sqliteDriver(database.url) : await postgresDriver(database.url);
+  const driver = database.kind === 'sqlite' ? await sqliteDriver(database.url) : await postgresDriver(database.url);
   try {
     return await driver.withLock(async () => {
       await driver.ensureTable();
@@ -104,7 +102,9 @@ export async function migrate(database: Config['database'], options: { upTo?: st
   }
 }
 
-function sqliteDriver(url: string): Driver {
+/** Each driver loads its database's client library: a process uses one. */
+async function sqliteDriver(url: string): Promise<Driver> {
+  const { default: Sqlite } = await import('better-sqlite3');
   const path = sqlitePath(url);
   mkdirSync(dirname(path), { recursive: true });
   const db = new Sqlite(path, { timeout: 5000 });
@@ -166,6 +166,7 @@ function sqliteDriver(url: string): Driver {
 const PG_LOCK_KEY = 72707369;
 
 async function postgresDriver(url: string): Promise<Driver> {
+  const { default: pg } = await import('pg');
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   return {

@@ -1,6 +1,6 @@
 import type { Db } from './database.js';
 import { assertStorable, isStorable } from './text.js';
-import type { PayloadLookup } from './payload-lookup.js';
+import type { HotStatements } from './hot-statements.js';
 
 /**
  * Every artifact oidc-provider persists (sessions, interactions, codes, tokens,
@@ -17,44 +17,23 @@ export interface StoredPayload {
   consumedAt: Date | null;
 }
 
-const columns = { payload: true, expiresAt: true, consumedAt: true } as const;
-
-/** Throws UnstorableTextError when the payload holds text no database can store (see text.ts). */
-export async function savePayload(db: Payloads, type: string, id: string, payload: Record<string, unknown>, expiresAt: Date | null): Promise<void> {
-  assertStorable(id, 'id');
-  assertStorable(payload);
-  const data = {
-    payload: payload as object,
-    grantId: typeof payload.grantId === 'string' ? payload.grantId : null,
-    userCode: typeof payload.userCode === 'string' ? payload.userCode : null,
-    uid: typeof payload.uid === 'string' ? payload.uid : null,
-    expiresAt,
-  };
-  await db.oidcPayload.upsert({ where: { type_id: { type, id } }, create: { id, type, ...data }, update: data });
-}
-
-export async function findPayload(db: Payloads, type: string, id: string): Promise<StoredPayload | null> {
-  // text that cannot be stored is in no row
-  if (!isStorable(id)) return null;
-  return db.oidcPayload.findUnique({ where: { type_id: { type, id } }, select: columns }) as Promise<StoredPayload | null>;
-}
-
 /**
- * Finds payloads by (type, id), batching the lookups asked for in the same
- * tick into one query. oidc-provider looks a token up as several kinds at once
- * (introspection and revocation without a type hint ask for an access token,
- * client-credentials token and refresh token in parallel): one query instead
- * of three.
+ * The artifacts as oidc-provider's adapter reads and writes them, on the hot
+ * statements (hot-statements.ts): one store per provider, shared by its models.
+ * Text no database can store is refused on writes and found nowhere on reads.
  */
-export class PayloadReader {
+export class PayloadStore {
   #pending: { type: string; id: string; resolve(row: StoredPayload | null): void; reject(err: unknown): void }[] = [];
 
-  constructor(
-    private readonly db: Payloads,
-    /** the database's own fast read (payload-lookup.ts); without it, Prisma */
-    private readonly lookup?: PayloadLookup,
-  ) {}
+  constructor(private readonly hot: HotStatements) {}
 
+  /**
+   * By (type, id), batching the lookups asked for in the same tick into one
+   * query. oidc-provider looks a token up as several kinds at once
+   * (introspection and revocation without a type hint ask for an access token,
+   * client-credentials token and refresh token in parallel): one query instead
+   * of three.
+   */
   find(type: string, id: string): Promise<StoredPayload | null> {
     if (!isStorable(id)) return Promise.resolve(null);
     return new Promise((resolve, reject) => {
@@ -66,15 +45,7 @@ export class PayloadReader {
     const batch = this.#pending;
     this.#pending = [];
     try {
-      if (batch.length === 1 && !this.lookup) {
-        batch[0].resolve(await findPayload(this.db, batch[0].type, batch[0].id));
-        return;
-      }
-      const types = [...new Set(batch.map((b) => b.type))];
-      const ids = [...new Set(batch.map((b) => b.id))];
-      const rows = this.lookup
-        ? await this.lookup(types, ids)
-        : ((await this.db.oidcPayload.findMany({ where: { type: { in: types }, id: { in: ids } }, select: { type: true, id: true, ...columns } })) as (StoredPayload & { type: string; id: string })[]);
+      const rows = await this.hot.findPayloads([...new Set(batch.map((b) => b.type))], [...new Set(batch.map((b) => b.id))]);
       for (const b of batch) {
         const row = rows.find((r) => r.type === b.type && r.id === b.id);
         b.resolve(row ? { payload: row.payload, expiresAt: row.expiresAt, consumedAt: row.consumedAt } : null);
@@ -83,21 +54,37 @@ export class PayloadReader {
       for (const b of batch) b.reject(err);
     }
   }
-}
 
-export async function findPayloadBy(db: Payloads, type: string, by: { uid: string } | { userCode: string }): Promise<StoredPayload | null> {
-  if (!isStorable('uid' in by ? by.uid : by.userCode)) return null;
-  return db.oidcPayload.findFirst({ where: { type, ...by }, select: columns }) as Promise<StoredPayload | null>;
+  async findBy(type: string, by: { uid: string } | { userCode: string }): Promise<StoredPayload | null> {
+    const [column, value] = 'uid' in by ? (['uid', by.uid] as const) : (['userCode', by.userCode] as const);
+    return isStorable(value) ? this.hot.findPayloadBy(type, column, value) : null;
+  }
+
+  /** Throws UnstorableTextError when the payload holds text no database can store (see text.ts). */
+  async save(type: string, id: string, payload: Record<string, unknown>, expiresAt: Date | null): Promise<void> {
+    assertStorable(id, 'id');
+    assertStorable(payload);
+    const text = (key: string) => (typeof payload[key] === 'string' ? (payload[key] as string) : null);
+    await this.hot.savePayload({ type, id, payload, grantId: text('grantId'), userCode: text('userCode'), uid: text('uid'), expiresAt });
+  }
+
+  /** Marks the artifact consumed, atomically: of any number of racing calls exactly one returns true. */
+  async consume(type: string, id: string, at: Date): Promise<boolean> {
+    return isStorable(id) && this.hot.consumePayload(type, id, at);
+  }
+
+  async delete(type: string, id: string): Promise<void> {
+    if (isStorable(id)) await this.hot.deletePayload(type, id);
+  }
+
+  async deleteOfGrant(type: string, grantId: string): Promise<void> {
+    if (isStorable(grantId)) await this.hot.deletePayloadsOfGrant(type, grantId);
+  }
 }
 
 export async function deletePayload(db: Payloads, type: string, id: string): Promise<void> {
   if (!isStorable(id)) return;
   await db.oidcPayload.deleteMany({ where: { type, id } });
-}
-
-export async function deletePayloadsOfGrant(db: Payloads, type: string, grantId: string): Promise<void> {
-  if (!isStorable(grantId)) return;
-  await db.oidcPayload.deleteMany({ where: { type, grantId } });
 }
 
 /** Every artifact stored under these grants, and the grants themselves. */
@@ -125,7 +112,7 @@ export async function listLivePayloads(db: Payloads, type: string, now: Date): P
   return (await db.oidcPayload.findMany({
     where: { type, OR: [{ expiresAt: null }, { expiresAt: { gt: now } }] },
     orderBy: { id: 'asc' },
-    select: { id: true, ...columns },
+    select: { id: true, payload: true, expiresAt: true, consumedAt: true },
   })) as (StoredPayload & { id: string })[];
 }
 
@@ -143,18 +130,17 @@ export const PURGE_BATCH = 500;
 /**
  * Deletes artifacts whose expiry has passed, PURGE_BATCH rows at a time,
  * yielding between batches; returns how many. A million expired tokens are
- * gone in a few hundred short statements instead of one long one that would
+ * gone in a few thousand short statements instead of one long one that would
  * hold SQLite's write lock (or a PostgreSQL table scan) against every request.
+ * Each statement finds its rows through the expiry index: its cost does not
+ * grow with the table.
  */
-export async function purgeExpiredPayloads(db: Payloads, now: Date, batch = PURGE_BATCH): Promise<number> {
+export async function purgeExpiredPayloads(hot: Pick<HotStatements, 'deleteExpiredPayloads'>, now: Date, batch = PURGE_BATCH): Promise<number> {
   let total = 0;
   for (;;) {
-    const ids = (await db.oidcPayload.findMany({ where: { expiresAt: { lt: now } }, select: { id: true }, take: batch })).map((r) => r.id);
-    if (!ids.length) return total;
-    // expiresAt again: an id may name artifacts of several types, and only expired ones go
-    const { count } = await db.oidcPayload.deleteMany({ where: { id: { in: ids }, expiresAt: { lt: now } } });
+    const count = await hot.deleteExpiredPayloads(now, batch);
     total += count;
-    if (ids.length < batch) return total;
+    if (count < batch) return total;
     await new Promise((resolve) => setImmediate(resolve));
   }
 }

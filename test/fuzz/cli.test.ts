@@ -53,7 +53,7 @@ describe.each(databaseKinds())('generated CLI runs on %s', (kind) => {
   beforeAll(async () => {
     testDb = await createTestDatabase(kind);
     cwd = mkdtempSync(join(tmpdir(), 'gatehouse-cli-fuzz-'));
-    database = openDatabase({ url: testDb.url, kind });
+    database = await openDatabase({ url: testDb.url, kind });
     // a database with something in it, migrated by the first run
     expect((await runCliAsync(['resources', 'create', '--identifier', 'https://fuzz.example.com', '--scope', 'read'], testDb.url, { cwd })).code).toBe(0);
     expect((await runCliAsync(['clients', 'create', '--id', 'fuzz-client', '--name', 'Fuzz', '--resource', 'https://fuzz.example.com'], testDb.url, { cwd })).code).toBe(0);

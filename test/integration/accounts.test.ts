@@ -1,9 +1,8 @@
-import { databaseKinds, migratedDatabase } from '../support/databases.js';
+import { databaseKinds, migratedDatabase, payloadAdapter } from '../support/databases.js';
 import type { Database } from '../../src/storage/database.js';
 import { listIdentities } from '../../src/storage/accounts.js';
 import { findAccount, signInWith } from '../../src/services/accounts.js';
 import { listConsents, rememberConsent, rememberedGrantId, withdrawConsents } from '../../src/services/consents.js';
-import { PrismaAdapter } from '../../src/oidc/adapter.js';
 import { createClient, deleteClient } from '../../src/services/clients.js';
 import type { UpstreamProfile } from '../../src/federation/upstream.js';
 
@@ -36,7 +35,7 @@ describe.each(databaseKinds())('accounts and consent storage on %s', (kind) => {
     expect(first.account).toMatchObject({ email: 'ada@example.com', emailVerified: true, name: 'Ada', username: 'ada' });
     const again = await signInWith(database.prisma, profile({ subject: '100', email: 'ada@example.com', emailVerified: true, name: 'Ada L.' }), { linkVerifiedEmails: false });
     expect(again).toMatchObject({ created: false, linked: false, account: { id: first.account.id, name: 'Ada L.' } });
-    expect(await findAccount(database.prisma, first.account.id)).toMatchObject({ name: 'Ada L.' });
+    expect(await findAccount(database.hot, first.account.id)).toMatchObject({ name: 'Ada L.' });
   });
 
   it('links a second provider only when linking is on and both emails are verified', async () => {
@@ -82,19 +81,19 @@ describe.each(databaseKinds())('accounts and consent storage on %s', (kind) => {
 
   it('remembers consent per account and client, and revoking deletes the grant and its tokens', async () => {
     const { account } = await signInWith(database.prisma, profile({ subject: '500' }), { linkVerifiedEmails: false });
-    const grants = new PrismaAdapter(database.prisma, 'Grant');
-    const refresh = new PrismaAdapter(database.prisma, 'RefreshToken');
+    const grants = payloadAdapter(database, 'Grant');
+    const refresh = payloadAdapter(database, 'RefreshToken');
     await grants.upsert('grant-500', { accountId: account.id, clientId: 'app' }, 3600);
     await refresh.upsert('rt-500', { grantId: 'grant-500' }, 3600);
     await rememberConsent(database.prisma, account.id, 'app', 'grant-500');
-    expect(await rememberedGrantId(database.prisma, account.id, 'app')).toBe('grant-500');
-    expect(await rememberedGrantId(database.prisma, account.id, 'other-app')).toBeNull();
+    expect(await rememberedGrantId(database.hot, account.id, 'app')).toBe('grant-500');
+    expect(await rememberedGrantId(database.hot, account.id, 'other-app')).toBeNull();
     expect(await listConsents(database.prisma, { clientId: 'app' })).toEqual([expect.objectContaining({ accountId: account.id, grantId: 'grant-500' })]);
 
     const revoked = await withdrawConsents(database.prisma, { accountId: account.id });
     expect(revoked.map((c) => c.grantId)).toEqual(['grant-500']);
     expect(revoked).toHaveLength(1);
-    expect(await rememberedGrantId(database.prisma, account.id, 'app')).toBeNull();
+    expect(await rememberedGrantId(database.hot, account.id, 'app')).toBeNull();
     expect(await grants.find('grant-500')).toBeUndefined();
     expect(await refresh.find('rt-500')).toBeUndefined();
   });
@@ -105,14 +104,14 @@ describe.each(databaseKinds())('accounts and consent storage on %s', (kind) => {
       clientId: 'doomed', name: 'Doomed', tokenEndpointAuthMethod: 'none', grantTypes: ['authorization_code'],
       redirectUris: ['https://doomed.example.com/cb'],
     });
-    const grants = new PrismaAdapter(database.prisma, 'Grant');
-    const refresh = new PrismaAdapter(database.prisma, 'RefreshToken');
+    const grants = payloadAdapter(database, 'Grant');
+    const refresh = payloadAdapter(database, 'RefreshToken');
     await grants.upsert('grant-700', { accountId: account.id, clientId: 'doomed' }, 3600);
     await refresh.upsert('rt-700', { grantId: 'grant-700' }, 3600);
     await rememberConsent(database.prisma, account.id, 'doomed', 'grant-700');
     await deleteClient(database.prisma, 'doomed');
     // a client re-created with the same id inherits nothing
-    expect(await rememberedGrantId(database.prisma, account.id, 'doomed')).toBeNull();
+    expect(await rememberedGrantId(database.hot, account.id, 'doomed')).toBeNull();
     expect(await grants.find('grant-700')).toBeUndefined();
     expect(await refresh.find('rt-700')).toBeUndefined();
   });

@@ -1,8 +1,8 @@
-import { databaseKinds, migratedDatabase, type TestDatabase } from '../support/databases.js';
-import { openDatabase, type Database } from '../../src/storage/database.js';
-import { PrismaAdapter } from '../../src/oidc/adapter.js';
-import { PayloadReader, PURGE_BATCH, purgeExpiredPayloads } from '../../src/storage/oidc-payloads.js';
-import type { Db } from '../../src/storage/database.js';
+import { databaseKinds, migratedDatabase, payloadAdapter as adapterOf, type TestDatabase } from '../support/databases.js';
+import { openDatabase, transaction, type Database, type Db } from '../../src/storage/database.js';
+import { PayloadAdapter } from '../../src/oidc/adapter.js';
+import { PayloadStore, PURGE_BATCH, purgeExpiredPayloads } from '../../src/storage/oidc-payloads.js';
+import type { HotStatements } from '../../src/storage/hot-statements.js';
 
 describe.each(databaseKinds())('oidc-provider adapter on %s', (kind) => {
   let testDb: TestDatabase;
@@ -18,7 +18,7 @@ describe.each(databaseKinds())('oidc-provider adapter on %s', (kind) => {
   afterAll(() => close?.());
 
   it('stores, finds and destroys a payload', async () => {
-    const adapter = new PrismaAdapter(database.prisma, 'AccessToken', now);
+    const adapter = adapterOf(database, 'AccessToken', now);
     await adapter.upsert('at1', { jti: 'at1', grantId: 'g1', kind: 'AccessToken', scope: 'a b' }, 60);
     expect(await adapter.find('at1')).toEqual({ jti: 'at1', grantId: 'g1', kind: 'AccessToken', scope: 'a b' });
     await adapter.upsert('at1', { jti: 'at1', grantId: 'g1', kind: 'AccessToken', scope: 'a' }, 60);
@@ -28,9 +28,9 @@ describe.each(databaseKinds())('oidc-provider adapter on %s', (kind) => {
   });
 
   it('filters every lookup by model type', async () => {
-    const sessions = new PrismaAdapter(database.prisma, 'Session', now);
-    const interactions = new PrismaAdapter(database.prisma, 'Interaction', now);
-    const devices = new PrismaAdapter(database.prisma, 'DeviceCode', now);
+    const sessions = adapterOf(database, 'Session', now);
+    const interactions = adapterOf(database, 'Interaction', now);
+    const devices = adapterOf(database, 'DeviceCode', now);
     await sessions.upsert('same-id', { uid: 'u-1', kind: 'Session' }, 60);
     await devices.upsert('dc1', { userCode: 'ABCD-EFGH', kind: 'DeviceCode' }, 60);
 
@@ -47,7 +47,7 @@ describe.each(databaseKinds())('oidc-provider adapter on %s', (kind) => {
   });
 
   it('treats expired rows as absent, and purges them', async () => {
-    const adapter = new PrismaAdapter(database.prisma, 'AuthorizationCode', now);
+    const adapter = adapterOf(database, 'AuthorizationCode', now);
     await adapter.upsert('short', { kind: 'AuthorizationCode' }, 10);
     await adapter.upsert('long', { kind: 'AuthorizationCode' }, 3600);
     await adapter.upsert('forever', { kind: 'AuthorizationCode' }, 0);
@@ -55,15 +55,15 @@ describe.each(databaseKinds())('oidc-provider adapter on %s', (kind) => {
     expect(await adapter.find('short')).toBeUndefined();
     expect(await adapter.find('long')).toBeDefined();
 
-    const purged = await purgeExpiredPayloads(database.prisma, new Date(clock));
+    const purged = await purgeExpiredPayloads(database.hot, new Date(clock));
     expect(purged).toBeGreaterThanOrEqual(1);
     const left = await database.prisma.oidcPayload.findMany({ where: { type: 'AuthorizationCode' }, select: { id: true } });
     expect(left.map((r) => r.id).sort()).toEqual(['forever', 'long']);
   });
 
   it('revokes by grant id within the model only', async () => {
-    const tokens = new PrismaAdapter(database.prisma, 'RefreshToken', now);
-    const codes = new PrismaAdapter(database.prisma, 'AuthorizationCode', now);
+    const tokens = adapterOf(database, 'RefreshToken', now);
+    const codes = adapterOf(database, 'AuthorizationCode', now);
     await tokens.upsert('rt1', { grantId: 'grant-x' }, 60);
     await tokens.upsert('rt2', { grantId: 'grant-x' }, 60);
     await tokens.upsert('rt3', { grantId: 'grant-y' }, 60);
@@ -76,7 +76,7 @@ describe.each(databaseKinds())('oidc-provider adapter on %s', (kind) => {
   });
 
   it('marks a payload consumed, with the time in seconds', async () => {
-    const adapter = new PrismaAdapter(database.prisma, 'AuthorizationCode', now);
+    const adapter = adapterOf(database, 'AuthorizationCode', now);
     await adapter.upsert('code-1', { kind: 'AuthorizationCode' }, 60);
     expect((await adapter.find('code-1'))?.consumed).toBeUndefined();
     await adapter.consume('code-1');
@@ -88,9 +88,9 @@ describe.each(databaseKinds())('oidc-provider adapter on %s', (kind) => {
     // PostgreSQL: separate pools, like separate server instances. SQLite: one
     // process has one connection (several in one thread would block each other
     // in SQLite's busy handler), so the race is between interleaved queries.
-    const others = kind === 'postgresql' ? Array.from({ length: 4 }, () => openDatabase({ url: testDb.url, kind })) : [];
+    const others = kind === 'postgresql' ? await Promise.all(Array.from({ length: 4 }, () => openDatabase({ url: testDb.url, kind }))) : [];
     try {
-      const adapters = [database, ...others].map((d) => new PrismaAdapter(d.prisma, 'AuthorizationCode', now));
+      const adapters = [database, ...others].map((d) => adapterOf(d, 'AuthorizationCode', now));
       await adapters[0].upsert('race', { kind: 'AuthorizationCode' }, 60);
       const results = await Promise.allSettled(
         Array.from({ length: 20 }, (_, i) => adapters[i % adapters.length].consume('race')),
@@ -106,46 +106,95 @@ describe.each(databaseKinds())('oidc-provider adapter on %s', (kind) => {
 
   it('answers lookups of several kinds asked together with one query, each with its own row', async () => {
     const queries: string[] = [];
-    // the same database, counting the queries the reader makes
-    const counting = { oidcPayload: new Proxy(database.prisma.oidcPayload, {
+    // the same database, counting the statements the store runs
+    const counting = new Proxy(database.hot, {
       get: (target, prop) => (typeof prop === 'string' && prop.startsWith('find') ? (...args: unknown[]) => (queries.push(prop), (target as any)[prop](...args)) : (target as any)[prop]),
-    }) } as unknown as Db;
-    const reader = new PayloadReader(counting);
-    const [access, refresh] = [new PrismaAdapter(database.prisma, 'AccessToken', now, reader), new PrismaAdapter(database.prisma, 'RefreshToken', now, reader)];
-    const credentials = new PrismaAdapter(database.prisma, 'ClientCredentials', now, reader);
+    }) as HotStatements;
+    const store = new PayloadStore(counting);
+    const [access, refresh, credentials] = ['AccessToken', 'RefreshToken', 'ClientCredentials'].map((type) => new PayloadAdapter(store, type, now));
     await access.upsert('shared-id', { kind: 'AccessToken', jti: 'shared-id' }, 60);
     await refresh.upsert('other-id', { kind: 'RefreshToken', jti: 'other-id' }, 60);
     // as oidc-provider's introspection without a hint: the three kinds at once
     const found = await Promise.all([access.find('shared-id'), credentials.find('shared-id'), refresh.find('shared-id')]);
     expect(found.map((f) => f?.kind)).toEqual(['AccessToken', undefined, undefined]);
-    expect(queries).toEqual(['findMany']);
-    // a lookup on its own is one plain query
+    expect(queries).toEqual(['findPayloads']);
     expect((await refresh.find('other-id'))?.kind).toBe('RefreshToken');
-    expect(queries).toEqual(['findMany', 'findUnique']);
+    expect(queries).toEqual(['findPayloads', 'findPayloads']);
+  });
+
+  it('refuses text no database can store on writes, and finds nothing for it', async () => {
+    const adapter = adapterOf(database, 'Session', now);
+    await expect(adapter.upsert('s-nul', { kind: 'Session', state: 'a\u0000b' } as never, 60)).rejects.toMatchObject({ error: 'invalid_request' });
+    await expect(adapter.upsert('s-\ud800', { kind: 'Session' }, 60)).rejects.toMatchObject({ error: 'invalid_request' });
+    expect(await adapter.find('x\u0000')).toBeUndefined();
+    expect(await adapter.findByUid('\ud800')).toBeUndefined();
+    await expect(adapter.consume('y\u0000')).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect(await database.prisma.oidcPayload.count({ where: { id: { startsWith: 's-' } } })).toBe(0);
   });
 });
 
-describe.each(databaseKinds())('the fast payload read on %s', (kind) => {
-  it('returns exactly what Prisma returns: payload, expiry and consumption times', async () => {
+describe.each(databaseKinds())('the hot statements on %s', (kind) => {
+  it('write and read the rows exactly as Prisma does: payload, expiry and consumption times', async () => {
     const { database, close } = await migratedDatabase(kind);
     try {
       const at = Date.UTC(2030, 0, 2, 3, 4, 5, 678);
-      const adapter = new PrismaAdapter(database.prisma, 'AuthorizationCode', () => at);
-      await adapter.upsert('fast-1', { kind: 'AuthorizationCode', nested: { a: [1, 'é', null] } }, 3600);
-      await adapter.upsert('fast-2', { kind: 'AuthorizationCode' }, 0);
-      await adapter.consume('fast-1');
-      const slow = new PayloadReader(database.prisma);
-      const fast = new PayloadReader(database.prisma, database.lookupPayloads);
-      for (const id of ['fast-1', 'fast-2', 'missing']) {
-        const [a, b] = await Promise.all([slow.find('AuthorizationCode', id), fast.find('AuthorizationCode', id)]);
-        expect(b).toEqual(a);
-      }
-      expect((await fast.find('AuthorizationCode', 'fast-1'))?.expiresAt?.getTime()).toBe(at + 3600_000);
-      expect((await fast.find('AuthorizationCode', 'fast-1'))?.consumedAt?.getTime()).toBe(at);
+      const adapter = adapterOf(database, 'AuthorizationCode', () => at);
+      const payload = { kind: 'AuthorizationCode', grantId: 'g-1', uid: 'u-1', nested: { a: [1, 'é', null, '\u{1F600}'] } };
+      await adapter.upsert('hot-1', payload, 3600);
+      await adapter.consume('hot-1');
+      // written by the hot statements, read by Prisma
+      expect(await database.prisma.oidcPayload.findUnique({ where: { type_id: { type: 'AuthorizationCode', id: 'hot-1' } } })).toEqual({
+        type: 'AuthorizationCode', id: 'hot-1', payload, grantId: 'g-1', uid: 'u-1', userCode: null,
+        expiresAt: new Date(at + 3600_000), consumedAt: new Date(at),
+      });
+      // written by Prisma, read by the hot statements
+      await database.prisma.oidcPayload.create({ data: { type: 'DeviceCode', id: 'prisma-1', payload: { kind: 'DeviceCode', userCode: 'WXYZ' }, userCode: 'WXYZ', expiresAt: new Date(at), consumedAt: new Date(at + 1) } });
+      expect(await database.hot.findPayloadBy('DeviceCode', 'userCode', 'WXYZ')).toEqual({
+        type: 'DeviceCode', id: 'prisma-1', payload: { kind: 'DeviceCode', userCode: 'WXYZ' }, expiresAt: new Date(at), consumedAt: new Date(at + 1),
+      });
+      expect(await database.hot.findPayloads(['DeviceCode', 'AuthorizationCode'], ['prisma-1', 'hot-1', 'missing'])).toHaveLength(2);
     } finally {
       await close();
     }
   });
+
+  it('read accounts and remembered consents as Prisma wrote them', async () => {
+    const { database, close } = await migratedDatabase(kind);
+    try {
+      await database.prisma.account.create({ data: { id: 'acc-1', email: 'ada@example.org', emailVerified: true, name: 'Ada', username: null, picture: null } });
+      await database.prisma.consent.create({ data: { accountId: 'acc-1', clientId: 'app', grantId: 'grant-1' } });
+      expect(await database.hot.findAccount('acc-1')).toEqual({ id: 'acc-1', email: 'ada@example.org', emailVerified: true, name: 'Ada', username: null, picture: null });
+      expect(await database.hot.findAccount('nobody')).toBeNull();
+      expect(await database.hot.findConsentGrantId('acc-1', 'app')).toBe('grant-1');
+      expect(await database.hot.findConsentGrantId('acc-1', 'other')).toBeNull();
+    } finally {
+      await close();
+    }
+  });
+
+  if (kind === 'sqlite') {
+    it('wait out a Prisma transaction holding the write lock without blocking the event loop', async () => {
+      const { database, close } = await migratedDatabase(kind);
+      try {
+        const adapter = adapterOf(database, 'Session');
+        let ticks = 0;
+        const ticker = setInterval(() => (ticks += 1), 5);
+        let write: Promise<void> | undefined;
+        await transaction(database.prisma, async (tx) => {
+          await tx.oidcPayload.create({ data: { type: 'Session', id: 'in-tx', payload: {} } });
+          // the hot connection cannot write now; it must retry later, not spin in SQLite's busy handler
+          write = adapter.upsert('outside-tx', { kind: 'Session' }, 60);
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        });
+        await write;
+        clearInterval(ticker);
+        expect(ticks).toBeGreaterThan(5);
+        expect(await database.prisma.oidcPayload.count({ where: { type: 'Session', id: { in: ['in-tx', 'outside-tx'] } } })).toBe(2);
+      } finally {
+        await close();
+      }
+    });
+  }
 });
 
 describe.each(databaseKinds())('the purge on %s', (kind) => {
@@ -158,12 +207,11 @@ describe.each(databaseKinds())('the purge on %s', (kind) => {
       // the same id under another type, still live: only the expired row of that id goes
       live.push({ type: 'RefreshToken', id: 'old-1', payload: {}, expiresAt: new Date(now + 3_600_000) });
       await database.prisma.oidcPayload.createMany({ data: [...expired, ...live] });
-      const statements: string[] = [];
-      const counting = { oidcPayload: new Proxy(database.prisma.oidcPayload, {
-        get: (target, prop) => (prop === 'deleteMany' ? (...args: unknown[]) => (statements.push('delete'), (target as any).deleteMany(...args)) : (target as any)[prop]),
-      }) } as unknown as Db;
+      const statements: number[] = [];
+      const counting = { deleteExpiredPayloads: (at: Date, limit: number) => database.hot.deleteExpiredPayloads(at, limit).then((n) => (statements.push(n), n)) };
       expect(await purgeExpiredPayloads(counting, new Date(now))).toBe(5_000);
-      expect(statements).toHaveLength(5_000 / PURGE_BATCH);
+      // full batches, then the one that finds nothing left
+      expect(statements).toEqual([...Array(5_000 / PURGE_BATCH).fill(PURGE_BATCH), 0]);
       expect(await database.prisma.oidcPayload.count()).toBe(51);
       expect(await database.prisma.oidcPayload.count({ where: { type: 'RefreshToken', id: 'old-1' } })).toBe(1);
     } finally {

@@ -85,7 +85,7 @@ describe.each(databaseKinds())('gatehouse CLI on %s', (kind: Kind) => {
     testDb = await createTestDatabase(kind);
     cwd = mkdtempSync(join(tmpdir(), 'gatehouse-cli-'));
     expectOk(cli('migrate'));
-    database = openDatabase({ url: testDb.url, kind }, { poolSize: 2 });
+    database = await openDatabase({ url: testDb.url, kind }, { poolSize: 2 });
   });
 
   afterAll(async () => {

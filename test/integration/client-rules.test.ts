@@ -1,11 +1,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { databaseKinds, createTestDatabase, type TestDatabase } from '../support/databases.js';
+import { databaseKinds, createTestDatabase, payloadAdapter, type TestDatabase } from '../support/databases.js';
 import { runCli, startServer, type RunningServer } from '../support/processes.js';
 import { openDatabase, type Database } from '../../src/storage/database.js';
 import { findClient } from '../../src/storage/clients.js';
-import { PrismaAdapter } from '../../src/oidc/adapter.js';
 import { listConsents, rememberConsent } from '../../src/services/consents.js';
 import { signInWith } from '../../src/services/accounts.js';
 
@@ -53,8 +52,8 @@ describe.each(databaseKinds())('client rules through every door on %s', (kind) =
     const accountId = (await signInWith(database.prisma, identity, { linkVerifiedEmails: false })).account.id;
     accounts.set(person, accountId);
     const grantId = `grant-${clientId}-${accountId}`;
-    await new PrismaAdapter(database.prisma, 'Grant').upsert(grantId, { accountId, clientId }, 3600);
-    await new PrismaAdapter(database.prisma, 'RefreshToken').upsert(`rt-${grantId}`, { grantId }, 3600);
+    await payloadAdapter(database, 'Grant').upsert(grantId, { accountId, clientId }, 3600);
+    await payloadAdapter(database, 'RefreshToken').upsert(`rt-${grantId}`, { grantId }, 3600);
     await rememberConsent(database.prisma, accountId, clientId, grantId);
     return grantId;
   };
@@ -62,7 +61,7 @@ describe.each(databaseKinds())('client rules through every door on %s', (kind) =
   /** The people (by name) whose consent to the client is remembered. */
   const consentsOf = async (clientId: string) =>
     (await listConsents(database.prisma, { clientId })).map((c) => [...accounts].find(([, id]) => id === c.accountId)?.[0]);
-  const grantExists = async (grantId: string) => (await new PrismaAdapter(database.prisma, 'Grant').find(grantId)) !== undefined;
+  const grantExists = async (grantId: string) => (await payloadAdapter(database, 'Grant').find(grantId)) !== undefined;
 
   const web = { grantTypes: ['authorization_code'], redirectUris: ['https://web.example.com/cb'] };
   const app = { client_name: 'Registered app', redirect_uris: ['https://app.example.com/cb'], grant_types: ['authorization_code'] };
@@ -71,7 +70,7 @@ describe.each(databaseKinds())('client rules through every door on %s', (kind) =
     testDb = await createTestDatabase(kind);
     cwd = mkdtempSync(join(tmpdir(), 'gatehouse-rules-'));
     server = await startServer({ DATABASE_URL: testDb.url, REGISTRATION_RATE_LIMIT: '1000' });
-    database = openDatabase({ url: testDb.url, kind });
+    database = await openDatabase({ url: testDb.url, kind });
   });
   afterAll(async () => {
     await database?.close();

@@ -118,7 +118,7 @@ describe.each(databaseKinds())('instances started at the same moment on an empty
   it('end with exactly one set of signing keys, which all of them publish', async () => {
     const ports = await Promise.all([1, 2, 3].map(() => freePort()));
     servers.push(...(await Promise.all(ports.map((port) => startServer({ DATABASE_URL: db.url, PORT: String(port), WORKERS: '2' })))));
-    const database = openDatabase({ url: db.url, kind });
+    const database = await openDatabase({ url: db.url, kind });
     try {
       const keys = await listSigningKeys(database.prisma);
       expect(keys.map((k) => `${k.alg}/${k.state}`).sort()).toEqual(['ES256/current', 'ES256/next', 'RS256/current', 'RS256/next']);

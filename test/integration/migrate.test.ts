@@ -28,7 +28,7 @@ describe.each(databaseKinds())('migrations on %s', (kind) => {
     const second = await migrate(config);
     expect(second).toEqual({ applied: [], alreadyApplied: all.length });
 
-    const db = openDatabase(config);
+    const db = await openDatabase(config);
     try {
       const rows = await db.prisma.$queryRawUnsafe<{ migration_name: string; checksum: string; finished_at: unknown; applied_steps_count: unknown }[]>(
         'SELECT migration_name, checksum, finished_at, applied_steps_count FROM "_prisma_migrations" ORDER BY migration_name',
@@ -51,7 +51,7 @@ describe.each(databaseKinds())('migrations on %s', (kind) => {
     const fresh = await createTestDatabase(kind);
     const config = { url: fresh.url, kind };
     const [first, ...later] = loadMigrations(kind);
-    const db = openDatabase(config);
+    const db = await openDatabase(config);
     try {
       await migrate(config, { upTo: first.name });
       await db.prisma.$executeRawUnsafe(
@@ -69,7 +69,7 @@ describe.each(databaseKinds())('migrations on %s', (kind) => {
 
   it('refuses to run against a history it does not recognise', async () => {
     const config = { url: testDb.url, kind };
-    const db = openDatabase(config);
+    const db = await openDatabase(config);
     try {
       await db.prisma.$executeRawUnsafe(`UPDATE "_prisma_migrations" SET checksum = 'tampered'`);
       await expect(migrate(config)).rejects.toThrow(MigrationError);

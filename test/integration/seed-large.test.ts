@@ -17,7 +17,7 @@ describe.each(databaseKinds())('a seed of 10,000 clients on %s', (kind) => {
   let dir: string;
   let hash: string;
   const count = async () => {
-    const database = openDatabase({ url: db.url, kind });
+    const database = await openDatabase({ url: db.url, kind });
     try {
       return await database.prisma.client.count();
     } finally {

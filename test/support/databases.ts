@@ -5,6 +5,8 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { openDatabase, type Database } from '../../src/storage/database.js';
 import { migrate } from '../../src/storage/migrate.js';
+import { PayloadStore } from '../../src/storage/oidc-payloads.js';
+import { PayloadAdapter } from '../../src/oidc/adapter.js';
 
 /**
  * Real databases for tests: a temp SQLite file always, and a fresh database on
@@ -61,7 +63,7 @@ export async function migratedDatabase(kind: Kind): Promise<{ testDb: TestDataba
   const testDb = await createTestDatabase(kind);
   const config = { url: testDb.url, kind };
   await migrate(config);
-  const database = openDatabase(config);
+  const database = await openDatabase(config);
   return {
     testDb,
     database,
@@ -71,3 +73,7 @@ export async function migratedDatabase(kind: Kind): Promise<{ testDb: TestDataba
     },
   };
 }
+
+/** oidc-provider's adapter for one model, as the server makes it: on the database's hot statements. */
+export const payloadAdapter = (database: Pick<Database, 'hot'>, type: string, now?: () => number) =>
+  new PayloadAdapter(new PayloadStore(database.hot), type, now);

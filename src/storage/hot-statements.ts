@@ -1,0 +1,233 @@
+import type Sqlite from 'better-sqlite3';
+import type pg from 'pg';
+import { DatabaseUnavailableError } from './errors.js';
+import type { AccountRecord } from './accounts.js';
+
+/**
+ * The statements of the request hot path: the reads and writes of oidc-provider
+ * artifacts that every token, code, session and interaction costs, the account
+ * behind an ID token or UserInfo answer, and the remembered consent of an
+ * authorization. They skip Prisma: its query compiler and interpreter took about
+ * half of the CPU of every flow, and an upsert is four statements in a
+ * transaction there, one here. Each database gets fixed, prepared statements in
+ * the same row shapes Prisma reads and writes (Prisma keeps every other query,
+ * and every transaction).
+ */
+
+export interface PayloadRow {
+  type: string;
+  id: string;
+  payload: Record<string, unknown>;
+  expiresAt: Date | null;
+  consumedAt: Date | null;
+}
+
+export interface PayloadWrite {
+  type: string;
+  id: string;
+  payload: Record<string, unknown>;
+  grantId: string | null;
+  userCode: string | null;
+  uid: string | null;
+  expiresAt: Date | null;
+}
+
+export interface HotStatements {
+  /** rows whose type is one of `types` and whose id is one of `ids` */
+  findPayloads(types: string[], ids: string[]): Promise<PayloadRow[]>;
+  findPayloadBy(type: string, column: 'uid' | 'userCode', value: string): Promise<PayloadRow | null>;
+  /** insert, or replace the row with the same (type, id) */
+  savePayload(row: PayloadWrite): Promise<void>;
+  /** marks the row consumed unless it already is; whether this call did */
+  consumePayload(type: string, id: string, at: Date): Promise<boolean>;
+  deletePayload(type: string, id: string): Promise<void>;
+  deletePayloadsOfGrant(type: string, grantId: string): Promise<void>;
+  /** deletes at most `limit` rows whose expiry is before `now`, in one statement; how many */
+  deleteExpiredPayloads(now: Date, limit: number): Promise<number>;
+  findAccount(id: string): Promise<AccountRecord | null>;
+  findConsentGrantId(accountId: string, clientId: string): Promise<string | null>;
+  close(): void;
+}
+
+/**
+ * The statements are fixed and their inputs are storable text (oidc-payloads.ts
+ * checks), so a failure here is the database being away or locked, not the
+ * request: it becomes DatabaseUnavailableError, like Prisma's codes do.
+ */
+async function unavailableOnFailure<T>(run: () => T | Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    throw new DatabaseUnavailableError({ cause: err });
+  }
+}
+
+const marks = (n: number) => Array.from({ length: n }, () => '?').join(', ');
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * WAL with synchronous=NORMAL: a commit is safe from a crash or kill -9 of the
+ * process, and waits for no fsync; only a power loss or OS crash can undo the
+ * last commits (never corrupt the file). FULL, SQLite's default, costs an fsync
+ * per token. Both connections of a process use it (database.ts).
+ */
+export const SQLITE_SYNCHRONOUS = 'NORMAL';
+
+/** How long a statement waits for SQLite's lock before the database counts as unavailable, ms. */
+const SQLITE_LOCK_WAIT = 5000;
+
+type SqlitePayload = { type: string; id: string; payload: string; expiresAt: string | null; consumedAt: string | null };
+const fromSqlite = (r: SqlitePayload): PayloadRow => ({
+  type: r.type,
+  id: r.id,
+  payload: JSON.parse(r.payload) as Record<string, unknown>,
+  expiresAt: r.expiresAt === null ? null : new Date(r.expiresAt),
+  consumedAt: r.consumedAt === null ? null : new Date(r.consumedAt),
+});
+/** Prisma's text form of a SQLite DateTime (ISO 8601 with +00:00), so that its comparisons (the purge) agree. */
+const sqliteTime = (d: Date | null) => (d === null ? null : d.toISOString().replace(/Z$/, '+00:00'));
+
+/**
+ * SQLite: a connection of its own to the file. It never waits for the lock
+ * synchronously: a Prisma transaction of this same process may hold it across
+ * awaits, and a blocked event loop would never let that transaction finish. A
+ * busy statement is retried after a short sleep instead, for up to 5 s.
+ */
+export async function sqliteHotStatements(path: string): Promise<HotStatements> {
+  // loaded here: a PostgreSQL process never needs the SQLite driver
+  const { default: Sqlite } = await import('better-sqlite3');
+  let connection: Sqlite.Database | undefined;
+  const prepared = new Map<string, Sqlite.Statement>();
+  const statement = (sql: string) => {
+    if (!connection) {
+      connection = new Sqlite(path, { fileMustExist: true, timeout: 0 });
+      connection.pragma(`synchronous = ${SQLITE_SYNCHRONOUS}`);
+    }
+    let s = prepared.get(sql);
+    if (!s) {
+      s = connection.prepare(sql);
+      prepared.set(sql, s);
+    }
+    return s;
+  };
+  const run = async <T>(fn: () => T): Promise<T> => {
+    const deadline = Date.now() + SQLITE_LOCK_WAIT;
+    for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
+      try {
+        return fn();
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() > deadline) throw new DatabaseUnavailableError({ cause: err });
+      }
+      await sleep(wait);
+    }
+  };
+  const payloadColumns = 'type, id, payload, expiresAt, consumedAt';
+  return {
+    async findPayloads(types, ids) {
+      const sql = `SELECT ${payloadColumns} FROM OidcPayload WHERE type IN (${marks(types.length)}) AND id IN (${marks(ids.length)})`;
+      return (await run(() => statement(sql).all(...types, ...ids) as SqlitePayload[])).map(fromSqlite);
+    },
+    async findPayloadBy(type, column, value) {
+      const sql = `SELECT ${payloadColumns} FROM OidcPayload WHERE type = ? AND ${column === 'uid' ? 'uid' : 'userCode'} = ? LIMIT 1`;
+      const row = await run(() => statement(sql).get(type, value) as SqlitePayload | undefined);
+      return row ? fromSqlite(row) : null;
+    },
+    async savePayload(r) {
+      const sql = `INSERT INTO OidcPayload (type, id, payload, grantId, userCode, uid, expiresAt) VALUES (?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (type, id) DO UPDATE SET payload = excluded.payload, grantId = excluded.grantId, userCode = excluded.userCode,
+        uid = excluded.uid, expiresAt = excluded.expiresAt`;
+      await run(() => statement(sql).run(r.type, r.id, JSON.stringify(r.payload), r.grantId, r.userCode, r.uid, sqliteTime(r.expiresAt)));
+    },
+    async consumePayload(type, id, at) {
+      const sql = 'UPDATE OidcPayload SET consumedAt = ? WHERE type = ? AND id = ? AND consumedAt IS NULL';
+      return (await run(() => statement(sql).run(sqliteTime(at), type, id))).changes === 1;
+    },
+    async deletePayload(type, id) {
+      await run(() => statement('DELETE FROM OidcPayload WHERE type = ? AND id = ?').run(type, id));
+    },
+    async deletePayloadsOfGrant(type, grantId) {
+      await run(() => statement('DELETE FROM OidcPayload WHERE type = ? AND grantId = ?').run(type, grantId));
+    },
+    async deleteExpiredPayloads(now, limit) {
+      // by rowid: the expiry index finds them, the rowid deletes them (the key is (type, id), and an id alone has no index)
+      const sql = 'DELETE FROM OidcPayload WHERE rowid IN (SELECT rowid FROM OidcPayload WHERE expiresAt < ? LIMIT ?)';
+      return (await run(() => statement(sql).run(sqliteTime(now), limit))).changes;
+    },
+    async findAccount(id) {
+      const sql = 'SELECT id, email, emailVerified, name, username, picture FROM Account WHERE id = ?';
+      const row = await run(() => statement(sql).get(id) as (Omit<AccountRecord, 'emailVerified'> & { emailVerified: number }) | undefined);
+      return row ? { ...row, emailVerified: row.emailVerified === 1 } : null;
+    },
+    async findConsentGrantId(accountId, clientId) {
+      const sql = 'SELECT grantId FROM Consent WHERE accountId = ? AND clientId = ?';
+      const row = await run(() => statement(sql).get(accountId, clientId) as { grantId: string } | undefined);
+      return row?.grantId ?? null;
+    },
+    close() {
+      connection?.close();
+    },
+  };
+}
+
+/** PostgreSQL: named prepared statements on the pool Prisma uses; times as epoch ms (the columns have no time zone). */
+export function postgresHotStatements(pool: pg.Pool): HotStatements {
+  const query = async <R extends pg.QueryResultRow>(name: string, text: string, values: unknown[]) =>
+    unavailableOnFailure(() => pool.query<R>({ name: `gatehouse-${name}`, text, values }));
+  type Row = { type: string; id: string; payload: Record<string, unknown>; expires: number | null; consumed: number | null };
+  const select = `SELECT type, id, payload,
+      (extract(epoch from "expiresAt" AT TIME ZONE 'UTC') * 1000)::float8 AS expires,
+      (extract(epoch from "consumedAt" AT TIME ZONE 'UTC') * 1000)::float8 AS consumed
+    FROM "OidcPayload"`;
+  const fromRow = (r: Row): PayloadRow => ({
+    type: r.type,
+    id: r.id,
+    payload: r.payload,
+    expiresAt: r.expires === null ? null : new Date(r.expires),
+    consumedAt: r.consumed === null ? null : new Date(r.consumed),
+  });
+  // timestamp(3) without time zone holds UTC: values go in as UTC text
+  const utc = (d: Date | null) => (d === null ? null : d.toISOString().replace(/Z$/, ''));
+  return {
+    async findPayloads(types, ids) {
+      const { rows } = await query<Row>('payloads', `${select} WHERE type = ANY($1::text[]) AND id = ANY($2::text[])`, [types, ids]);
+      return rows.map(fromRow);
+    },
+    async findPayloadBy(type, column, value) {
+      const name = column === 'uid' ? 'payload-by-uid' : 'payload-by-user-code';
+      const { rows } = await query<Row>(name, `${select} WHERE type = $1 AND "${column === 'uid' ? 'uid' : 'userCode'}" = $2 LIMIT 1`, [type, value]);
+      return rows[0] ? fromRow(rows[0]) : null;
+    },
+    async savePayload(r) {
+      await query('save-payload', `INSERT INTO "OidcPayload" (type, id, payload, "grantId", "userCode", uid, "expiresAt") VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7::timestamp)
+        ON CONFLICT (type, id) DO UPDATE SET payload = excluded.payload, "grantId" = excluded."grantId", "userCode" = excluded."userCode",
+        uid = excluded.uid, "expiresAt" = excluded."expiresAt"`, [r.type, r.id, JSON.stringify(r.payload), r.grantId, r.userCode, r.uid, utc(r.expiresAt)]);
+    },
+    async consumePayload(type, id, at) {
+      const { rowCount } = await query('consume-payload', 'UPDATE "OidcPayload" SET "consumedAt" = $1::timestamp WHERE type = $2 AND id = $3 AND "consumedAt" IS NULL', [utc(at), type, id]);
+      return rowCount === 1;
+    },
+    async deletePayload(type, id) {
+      await query('delete-payload', 'DELETE FROM "OidcPayload" WHERE type = $1 AND id = $2', [type, id]);
+    },
+    async deletePayloadsOfGrant(type, grantId) {
+      await query('delete-grant-payloads', 'DELETE FROM "OidcPayload" WHERE type = $1 AND "grantId" = $2', [type, grantId]);
+    },
+    async deleteExpiredPayloads(now, limit) {
+      // by key, and the expiry checked again: a row renewed since the inner select stays. ORDER BY
+      // makes the inner select an index scan of the expiry index, stopping at the limit, whatever
+      // the share of expired rows (without it the planner may scan the table).
+      const { rowCount } = await query('delete-expired', `DELETE FROM "OidcPayload" WHERE (type, id) IN
+        (SELECT type, id FROM "OidcPayload" WHERE "expiresAt" < $1::timestamp ORDER BY "expiresAt" LIMIT $2) AND "expiresAt" < $1::timestamp`, [utc(now), limit]);
+      return rowCount ?? 0;
+    },
+    async findAccount(id) {
+      const { rows } = await query<AccountRecord>('account', 'SELECT id, email, "emailVerified", name, username, picture FROM "Account" WHERE id = $1', [id]);
+      return rows[0] ?? null;
+    },
+    async findConsentGrantId(accountId, clientId) {
+      const { rows } = await query<{ grantId: string }>('consent-grant', 'SELECT "grantId" FROM "Consent" WHERE "accountId" = $1 AND "clientId" = $2', [accountId, clientId]);
+      return rows[0]?.grantId ?? null;
+    },
+    close() {},
+  };
+}
