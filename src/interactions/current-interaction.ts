@@ -1,10 +1,17 @@
-import { bodyParser } from '@koa/bodyparser';
+import type { bodyParser } from '@koa/bodyparser';
 import { errors, type default as Provider } from 'oidc-provider';
 import type { Context, Middleware } from 'koa';
 import { checkCsrf } from './csrf.js';
 import { PageError } from './page-error.js';
 
-const parseForm = bodyParser({ enableTypes: ['form'], formLimit: '16kb' });
+/**
+ * The form parser, loaded by the first form POST rather than at start: with
+ * co-body, qs and a second mime database it costs a start about 60 ms, and a
+ * server that only issues tokens to services never parses a form.
+ */
+let parseForm: Promise<ReturnType<typeof bodyParser>> | undefined;
+const formParser = () =>
+  (parseForm ??= import('@koa/bodyparser').then((m) => m.bodyParser({ enableTypes: ['form'], formLimit: '16kb' })));
 
 /**
  * Interaction forms are small urlencoded bodies. A body that cannot be read
@@ -12,8 +19,9 @@ const parseForm = bodyParser({ enableTypes: ['form'], formLimit: '16kb' });
  * mistake: a 400 page, whatever the parser threw.
  */
 export const formBody: Middleware = async (ctx, next) => {
+  const parse = await formParser();
   try {
-    await parseForm(ctx, async () => {});
+    await parse(ctx, async () => {});
   } catch {
     throw new PageError(400, 'That did not work', 'The form could not be read. Please go back, reload the page and try again.');
   }
