@@ -49,13 +49,23 @@ export class Maintenance {
   }
 
   /** whether this node held the lease at its last heartbeat */
+  /** resolves start() once the first heartbeat has settled the lease */
+  #leaseSettled: (() => void) | undefined;
+
   get holding(): boolean {
     return this.#holding;
   }
 
+  /**
+   * Returns once the lease is settled (taken or not); the first tasks run on in
+   * the background, so that a purge of a large backlog (a million expired rows
+   * take about a minute) does not hold up the server's start.
+   */
   async start(): Promise<void> {
     await ensureLeaseRow(this.db, LEASE);
-    await this.beat();
+    const settled = new Promise<void>((resolve) => (this.#leaseSettled = resolve));
+    void this.beat();
+    await settled;
     this.#timer = setInterval(() => void this.beat(), this.#heartbeatMs);
     this.#timer.unref();
   }
@@ -84,6 +94,8 @@ export class Maintenance {
       logger.warn({ err }, 'could not renew the maintenance lease');
       this.#holding = false;
     }
+    this.#leaseSettled?.();
+    this.#leaseSettled = undefined;
     if (!this.#holding) return;
     for (const task of tasks) {
       if (now - (this.#lastRun.get(task.name) ?? -Infinity) < task.everyMs) continue;

@@ -39,6 +39,23 @@ describe.each(databaseKinds())('maintenance under a lease on %s', (kind) => {
     expect(nodes.find((n) => n.m.holding)!.runs.count).toBeGreaterThan(2);
   });
 
+  it('returns from start with the lease settled while a long first task runs on', async () => {
+    let finish!: () => void;
+    const done = new Promise<void>((resolve) => (finish = resolve));
+    const state = { started: false, finished: false };
+    const m = new Maintenance(database.prisma, {
+      holder: 'slow', logger, heartbeatMs: 60_000, leaseMs: 60_000,
+      tasks: [{ name: 'backlog', everyMs: 0, run: async () => { state.started = true; await done; state.finished = true; } }],
+    });
+    running.push(m);
+    await m.start();
+    expect(m.holding).toBe(true);
+    await eventually(async () => state.started, 'the first task to start', 2_000);
+    expect(state.finished).toBe(false);
+    finish();
+    await eventually(async () => state.finished, 'the first task to finish', 2_000);
+  });
+
   it('hands over at once when the holder stops', async () => {
     const first = node('first', { heartbeatMs: 50, leaseMs: 60_000 });
     await first.m.start();
