@@ -21,6 +21,7 @@ import { createLimits, type Limits } from './limits/index.js';
 import { createProvider } from './oidc/provider.js';
 import { registrationGuard } from './oidc/registration-guard.js';
 import { issuerGate } from './oidc/issuer-urls.js';
+import { authorizationServerMetadata } from './oidc/authorization-server-metadata.js';
 import { healthRoutes } from './health.js';
 import { interactionRoutes } from './interactions/routes.js';
 import { providerViews } from './interactions/provider-views.js';
@@ -128,6 +129,7 @@ export async function createApp({
     outage.observe(provider);
     provider.use(metrics.http());
     provider.use(outage.middleware());
+    provider.use(authorizationServerMetadata(config.issuer));
     provider.use(issuerGate(config.issuer, config.keyPublishLeadSeconds));
     provider.use(inactiveForStructuredTokens);
     if (logger.isLevelEnabled('info')) provider.use(requestLog(logger));

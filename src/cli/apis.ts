@@ -15,6 +15,7 @@ function show(api: ApiRecord) {
     format: api.tokenFormat,
     alg: api.tokenFormat === 'jwt' ? api.signingAlg : '-',
     introspectors: api.introspectors,
+    registered_clients: api.allowRegisteredClients ? 'allowed (apps that registered themselves may get tokens)' : 'only those an admin lists',
     updated_at: api.updatedAt,
   });
 }
@@ -29,6 +30,7 @@ the "aud" of its access tokens (RFC 8707 resource indicator).`,
   fieldFlags: {
     identifier: '--identifier', name: '--name', scopes: '--scope', accessTokenTtl: '--ttl',
     tokenFormat: '--format', signingAlg: '--alg', introspectors: '--introspector',
+    allowRegisteredClients: '--allow-registered-clients',
   },
   subcommands: [
     {
@@ -42,6 +44,7 @@ the "aud" of its access tokens (RFC 8707 resource indicator).`,
         format: { type: 'string', arg: '<format>', help: 'jwt (default: self-contained, checked against /jwks) | opaque (stored: introspectable, revocable at once)' },
         alg: { type: 'string', arg: '<alg>', help: `JWT signing algorithm: ${SIGNING_ALGS.join(' | ')} (default ${SIGNING_ALGS[0]})` },
         introspector: { type: 'string', multiple: true, arg: '<client-id>', help: 'a client (the API\'s own credentials) that may introspect tokens issued for this API; any client may always introspect its own tokens' },
+        'allow-registered-clients': { type: 'boolean', help: 'apps that registered themselves (RFC 7591) may get tokens for this API without an admin listing them (e.g. an MCP server)' },
       },
       async run({ values, out }) {
         if (values.identifier === undefined) throw usageError('--identifier is required');
@@ -56,6 +59,7 @@ the "aud" of its access tokens (RFC 8707 resource indicator).`,
             tokenFormat: values.format,
             signingAlg: values.alg,
             introspectors: values.introspector,
+            allowRegisteredClients: values['allow-registered-clients'] === true,
           });
           out.print(api, () => show(api));
         });

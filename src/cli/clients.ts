@@ -1,5 +1,6 @@
 import type { ClientRecord } from '../services/clients.js';
-import { GRANT_TYPES } from '../common/protocol.js';
+import { readFileSync } from 'node:fs';
+import { AUTH_METHODS, CLIENT_PROFILES, GRANT_TYPES } from '../common/protocol.js';
 import { describe, usageError, withDatabase } from './context.js';
 import type { Command, Flags, Values } from './command.js';
 
@@ -10,7 +11,10 @@ const fieldFlags: Flags = {
   name: { type: 'string', arg: '<text>', help: 'display name (required for create)' },
   'grant-type': { type: 'string', multiple: true, arg: '<type>', help: `${GRANT_TYPES.join(' | ')}; default client_credentials` },
   'redirect-uri': { type: 'string', multiple: true, arg: '<uri>', help: 'https, or http on localhost; no fragment' },
-  'auth-method': { type: 'string', arg: '<method>', help: 'client_secret_basic (default) | client_secret_post | none (public)' },
+  'auth-method': { type: 'string', arg: '<method>', help: `${AUTH_METHODS.join(' | ')}; default client_secret_basic; none is a public client` },
+  'jwks-file': { type: 'string', arg: '<file>', help: "private_key_jwt: a JSON file with the client's public keys (a JWK Set)" },
+  'jwks-uri': { type: 'string', arg: '<uri>', help: 'private_key_jwt: where the client publishes its public keys (https)' },
+  profile: { type: 'string', arg: '<profile>', help: `${CLIENT_PROFILES.join(' | ')}; fapi2: FAPI 2.0 Security Profile (PAR, private_key_jwt, DPoP)` },
   resource: { type: 'string', multiple: true, arg: '<uri>', help: 'an API this client may get tokens for' },
   scope: { type: 'string', multiple: true, arg: '<scope>', help: 'limit the client to these API scopes (default: all)' },
   'post-logout-redirect-uri': { type: 'string', multiple: true, arg: '<uri>', help: 'where RP-initiated logout may return to' },
@@ -22,6 +26,21 @@ const fieldFlags: Flags = {
 /** A repeatable flag's values; `--flag ''` alone clears the list. */
 const list = (v: Values[string]) => (Array.isArray(v) ? v.filter((x) => x !== '') : v);
 
+/** The JWK Set in a --jwks-file, parsed; the rules about its keys are the service's. */
+function readJwksFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw usageError(`--jwks-file: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw usageError(`--jwks-file: ${path} is not JSON (expected a JWK Set: {"keys": [...]})`);
+  }
+}
+
 /** Flag values to client fields; only the flags given. */
 function fieldsFromFlags(v: Values): Record<string, unknown> {
   const fields: Record<string, unknown> = {};
@@ -29,6 +48,9 @@ function fieldsFromFlags(v: Values): Record<string, unknown> {
   if (v['grant-type'] !== undefined) fields.grantTypes = list(v['grant-type']);
   if (v['redirect-uri'] !== undefined) fields.redirectUris = list(v['redirect-uri']);
   if (v['auth-method'] !== undefined) fields.tokenEndpointAuthMethod = v['auth-method'];
+  if (v['jwks-file'] !== undefined) fields.jwks = v['jwks-file'] === '' ? null : readJwksFile(String(v['jwks-file']));
+  if (v['jwks-uri'] !== undefined) fields.jwksUri = v['jwks-uri'] || null;
+  if (v.profile !== undefined) fields.profile = v.profile;
   if (v.resource !== undefined) fields.resources = list(v.resource);
   if (v.scope !== undefined) fields.scopes = list(v.scope);
   if (v['post-logout-redirect-uri'] !== undefined) fields.postLogoutRedirectUris = list(v['post-logout-redirect-uri']);
@@ -45,6 +67,9 @@ function show(client: ClientRecord) {
     client_id: client.clientId,
     name: client.name,
     auth_method: client.tokenEndpointAuthMethod,
+    ...(client.jwks ? { jwks: `${client.jwks.keys.length} key(s): ${client.jwks.keys.map((k) => k.kid ?? k.kty).join(' ')}` } : {}),
+    ...(client.jwksUri ? { jwks_uri: client.jwksUri } : {}),
+    profile: client.profile,
     grant_types: client.grantTypes,
     redirect_uris: client.redirectUris,
     resources: client.resources,
@@ -67,7 +92,7 @@ export const clientsCommand: Command = {
   summary: 'manage clients (apps and services)',
   fieldFlags: {
     clientId: '--id', name: '--name', grantTypes: '--grant-type', redirectUris: '--redirect-uri',
-    tokenEndpointAuthMethod: '--auth-method', resources: '--resource', scopes: '--scope',
+    tokenEndpointAuthMethod: '--auth-method', jwks: '--jwks-file', jwksUri: '--jwks-uri', profile: '--profile', resources: '--resource', scopes: '--scope',
     postLogoutRedirectUris: '--post-logout-redirect-uri', backchannelLogoutUri: '--backchannel-logout-uri', firstParty: '--first-party',
   },
   notes: "List options replace the whole list on update; give one empty value (e.g. --redirect-uri '') to clear it.",

@@ -3,7 +3,8 @@ import type { Db } from '../storage/database.js';
 import { PayloadStore, type StoredPayload } from '../storage/oidc-payloads.js';
 import type { HotStatements } from '../storage/hot-statements.js';
 import type { AdminDataCache } from '../services/admin-data-cache.js';
-import { saveRegisteredClient, deleteClient } from '../services/clients.js';
+import { saveRegisteredClient, deleteClient, usesSecret } from '../services/clients.js';
+import type { AuthMethod } from '../common/protocol.js';
 import { ServiceError } from '../services/errors.js';
 import { hashSecret, isArgon2idHash } from '../services/client-secrets.js';
 import { DISPLAY_METADATA, pick, toClientMetadata } from './client-metadata.js';
@@ -106,11 +107,13 @@ export class ClientAdapter implements Adapter {
       grantTypes: m.grant_types ?? ['authorization_code'],
       redirectUris: m.redirect_uris ?? [],
       tokenEndpointAuthMethod: authMethod,
+      jwks: m.jwks ?? null,
+      jwksUri: m.jwks_uri ?? null,
       postLogoutRedirectUris: m.post_logout_redirect_uris ?? [],
       backchannelLogoutUri: m.backchannel_logout_uri ?? null,
       requirePar: m.require_pushed_authorization_requests === true,
     };
-    const secret = typeof m.client_secret === 'string' && authMethod !== 'none' ? m.client_secret : null;
+    const secret = typeof m.client_secret === 'string' && usesSecret({ tokenEndpointAuthMethod: authMethod as AuthMethod }) ? m.client_secret : null;
     try {
       // oidc-provider hands back the stored hash on updates; a new secret is hashed here
       const secretHash = secret === null || isArgon2idHash(secret) ? secret : await hashSecret(secret);

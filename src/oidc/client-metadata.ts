@@ -6,6 +6,24 @@ export const FIRST_PARTY = 'gatehouse_first_party';
 export const RESOURCES = 'gatehouse_resources';
 /** API scopes this client may be granted; empty means every scope of its APIs. */
 export const SCOPES = 'gatehouse_scopes';
+/** The security profile the client is held to: `default` or `fapi2`. */
+export const PROFILE = 'gatehouse_profile';
+
+/** Whether oidc-provider's Client object belongs to a FAPI 2.0 client. */
+export const isFapi2 = (client: object | undefined) => (client as Record<string, unknown> | undefined)?.[PROFILE] === 'fapi2';
+
+/**
+ * FAPI 2.0 Security Profile §5.3 as client metadata oidc-provider enforces:
+ * pushed authorization requests only, DPoP-bound access tokens, and ID tokens
+ * signed with ES256 (of the algorithms Gatehouse signs with, the one the profile
+ * allows). oidc-provider's `features.fapi` adds the rest for these clients
+ * (configuration.ts).
+ */
+const FAPI2_METADATA = {
+  require_pushed_authorization_requests: true,
+  dpop_bound_access_tokens: true,
+  id_token_signed_response_alg: 'ES256',
+} as const;
 
 /** Registered metadata Gatehouse keeps as given, for consent pages and RFC 7592 reads. */
 export const DISPLAY_METADATA = ['client_uri', 'logo_uri', 'policy_uri', 'tos_uri', 'contacts', 'software_id', 'software_version'] as const;
@@ -26,6 +44,8 @@ export function toClientMetadata(client: ClientRecord): ClientMetadata {
     client_name: client.name,
     ...(client.secretHash ? { client_secret: client.secretHash } : {}),
     token_endpoint_auth_method: client.tokenEndpointAuthMethod,
+    ...(client.jwks ? { jwks: client.jwks as ClientMetadata['jwks'] } : {}),
+    ...(client.jwksUri ? { jwks_uri: client.jwksUri } : {}),
     grant_types: client.grantTypes,
     response_types: responseTypes,
     redirect_uris: client.redirectUris,
@@ -35,6 +55,8 @@ export function toClientMetadata(client: ClientRecord): ClientMetadata {
       : {}),
     ...pick(client.metadata, DISPLAY_METADATA),
     ...(client.requirePar ? { require_pushed_authorization_requests: true } : {}),
+    ...(client.profile === 'fapi2' ? FAPI2_METADATA : {}),
+    [PROFILE]: client.profile,
     [FIRST_PARTY]: client.firstParty,
     [RESOURCES]: client.resources,
     [SCOPES]: client.scopes,

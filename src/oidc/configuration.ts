@@ -4,9 +4,9 @@ import type { Config } from '../config.js';
 import type { Db } from '../storage/database.js';
 import type { HotStatements } from '../storage/hot-statements.js';
 import type { AdminDataCache } from '../services/admin-data-cache.js';
-import { CLIENT_SIGNING_ALGS, OIDC_SCOPES, SIGNING_ALGS } from '../common/protocol.js';
+import { AUTH_METHODS, CLIENT_PROFILES, CLIENT_SIGNING_ALGS, FAPI2_SIGNING_ALGS, OIDC_SCOPES, SIGNING_ALGS } from '../common/protocol.js';
 import { adapterFactory } from './adapter.js';
-import { FIRST_PARTY, RESOURCES, SCOPES } from './client-metadata.js';
+import { FIRST_PARTY, isFapi2, PROFILE, RESOURCES, SCOPES } from './client-metadata.js';
 import { registrationFeatures } from './registration.js';
 import { introspectionPolicy } from './introspection.js';
 import { resourceServerInfo } from './resource-indicators.js';
@@ -35,16 +35,36 @@ export interface ConfigurationDeps {
  * themselves APIs; admins set these through the clients service.
  */
 const extraClientMetadata: Configuration['extraClientMetadata'] = {
-  properties: [FIRST_PARTY, RESOURCES, SCOPES],
+  properties: [FIRST_PARTY, RESOURCES, SCOPES, PROFILE],
   validator(ctx, key, value) {
     const route = (ctx as KoaContextWithOIDC | undefined)?.oidc?.route;
     const selfRegistered = route === 'registration' || route === 'client_update';
+    if (key === PROFILE) {
+      if (value === undefined) return;
+      if (!(CLIENT_PROFILES as readonly unknown[]).includes(value)) throw new errors.InvalidClientMetadata(`${key} is malformed`);
+      if (selfRegistered && value !== 'default') throw new errors.InvalidClientMetadata(`${key} is set by an administrator`);
+      return;
+    }
     const granted = key === FIRST_PARTY ? value === true : Array.isArray(value) && value.length > 0;
     if (selfRegistered && granted) throw new errors.InvalidClientMetadata(`${key} is set by an administrator`);
     if (value === undefined) return;
     const ok = key === FIRST_PARTY ? typeof value === 'boolean' : Array.isArray(value) && value.every((v) => typeof v === 'string');
     if (!ok) throw new errors.InvalidClientMetadata(`${key} is malformed`);
   },
+};
+
+/**
+ * Client assertions (private_key_jwt). For FAPI 2.0 clients (§5.3.2.1, §5.4):
+ * the audience is the issuer alone, and only PS256, ES256 or EdDSA. Setting
+ * this hook replaces oidc-provider's default, whose one check is that audience
+ * rule.
+ */
+const assertJwtClientAuthClaimsAndHeader: Configuration['assertJwtClientAuthClaimsAndHeader'] = async (ctx, claims, header, client) => {
+  if (!isFapi2(client)) return;
+  if (claims.aud !== ctx.oidc.issuer) throw new errors.InvalidClientAuth('audience (aud) must equal the issuer identifier url');
+  if (!(FAPI2_SIGNING_ALGS as readonly string[]).includes(String(header.alg))) {
+    throw new errors.InvalidClientAuth(`the FAPI 2.0 profile allows only ${FAPI2_SIGNING_ALGS.join(', ')} client assertions`);
+  }
 };
 
 /**
@@ -61,8 +81,9 @@ export function providerConfiguration({ config, db, hot, cache, keys, views, now
       long: { signed: true, httpOnly: true, sameSite: 'lax' },
       short: { signed: true, httpOnly: true, sameSite: 'lax' },
     },
-    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
+    clientAuthMethods: [...AUTH_METHODS],
     extraClientMetadata,
+    assertJwtClientAuthClaimsAndHeader,
     features: {
       devInteractions: { enabled: false },
       ...registrationFeatures(config.registration, db, now),
@@ -73,6 +94,8 @@ export function providerConfiguration({ config, db, hot, cache, keys, views, now
       clientCredentials: { enabled: true },
       introspection: { enabled: true, allowedPolicy: introspectionPolicy(cache) },
       revocation: { enabled: true },
+      // FAPI 2.0 Security Profile for the clients an admin puts on it (client-metadata.ts)
+      fapi: { enabled: true, profile: (_ctx, client) => (isFapi2(client) ? '2.0' : undefined) },
       resourceIndicators: {
         enabled: true,
         // No resource requested: an opaque token for Gatehouse itself.
@@ -102,9 +125,13 @@ export function providerConfiguration({ config, db, hot, cache, keys, views, now
     },
     findAccount: accountClaims(hot),
     loadExistingGrant: loadExistingGrant(db, hot),
-    // Refresh tokens rotate on every use; reuse of a rotated one revokes the grant.
-    rotateRefreshToken: () => true,
+    // Refresh tokens rotate on every use; reuse of a rotated one revokes the grant
+    // (see refresh-grace.ts). FAPI 2.0 §5.3.2.1 forbids rotation: those refresh
+    // tokens are bound to the client's DPoP key instead (provider.ts).
+    rotateRefreshToken: (ctx) => !isFapi2(ctx.oidc.client),
     ttl: {
+      // seconds: FAPI 2.0 clients get half of oidc-provider's default minute
+      AuthorizationCode: (_ctx, _code, client) => (isFapi2(client) ? 30 : 60),
       // Remembered consent lives as long as its grant: one year, in seconds.
       Grant: 365 * 24 * 60 * 60,
       Session: SESSION_TTL,

@@ -5,6 +5,11 @@ import { pinUrlsToIssuer } from './issuer-urls.js';
 import { DatabaseUnavailableError, storageError } from '../storage/errors.js';
 import { SecretAttemptsLimitedError, VerifierBusyError, type SecretVerifier } from '../services/client-secrets.js';
 import type { AdminDataCache } from '../services/admin-data-cache.js';
+import { PayloadStore } from '../storage/oidc-payloads.js';
+import { installReplayDetection } from './replay-detection.js';
+import { installRefreshGrace } from './refresh-grace.js';
+import { installFapi2Rules } from './fapi.js';
+import { refetchKeysOnMismatch } from './client-keys.js';
 
 /**
  * Keeps oidc-provider's Client objects per client id while the admin-data cache
@@ -21,6 +26,7 @@ function cacheClients(provider: Provider, cache: AdminDataCache): void {
     const hit = clients.get(id);
     if (hit && hit.generation === generation) return hit.client;
     const client = await find(id);
+    if (client) refetchKeysOnMismatch(client);
     if (client && generation === cache.generation) {
       if (clients.size >= 10_000) clients.clear();
       clients.set(id, { generation, client });
@@ -114,6 +120,10 @@ export function createProvider(deps: ConfigurationDeps & { verifier: SecretVerif
   } as never;
 
   cacheClients(provider, deps.cache);
+  const store = new PayloadStore(deps.hot);
+  installReplayDetection(provider, store, deps.now);
+  installRefreshGrace(provider, store, deps.config.refreshReuseGraceSeconds, deps.now);
+  installFapi2Rules(provider);
   persistNewSessions(provider);
   logErrors(provider, deps.logger);
   return provider;

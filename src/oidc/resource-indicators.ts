@@ -12,7 +12,8 @@ export function resourceServerInfo(cache: AdminDataCache) {
   return async (_ctx: KoaContextWithOIDC, indicator: string, client: object): Promise<ResourceServer> => {
     const api = await cache.api(indicator);
     const c = client as Record<string, unknown>;
-    const scopes = scopesForClient(api, { resources: (c[RESOURCES] as string[] | undefined) ?? [], scopes: (c[SCOPES] as string[] | undefined) ?? [] });
+    const dynamic = api?.allowRegisteredClients ? (await cache.client(String(c.clientId)))?.dynamic : false;
+    const scopes = scopesForClient(api, { resources: (c[RESOURCES] as string[] | undefined) ?? [], scopes: (c[SCOPES] as string[] | undefined) ?? [], dynamic });
     if (!api || !scopes) throw new errors.InvalidTarget();
     return {
       scope: scopes.join(' '),

@@ -57,19 +57,26 @@ function quote(value: string): string {
   return `"${value.replace(/[^\x20-\x7e]/g, '').replace(/["\\]/g, '\\$&')}"`;
 }
 
-export function challenge(err: ResourceError, realm: string): string {
+/**
+ * The challenge for an error. `resourceMetadata` is the URL of the API's
+ * protected-resource metadata, sent in every challenge so that a client that
+ * knows only the API can find its authorization server.
+ * @see https://www.rfc-editor.org/rfc/rfc9728#section-5.1
+ */
+export function challenge(err: ResourceError, realm: string, resourceMetadata?: string): string {
   const params: [string, string][] = [['realm', realm]];
   if (err.code) params.push(['error', err.code], ['error_description', err.description]);
   if (err.scope) params.push(['scope', err.scope]);
+  if (resourceMetadata) params.push(['resource_metadata', resourceMetadata]);
   if (err.scheme === 'DPoP') params.push(['algs', DPOP_ALGS.join(' ')]);
   return `${err.scheme} ${params.map(([k, v]) => `${k}=${quote(v)}`).join(', ')}`;
 }
 
 /** Writes the error: status, challenge (or Retry-After for 503), and a JSON body mirroring it. */
-export function respond(ctx: Context, err: ResourceError, realm: string): void {
+export function respond(ctx: Context, err: ResourceError, realm: string, resourceMetadata?: string): void {
   ctx.status = err.status;
   ctx.set('Cache-Control', 'no-store');
   if (err.status === 503) ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
-  else ctx.set('WWW-Authenticate', challenge(err, realm));
+  else ctx.set('WWW-Authenticate', challenge(err, realm, resourceMetadata));
   ctx.body = err.code ? { error: err.code, error_description: err.description } : { error_description: err.description };
 }

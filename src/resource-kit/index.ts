@@ -5,9 +5,18 @@ import { verifyDpopProof } from './dpop.js';
 import { ResourceError, insufficientScope, invalidToken, missingToken, respond } from './errors.js';
 import { createKeySet } from './key-set.js';
 import { ReplayCache } from './replay-cache.js';
+import { protectedResourceMetadataUrl } from './metadata.js';
 
 export type { AccessTokenClaims } from './access-token.js';
 export type { ResourceErrorCode, Scheme } from './errors.js';
+export {
+  PROTECTED_RESOURCE_WELL_KNOWN,
+  protectedResourceMetadata,
+  protectedResourceMetadataDocument,
+  protectedResourceMetadataUrl,
+  type ProtectedResourceMetadata,
+  type ProtectedResourceMetadataOptions,
+} from './metadata.js';
 
 export interface RequireTokenOptions {
   /** Gatehouse's issuer URL, exactly as in the tokens' `iss` */
@@ -29,6 +38,13 @@ export interface RequireTokenOptions {
   now?: () => number;
   /** the fetch used for the JWKS; for tests and custom agents */
   fetch?: typeof fetch;
+  /**
+   * The URL of this API's protected-resource metadata, sent as `resource_metadata`
+   * in every challenge (RFC 9728 §5.1). Default: the well-known URL of `audience`
+   * (`protectedResourceMetadataUrl(audience)`, none for a non-http(s) audience);
+   * false leaves the parameter out.
+   */
+  resourceMetadataUrl?: string | false;
 }
 
 /** What a request that passed `requireToken` carries in `ctx.state.auth`. */
@@ -53,11 +69,13 @@ export interface AuthState {
  * access token for `audience` that has every scope in `scopes`. DPoP-bound
  * tokens (`cnf.jkt`) need the DPoP scheme and a valid proof. On success
  * `ctx.state.auth` holds the token and its claims; on failure the response is
- * an RFC 6750 / RFC 9449 error (400, 401, 403), or 503 with Retry-After when
- * the issuer's keys cannot be fetched.
+ * an RFC 6750 / RFC 9449 error (400, 401, 403) whose challenge names the
+ * API's protected-resource metadata (RFC 9728 §5.1), or 503 with Retry-After
+ * when the issuer's keys cannot be fetched.
  * @see https://www.rfc-editor.org/rfc/rfc6750 (Bearer tokens)
  * @see https://www.rfc-editor.org/rfc/rfc9068 (JWT access tokens)
  * @see https://www.rfc-editor.org/rfc/rfc9449 (DPoP)
+ * @see https://www.rfc-editor.org/rfc/rfc9728 (protected-resource metadata)
  */
 export function requireToken(options: RequireTokenOptions): Middleware<AuthState> {
   const { issuer, audience } = options;
@@ -70,6 +88,7 @@ export function requireToken(options: RequireTokenOptions): Middleware<AuthState
     cooldownMs: (options.jwksCooldownSeconds ?? 30) * 1000,
   });
   const replay = new ReplayCache();
+  const resourceMetadata = options.resourceMetadataUrl === false ? undefined : (options.resourceMetadataUrl ?? protectedResourceMetadataUrl(audience));
 
   return async function requireTokenMiddleware(ctx, next) {
     let auth: TokenAuth;
@@ -100,7 +119,7 @@ export function requireToken(options: RequireTokenOptions): Middleware<AuthState
       if (!required.every((s) => scopes.includes(s))) throw insufficientScope(required, scheme);
       auth = { token, claims, scopes, clientId: claims.client_id, subject: claims.sub };
     } catch (err) {
-      if (err instanceof ResourceError) return respond(ctx, err, audience);
+      if (err instanceof ResourceError) return respond(ctx, err, audience, resourceMetadata);
       throw err;
     }
     ctx.state.auth = auth;

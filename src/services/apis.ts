@@ -69,11 +69,14 @@ export async function deleteApi(db: Db, identifier: string): Promise<void> {
 
 /**
  * What a client may get for an API (RFC 8707): nothing unless the client lists
- * the API; otherwise the API's scopes, narrowed to the client's allowed scopes
- * when it has any. Unknown and forbidden APIs look the same, so nothing can be probed.
+ * the API, or registered itself and the API accepts such apps
+ * (`allowRegisteredClients`); otherwise the API's scopes, narrowed to the
+ * client's allowed scopes when it has any. Unknown and forbidden APIs look the
+ * same, so nothing can be probed.
  */
-export function scopesForClient(api: ApiRecord | null, client: { resources: string[]; scopes: string[] }): string[] | null {
-  if (!api || !client.resources.includes(api.identifier)) return null;
+export function scopesForClient(api: ApiRecord | null, client: { resources: string[]; scopes: string[]; dynamic?: boolean }): string[] | null {
+  if (!api) return null;
+  if (!client.resources.includes(api.identifier) && !(client.dynamic && api.allowRegisteredClients)) return null;
   return client.scopes.length ? api.scopes.filter((s) => client.scopes.includes(s)) : api.scopes;
 }
 

@@ -8,6 +8,7 @@ import { listApis } from '../storage/apis.js';
 import { deleteConsents } from '../storage/consents.js';
 import { RowNotFoundError, UniqueViolationError } from '../storage/errors.js';
 import type { ClientFields } from './validation.js';
+import { SECRET_AUTH_METHODS } from '../common/protocol.js';
 import { assertThat, conflict, invalid, notFound, ServiceError, type Problem } from './errors.js';
 
 /*
@@ -42,16 +43,23 @@ function editableFields(client: ClientRecord): EditableFields {
   return fields;
 }
 
-const isPublic = (c: Pick<ClientData, 'tokenEndpointAuthMethod'>) => c.tokenEndpointAuthMethod === 'none';
+/** What a client proves itself with: nothing (public), a shared secret, or a private key. */
+function credential(c: Pick<ClientData, 'tokenEndpointAuthMethod'>): 'none' | 'secret' | 'key' {
+  if (c.tokenEndpointAuthMethod === 'none') return 'none';
+  return SECRET_AUTH_METHODS.includes(c.tokenEndpointAuthMethod) ? 'secret' : 'key';
+}
+
+/** Whether the client authenticates with a secret (and so has one, hashed). */
+export const usesSecret = (c: Pick<ClientData, 'tokenEndpointAuthMethod'>) => credential(c) === 'secret';
 
 /**
  * Rules about changing a stored client into `next`. A client cannot switch
- * between public (no secret) and confidential: its tokens, secret and the apps
- * built on it assume one or the other.
+ * between kinds of credential (none, a secret, a private key): its tokens,
+ * credentials and the apps built on it assume one.
  */
 export function changeProblems(existing: ClientRecord | null, next: Pick<ClientData, 'tokenEndpointAuthMethod'>): Problem[] {
-  if (!existing || isPublic(existing) === isPublic(next)) return [];
-  return [{ path: ['tokenEndpointAuthMethod'], message: 'a client cannot switch between public (none) and confidential: create a new client' }];
+  if (!existing || credential(existing) === credential(next)) return [];
+  return [{ path: ['tokenEndpointAuthMethod'], message: 'a client cannot switch between public (none), secret and private_key_jwt authentication: create a new client' }];
 }
 
 /**
@@ -94,7 +102,7 @@ export async function createClient(db: Db, fields: Record<string, unknown>): Pro
   const clientId = input.clientId ?? newClientId();
   assertThat(!(await clients.findClient(db, clientId)), conflict(`client ${clientId} already exists`));
   const { generateSecret, hashSecret } = await secrets();
-  const secret = isPublic(input) ? undefined : generateSecret();
+  const secret = usesSecret(input) ? generateSecret() : undefined;
   const data: ClientData = { ...input, clientId, secretHash: secret ? await hashSecret(secret) : null };
   try {
     const client = await transaction(db, async (tx) => {
@@ -136,7 +144,7 @@ async function saveClientChange(db: Db, existing: ClientRecord, data: Partial<Cl
 /** Replaces a confidential client's secret; the new one is returned once. */
 export async function rotateClientSecret(db: Db, clientId: string): Promise<string> {
   const client = await findClient(db, clientId);
-  assertThat(!isPublic(client), new ServiceError('invalid', `client ${clientId} is public and has no secret`));
+  assertThat(usesSecret(client), new ServiceError('invalid', `client ${clientId} authenticates with ${client.tokenEndpointAuthMethod} and has no secret`));
   const { generateSecret, hashSecret } = await secrets();
   const secret = generateSecret();
   const secretHash = await hashSecret(secret);
@@ -183,7 +191,7 @@ export async function saveRegisteredClient(
   const input = await validateClient(db, { ...fields, ...granted, clientId });
   const problems = changeProblems(existing, input);
   assertThat(problems.length === 0, invalid(problems));
-  const data: ClientData = { ...input, clientId, secretHash: isPublic(input) ? null : secretHash, dynamic: true, metadata };
+  const data: ClientData = { ...input, clientId, secretHash: usesSecret(input) ? secretHash : null, dynamic: true, metadata };
   if (existing) return (await saveClientChange(db, existing, data)).client;
   return transaction(db, async (tx) => {
     const created = await clients.insertClient(tx, data);
@@ -199,4 +207,13 @@ export async function saveRegisteredClient(
  */
 export function isAdminBackchannelLogoutUri(db: Db, uri: string): Promise<boolean> {
   return clients.isAdminBackchannelLogoutUri(db, uri);
+}
+
+/**
+ * Whether an admin registered a client that publishes its keys at this
+ * jwks_uri: the other outgoing request an operator may exempt from SSRF
+ * protection (an app that registered itself never is).
+ */
+export async function isAdminOutgoingUri(db: Db, uri: string): Promise<boolean> {
+  return (await clients.isAdminBackchannelLogoutUri(db, uri)) || clients.isAdminJwksUri(db, uri);
 }

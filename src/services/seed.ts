@@ -9,7 +9,7 @@ import { deleteConsents } from '../storage/consents.js';
 import { apiInput, checkClient, clientFields, clientId, clientReferenceProblems, formatIssues } from './validation.js';
 import { formatProblem } from './errors.js';
 import { apiData } from './apis.js';
-import { changeProblems, withdrawsConsents } from './clients.js';
+import { changeProblems, usesSecret, withdrawsConsents } from './clients.js';
 import { generateSecret, hashSecret, isArgon2idHash, verifySecret } from './client-secrets.js';
 
 /**
@@ -31,8 +31,8 @@ const seedClient = clientFields
   .superRefine((c, ctx) => {
     checkClient(c, ctx);
     if (c.secret && c.secretHash) ctx.addIssue({ code: 'custom', path: ['secret'], message: 'give secret or secretHash, not both' });
-    if (c.tokenEndpointAuthMethod === 'none' && (c.secret || c.secretHash)) {
-      ctx.addIssue({ code: 'custom', path: ['secret'], message: 'a public client (none) has no secret' });
+    if (!usesSecret(c) && (c.secret || c.secretHash)) {
+      ctx.addIssue({ code: 'custom', path: ['secret'], message: `a client that authenticates with ${c.tokenEndpointAuthMethod} has no secret` });
     }
   });
 
@@ -188,7 +188,7 @@ export async function applySeed(db: Db, input: unknown, progress?: SeedProgress)
   const secrets = await mapLimited(seed.clients, HASHING_CONCURRENCY, async (c) => {
     const { secret, secretHash: givenHash, tokenEndpointAuthMethod } = c;
     const existing = clientsById.get(c.clientId);
-    if (tokenEndpointAuthMethod === 'none') return { secretHash: null };
+    if (!usesSecret({ tokenEndpointAuthMethod })) return { secretHash: null };
     if (givenHash) return { secretHash: givenHash };
     if (secret) {
       const kept = existing?.secretHash && (await verifySecret(existing.secretHash, secret));

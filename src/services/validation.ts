@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { LOOPBACK_HOSTS } from '../common/loopback.js';
 import { formatProblem, type Problem } from './errors.js';
 import { isStorable } from '../storage/text.js';
-import { AUTH_METHODS, DEVICE_CODE_GRANT, GRANT_TYPES, SIGNING_ALGS, TOKEN_FORMATS } from '../common/protocol.js';
+import { AUTH_METHODS, CLIENT_PROFILES, DEVICE_CODE_GRANT, GRANT_TYPES, SIGNING_ALGS, TOKEN_EXCHANGE_GRANT, TOKEN_FORMATS } from '../common/protocol.js';
 
 /**
  * Rules for client and API input: one definition, so every door (CLI flags,
@@ -54,12 +54,43 @@ const unique = <T extends z.ZodTypeAny>(item: T) =>
 /** Where RP-initiated logout may return to: the same rules as redirect URIs. */
 export const postLogoutRedirectUri = redirectUri;
 
+/** Members only a private (or symmetric) JWK has (RFC 7518 §6). */
+const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+/** The members each key type needs to verify a signature. */
+const PUBLIC_JWK_MEMBERS: Record<string, string[]> = { RSA: ['n', 'e'], EC: ['crv', 'x', 'y'], OKP: ['crv', 'x'] };
+
+/** A public key a client signs its assertions with: RSA, EC or OKP, never private or symmetric material. */
+export const publicJwk = z.record(z.string(), z.unknown()).superRefine((key, ctx) => {
+  const needed = PUBLIC_JWK_MEMBERS[String(key.kty)];
+  if (!needed) {
+    ctx.addIssue({ code: 'custom', path: ['kty'], message: 'must be RSA, EC or OKP (a public key)' });
+    return;
+  }
+  for (const member of needed) {
+    if (typeof key[member] !== 'string' || !key[member]) ctx.addIssue({ code: 'custom', path: [member], message: `a ${key.kty} key needs "${member}"` });
+  }
+  for (const member of PRIVATE_JWK_MEMBERS) {
+    if (member in key) ctx.addIssue({ code: 'custom', path: [member], message: `must be a public key: remove "${member}" (never share a private key)` });
+  }
+  for (const [member, value] of Object.entries(key)) {
+    if (typeof value === 'string' && !isStorable(value)) ctx.addIssue({ code: 'custom', path: [member], message: 'must not contain a NUL character or a lone UTF-16 surrogate' });
+  }
+});
+
+/** A JWK Set (RFC 7517 §5) of public keys: 1 to 20 keys. */
+export const publicJwks = z.object({ keys: z.array(publicJwk).min(1, 'must hold at least one key').max(20, 'at most 20 keys') });
+
 export const clientFields = z.object({
   clientId: clientId.optional(),
   name: text.trim().min(1).max(200),
   grantTypes: unique(z.enum(GRANT_TYPES)).min(1).default(['client_credentials']),
   redirectUris: unique(redirectUri).default([]),
   tokenEndpointAuthMethod: z.enum(AUTH_METHODS).default('client_secret_basic'),
+  /** private_key_jwt: the client's public keys, or where it publishes them (https) */
+  jwks: publicJwks.nullable().default(null),
+  jwksUri: redirectUri.nullable().default(null),
+  /** default, or fapi2: the FAPI 2.0 Security Profile */
+  profile: z.enum(CLIENT_PROFILES).default('default'),
   scopes: unique(scopeToken).default([]),
   resources: unique(resourceIdentifier).default([]),
   firstParty: z.boolean().default(false),
@@ -75,9 +106,28 @@ export type ClientFields = z.infer<typeof clientFields>;
 /** Rules that span several fields of a client. */
 export function checkClient(
   c: Pick<ClientFields, 'grantTypes' | 'redirectUris' | 'tokenEndpointAuthMethod'> &
-    Partial<Pick<ClientFields, 'postLogoutRedirectUris' | 'backchannelLogoutUri'>>,
+    Partial<Pick<ClientFields, 'postLogoutRedirectUris' | 'backchannelLogoutUri' | 'jwks' | 'jwksUri' | 'profile'>>,
   ctx: z.RefinementCtx,
 ): void {
+  const keysGiven = Boolean(c.jwks) || Boolean(c.jwksUri);
+  if (c.tokenEndpointAuthMethod === 'private_key_jwt' && !keysGiven) {
+    ctx.addIssue({ code: 'custom', path: ['jwks'], message: "private_key_jwt needs the client's public keys: jwks or jwksUri" });
+  }
+  if (c.jwks && c.jwksUri) ctx.addIssue({ code: 'custom', path: ['jwksUri'], message: 'give jwks or jwksUri, not both' });
+  if (c.tokenEndpointAuthMethod !== 'private_key_jwt' && keysGiven) {
+    ctx.addIssue({ code: 'custom', path: [c.jwks ? 'jwks' : 'jwksUri'], message: 'jwks and jwksUri are only used with private_key_jwt' });
+  }
+  if (c.profile === 'fapi2') {
+    if (c.tokenEndpointAuthMethod !== 'private_key_jwt') {
+      ctx.addIssue({ code: 'custom', path: ['tokenEndpointAuthMethod'], message: 'the fapi2 profile allows only private_key_jwt' });
+    }
+    if (c.grantTypes.includes(DEVICE_CODE_GRANT)) {
+      ctx.addIssue({ code: 'custom', path: ['grantTypes'], message: 'the fapi2 profile has no device flow (authorization requests must be pushed)' });
+    }
+  }
+  if (c.tokenEndpointAuthMethod === 'none' && c.grantTypes.includes(TOKEN_EXCHANGE_GRANT)) {
+    ctx.addIssue({ code: 'custom', path: ['tokenEndpointAuthMethod'], message: 'a public client (none) cannot exchange tokens' });
+  }
   if (c.grantTypes.includes('authorization_code') && c.redirectUris.length === 0) {
     ctx.addIssue({ code: 'custom', path: ['redirectUris'], message: 'authorization_code needs at least one redirect URI' });
   }
@@ -107,6 +157,8 @@ export const apiInput = z.object({
   signingAlg: z.enum(SIGNING_ALGS).default('ES256'),
   /** clients (the API's own credentials) that may introspect its tokens */
   introspectors: unique(clientId).default([]),
+  /** apps that registered themselves (RFC 7591) may get tokens for it without an admin's grant */
+  allowRegisteredClients: z.boolean().default(false),
 });
 
 export type ApiInput = z.infer<typeof apiInput>;

@@ -17,6 +17,8 @@ export interface ApiData {
   signingAlg: SigningAlg;
   /** clients (the API's own credentials) that may introspect its tokens */
   introspectors: string[];
+  /** apps that registered themselves (RFC 7591) may get tokens for it without an admin's grant */
+  allowRegisteredClients: boolean;
 }
 
 export interface ApiRecord extends ApiData {

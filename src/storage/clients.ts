@@ -1,6 +1,10 @@
 import type { Db } from './database.js';
-import type { AuthMethod, GrantType } from '../common/protocol.js';
+import type { AuthMethod, ClientProfile, GrantType } from '../common/protocol.js';
+import { objectEnumValues } from '@prisma/client/runtime/client.mjs';
 import { assertStorable, isStorable } from './text.js';
+
+/** SQL NULL in a JSON column (a plain null there would be the JSON value null) */
+const DB_NULL = objectEnumValues.instances.DbNull;
 
 /** Registered apps, as the `Client` table holds them. */
 
@@ -13,6 +17,11 @@ export interface ClientData {
   /** argon2id hash, never the secret; null for public clients */
   secretHash: string | null;
   tokenEndpointAuthMethod: AuthMethod;
+  /** private_key_jwt: the client's public JWK Set, or where to fetch it (one of the two) */
+  jwks: { keys: Record<string, unknown>[] } | null;
+  jwksUri: string | null;
+  /** default, or fapi2 (the FAPI 2.0 Security Profile) */
+  profile: ClientProfile;
   grantTypes: GrantType[];
   redirectUris: string[];
   /** API scopes this client may be granted; empty means every scope of its APIs */
@@ -41,6 +50,8 @@ function toRecord(row: Row): ClientRecord {
   return {
     ...row,
     tokenEndpointAuthMethod: row.tokenEndpointAuthMethod as AuthMethod,
+    jwks: row.jwks as ClientRecord['jwks'],
+    profile: row.profile as ClientProfile,
     grantTypes: row.grantTypes as GrantType[],
     redirectUris: row.redirectUris as string[],
     scopes: row.scopes as string[],
@@ -61,26 +72,32 @@ export async function listClients(db: Clients): Promise<ClientRecord[]> {
   return (await db.client.findMany({ orderBy: { clientId: 'asc' } })).map(toRecord);
 }
 
+/** Prisma writes a JSON null column as `Prisma.DbNull`; `null` means "no key set" here. */
+function row<T extends Partial<ClientData>>(data: T) {
+  const { jwks, ...rest } = data;
+  return jwks === undefined ? rest : { ...rest, jwks: jwks === null ? DB_NULL : jwks };
+}
+
 export async function insertClient(db: Clients, data: ClientData): Promise<ClientRecord> {
   assertStorable(data);
-  return toRecord(await db.client.create({ data }));
+  return toRecord(await db.client.create({ data: row(data) as never }));
 }
 
 export async function updateClientRow(db: Clients, clientId: string, data: Partial<ClientData>): Promise<ClientRecord> {
   assertStorable(data);
-  return toRecord(await db.client.update({ where: { clientId }, data }));
+  return toRecord(await db.client.update({ where: { clientId }, data: row(data) as never }));
 }
 
 /** Many new clients in one statement. */
 export async function insertClients(db: Clients, data: ClientData[]): Promise<void> {
   assertStorable(data);
-  await db.client.createMany({ data });
+  await db.client.createMany({ data: data.map(row) as never });
 }
 
 export async function upsertClient(db: Clients, data: ClientData): Promise<void> {
   assertStorable(data);
   const { clientId, ...rest } = data;
-  await db.client.upsert({ where: { clientId }, create: data, update: rest });
+  await db.client.upsert({ where: { clientId }, create: row(data) as never, update: row(rest) as never });
 }
 
 export async function deleteClientRow(db: Clients, clientId: string): Promise<void> {
@@ -99,4 +116,9 @@ export async function clientsUsingApi(db: Clients, identifier: string): Promise<
  */
 export async function isAdminBackchannelLogoutUri(db: Clients, uri: string): Promise<boolean> {
   return (await db.client.count({ where: { backchannelLogoutUri: uri, dynamic: false } })) > 0;
+}
+
+/** Whether an admin registered a client whose keys are at this jwks_uri (an app that registered itself never counts). */
+export async function isAdminJwksUri(db: Clients, uri: string): Promise<boolean> {
+  return (await db.client.count({ where: { jwksUri: uri, dynamic: false } })) > 0;
 }

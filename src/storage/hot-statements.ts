@@ -38,6 +38,12 @@ export interface HotStatements {
   findPayloadBy(type: string, column: 'uid' | 'userCode', value: string): Promise<PayloadRow | null>;
   /** insert, or replace the row with the same (type, id) */
   savePayload(row: PayloadWrite): Promise<void>;
+  /**
+   * inserts the row unless a live one (unexpired at `now`) has its (type, id);
+   * whether this call wrote it. Atomic: of racing calls, on any number of
+   * processes, exactly one gets true.
+   */
+  insertPayloadIfAbsent(row: PayloadWrite, now: Date): Promise<boolean>;
   /** marks the row consumed unless it already is; whether this call did */
   consumePayload(type: string, id: string, at: Date): Promise<boolean>;
   deletePayload(type: string, id: string): Promise<void>;
@@ -138,6 +144,14 @@ export async function sqliteHotStatements(path: string): Promise<HotStatements> 
         uid = excluded.uid, expiresAt = excluded.expiresAt`;
       await run(() => statement(sql).run(r.type, r.id, JSON.stringify(r.payload), r.grantId, r.userCode, r.uid, sqliteTime(r.expiresAt)));
     },
+    async insertPayloadIfAbsent(r, now) {
+      // an expired row the purge has not reached yet counts as absent: it is replaced
+      const sql = `INSERT INTO OidcPayload (type, id, payload, grantId, userCode, uid, expiresAt) VALUES (?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (type, id) DO UPDATE SET payload = excluded.payload, grantId = excluded.grantId, userCode = excluded.userCode,
+        uid = excluded.uid, expiresAt = excluded.expiresAt, consumedAt = NULL WHERE OidcPayload.expiresAt <= ?`;
+      const args = [r.type, r.id, JSON.stringify(r.payload), r.grantId, r.userCode, r.uid, sqliteTime(r.expiresAt), sqliteTime(now)];
+      return (await run(() => statement(sql).run(...args))).changes === 1;
+    },
     async consumePayload(type, id, at) {
       const sql = 'UPDATE OidcPayload SET consumedAt = ? WHERE type = ? AND id = ? AND consumedAt IS NULL';
       return (await run(() => statement(sql).run(sqliteTime(at), type, id))).changes === 1;
@@ -201,6 +215,14 @@ export function postgresHotStatements(pool: pg.Pool): HotStatements {
       await query('save-payload', `INSERT INTO "OidcPayload" (type, id, payload, "grantId", "userCode", uid, "expiresAt") VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7::timestamp)
         ON CONFLICT (type, id) DO UPDATE SET payload = excluded.payload, "grantId" = excluded."grantId", "userCode" = excluded."userCode",
         uid = excluded.uid, "expiresAt" = excluded."expiresAt"`, [r.type, r.id, JSON.stringify(r.payload), r.grantId, r.userCode, r.uid, utc(r.expiresAt)]);
+    },
+    async insertPayloadIfAbsent(r, now) {
+      // an expired row the purge has not reached yet counts as absent: it is replaced
+      const { rowCount } = await query('insert-payload-if-absent', `INSERT INTO "OidcPayload" (type, id, payload, "grantId", "userCode", uid, "expiresAt") VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7::timestamp)
+        ON CONFLICT (type, id) DO UPDATE SET payload = excluded.payload, "grantId" = excluded."grantId", "userCode" = excluded."userCode",
+        uid = excluded.uid, "expiresAt" = excluded."expiresAt", "consumedAt" = NULL WHERE "OidcPayload"."expiresAt" <= $8::timestamp`,
+      [r.type, r.id, JSON.stringify(r.payload), r.grantId, r.userCode, r.uid, utc(r.expiresAt), utc(now)]);
+      return rowCount === 1;
     },
     async consumePayload(type, id, at) {
       const { rowCount } = await query('consume-payload', 'UPDATE "OidcPayload" SET "consumedAt" = $1::timestamp WHERE type = $2 AND id = $3 AND "consumedAt" IS NULL', [utc(at), type, id]);

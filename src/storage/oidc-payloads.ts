@@ -68,6 +68,16 @@ export class PayloadStore {
     await this.hot.savePayload({ type, id, payload, grantId: text('grantId'), userCode: text('userCode'), uid: text('uid'), expiresAt });
   }
 
+  /**
+   * Saves the artifact unless a live one has its (type, id): whether this call
+   * did. Of any number of racing calls, on every instance, exactly one does.
+   */
+  async saveIfAbsent(type: string, id: string, payload: Record<string, unknown>, expiresAt: Date, now: Date): Promise<boolean> {
+    assertStorable(id, 'id');
+    assertStorable(payload);
+    return this.hot.insertPayloadIfAbsent({ type, id, payload, grantId: null, userCode: null, uid: null, expiresAt }, now);
+  }
+
   /** Marks the artifact consumed, atomically: of any number of racing calls exactly one returns true. */
   async consume(type: string, id: string, at: Date): Promise<boolean> {
     return isStorable(id) && this.hot.consumePayload(type, id, at);

@@ -10,7 +10,8 @@ describe('metrics', () => {
 
   beforeAll(async () => {
     acme = fakeUpstream('acme', 'Acme SSO');
-    server = await startInProcess({ upstreams: [acme] });
+    // no grace period: the second use of a refresh token is a reuse at once
+    server = await startInProcess({ upstreams: [acme], env: { REFRESH_REUSE_GRACE_SECONDS: '0' } });
     client = await server.createClient({ grantTypes: ['authorization_code', 'refresh_token'] });
   });
   afterAll(() => server?.close());

@@ -51,6 +51,8 @@ describeIf('sign-in in a real browser on %s', (kind) => {
       PORT: String(port),
       GITHUB_CLIENT_ID: 'gh-client',
       GITHUB_CLIENT_SECRET: 'gh-secret',
+      // short, so the test can wait it out (two tabs refreshing at once)
+      REFRESH_REUSE_GRACE_SECONDS: '2',
       GITHUB_BASE_URL: github.baseUrl,
       GITHUB_API_URL: github.apiUrl,
       GOOGLE_CLIENT_ID: 'google-client',
@@ -163,7 +165,11 @@ describeIf('sign-in in a real browser on %s', (kind) => {
     expect(refreshed.refresh_token).not.toBe(tokens.refresh_token);
     expect((await callApi(refreshed.access_token)).status).toBe(200);
 
-    // reusing the rotated refresh token fails and revokes the whole grant
+    // a second tab presenting the same token at once gets the same answer
+    const secondTab = await oidc.refreshTokenGrant(rp, tokens.refresh_token!, { resource: API });
+    expect({ refresh: secondTab.refresh_token, access: secondTab.access_token }).toEqual({ refresh: refreshed.refresh_token, access: refreshed.access_token });
+    // once the grace period is over, reusing the rotated refresh token fails and revokes the whole grant
+    await new Promise((r) => setTimeout(r, 2500));
     await expect(oidc.refreshTokenGrant(rp, tokens.refresh_token!, { resource: API })).rejects.toMatchObject({ error: 'invalid_grant' });
     await expect(oidc.refreshTokenGrant(rp, refreshed.refresh_token!, { resource: API })).rejects.toMatchObject({ error: 'invalid_grant' });
     await ctx2.close();

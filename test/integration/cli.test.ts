@@ -294,7 +294,7 @@ describe.each(databaseKinds())('gatehouse CLI on %s', (kind: Kind) => {
 
       // a public client has nothing to rotate
       const before = await snapshot();
-      expectOneLineFailure(cli('clients', 'rotate-secret', 'cli-spa'), 1, /cli-spa is public and has no secret/);
+      expectOneLineFailure(cli('clients', 'rotate-secret', 'cli-spa'), 1, /cli-spa authenticates with none and has no secret/);
       expect(await snapshot()).toBe(before);
     });
 
@@ -813,7 +813,7 @@ describe.each(databaseKinds())('gatehouse CLI on %s', (kind: Kind) => {
       const before = await snapshot();
       const { problems } = seedFailure(cli('seed', file), file);
       expect(problems).toEqual(expect.arrayContaining([
-        'clients[0].secret: a public client (none) has no secret',
+        'clients[0].secret: a client that authenticates with none has no secret',
         'clients[1].resources[0]: unknown API https://guarded-nowhere.example.com',
         "clients[1].scopes[0]: x is not a scope of the client's APIs",
       ]));

@@ -12,7 +12,7 @@ import { signInWith } from '../../src/services/accounts.js';
  * The rules about changing a client hold through every door that writes
  * clients: the CLI, a seed file and dynamic registration (RFC 7591/7592), all
  * real processes over a real database.
- * - A client cannot switch between public (none) and confidential.
+ * - A client cannot switch between public (none), secret and private-key authentication.
  * - A client that stops being first-party loses the consents it was given
  *   without asking (and their grants); nothing else does.
  */
@@ -83,7 +83,7 @@ describe.each(databaseKinds())('client rules through every door on %s', (kind) =
     it('through the CLI', async () => {
       expect(cli('clients', 'create', '--id', 'cli-public', '--name', 'P', '--auth-method', 'none', '--grant-type', 'authorization_code', '--redirect-uri', 'https://p.example.com/cb').code).toBe(0);
       const r = cli('clients', 'update', 'cli-public', '--auth-method', 'client_secret_post');
-      expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 1, stderr: expect.stringMatching(/cannot switch between public \(none\) and confidential/) });
+      expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 1, stderr: expect.stringMatching(/cannot switch between public \(none\), secret and private_key_jwt authentication/) });
       expect(await findClient(database.prisma, 'cli-public')).toMatchObject({ tokenEndpointAuthMethod: 'none', secretHash: null });
     });
 
@@ -96,7 +96,7 @@ describe.each(databaseKinds())('client rules through every door on %s', (kind) =
         ],
       });
       expect(r.code).toBe(1);
-      expect(r.stderr).toContain('clients[1].tokenEndpointAuthMethod: a client cannot switch between public (none) and confidential');
+      expect(r.stderr).toContain('clients[1].tokenEndpointAuthMethod: a client cannot switch between public (none), secret and private_key_jwt authentication');
       expect(await findClient(database.prisma, 'seed-public')).toMatchObject({ tokenEndpointAuthMethod: 'none', secretHash: null });
       expect(await findClient(database.prisma, 'seed-innocent')).toBeNull();
     });

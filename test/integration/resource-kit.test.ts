@@ -20,7 +20,12 @@ import {
 import { createTestDatabase, type TestDatabase } from '../support/databases.js';
 import { ROOT, freePort, runCli, startServer, type RunningServer } from '../support/processes.js';
 import { createApi, createClient, eventually, relyingParty } from '../support/gatehouse.js';
-import { requireToken, type TokenAuth } from '../../src/resource-kit/index.js';
+import {
+  protectedResourceMetadata,
+  protectedResourceMetadataUrl,
+  requireToken,
+  type TokenAuth,
+} from '../../src/resource-kit/index.js';
 import { createKeySet, KeysUnavailableError } from '../../src/resource-kit/key-set.js';
 
 /**
@@ -32,6 +37,13 @@ import { createKeySet, KeysUnavailableError } from '../../src/resource-kit/key-s
 const ORDERS = 'https://orders.example.com';
 const INVENTORY = 'https://inventory.example.com';
 const EXAMPLE_API = 'https://api.example.com';
+/** where requireToken's challenges send clients by default: RFC 9728 §3.1 for ORDERS (no path) */
+const ORDERS_METADATA = 'https://orders.example.com/.well-known/oauth-protected-resource';
+const ORDERS_RM = `resource_metadata="${ORDERS_METADATA}"`;
+/** an API identifier with a path, whose metadata is path-inserted */
+const ITEMS = 'https://inventory.example.com/v1/items';
+/** every DPoP algorithm the kit accepts, in its order */
+const DPOP_ALGS = ['ES256', 'ES384', 'PS256', 'RS256', 'EdDSA', 'Ed25519'];
 /** the API's JWKS cooldown in these tests (jose's default is 30 s) */
 const COOLDOWN_MS = 1000;
 
@@ -138,6 +150,10 @@ describe('resource-server kit against Gatehouse on sqlite', () => {
     router.get('/write', requireToken({ issuer, audience: ORDERS, scopes: ['orders:read', 'orders:write'] }), show);
     router.get('/outage-cold', requireToken({ issuer, audience: ORDERS, fetch: flakyFetch, jwksCooldownSeconds: 0 }), show);
     router.get('/outage-warm', requireToken({ issuer, audience: ORDERS, fetch: flakyFetch, jwksCooldownSeconds: 0 }), show);
+    router.get('/custom-metadata', requireToken({ issuer, audience: ORDERS, resourceMetadataUrl: 'https://docs.example.com/"meta"' }), show);
+    router.get('/no-metadata', requireToken({ issuer, audience: ORDERS, resourceMetadataUrl: false }), show);
+    router.get('/items', requireToken({ issuer, audience: ITEMS }), show);
+    router.get('/urn', requireToken({ issuer, audience: 'urn:example:orders' }), show);
     const app = new Koa();
     app.silent = true;
     app.use(async (ctx, next) => {
@@ -148,6 +164,16 @@ describe('resource-server kit against Gatehouse on sqlite', () => {
         throw err;
       }
     });
+    app.use(protectedResourceMetadata({
+      issuer,
+      resource: ORDERS,
+      scopes: ['orders:read', 'orders:write'],
+      resourceName: 'Orders',
+      resourceDocumentation: 'https://orders.example.com/docs',
+      resourcePolicyUri: 'https://orders.example.com/policy',
+      resourceTosUri: 'https://orders.example.com/tos',
+    }));
+    app.use(protectedResourceMetadata({ issuer, resource: ITEMS, serveAtOrigin: false }));
     app.use(router.routes());
     api = app.listen(0, '127.0.0.1');
     await new Promise((r) => api.once('listening', r));
@@ -181,7 +207,7 @@ describe('resource-server kit against Gatehouse on sqlite', () => {
     for (const headers of [{}, { authorization: 'Basic YmlsbGluZzpzZWNyZXQ=' }] as Record<string, string>[]) {
       const res = await call('/things', headers);
       expect(res.status).toBe(401);
-      expect(res.challenge).toBe(`Bearer realm="${ORDERS}"`);
+      expect(res.challenge).toBe(`Bearer realm="${ORDERS}", ${ORDERS_RM}`);
       expect(res.body.error).toBeUndefined();
     }
   });
@@ -190,7 +216,7 @@ describe('resource-server kit against Gatehouse on sqlite', () => {
     const other = await token(INVENTORY, 'inventory:read');
     const res = await call('/things', { authorization: `Bearer ${other}` });
     expect(res.status).toBe(401);
-    expect(res.challenge).toBe(`Bearer realm="${ORDERS}", error="invalid_token", error_description="the access token is not meant for this API"`);
+    expect(res.challenge).toBe(`Bearer realm="${ORDERS}", error="invalid_token", error_description="the access token is not meant for this API", ${ORDERS_RM}`);
     expect(res.body).toEqual({ error: 'invalid_token', error_description: 'the access token is not meant for this API' });
   });
 
@@ -242,12 +268,84 @@ describe('resource-server kit against Gatehouse on sqlite', () => {
     expect(jwksFetches).toBe(before + 1);
   });
 
+  it('names the protected-resource metadata in every challenge (RFC 9728 §5.1): derived from the audience, given, or left out', async () => {
+    const access = await token();
+    expect((await call('/items')).challenge).toBe(`Bearer realm="${ITEMS}", resource_metadata="https://inventory.example.com/.well-known/oauth-protected-resource/v1/items"`);
+    expect((await call('/items', { authorization: `Bearer ${access}` })).challenge).toBe(
+      `Bearer realm="${ITEMS}", error="invalid_token", error_description="the access token is not meant for this API", resource_metadata="https://inventory.example.com/.well-known/oauth-protected-resource/v1/items"`,
+    );
+    // a given URL is quoted as a quoted-string
+    expect((await call('/custom-metadata')).challenge).toBe(`Bearer realm="${ORDERS}", resource_metadata="https://docs.example.com/\\"meta\\""`);
+    expect((await call('/no-metadata')).challenge).toBe(`Bearer realm="${ORDERS}"`);
+    // a URN has no well-known location
+    expect((await call('/urn')).challenge).toBe('Bearer realm="urn:example:orders"');
+    // a good token still passes with the option set
+    expect((await call('/custom-metadata', { authorization: `Bearer ${access}` })).status).toBe(200);
+  });
+
+  it('derives metadata URLs as RFC 9728 §3.1 says', () => {
+    expect(protectedResourceMetadataUrl('https://api.example.com')).toBe('https://api.example.com/.well-known/oauth-protected-resource');
+    expect(protectedResourceMetadataUrl('https://api.example.com/')).toBe('https://api.example.com/.well-known/oauth-protected-resource');
+    expect(protectedResourceMetadataUrl('https://api.example.com:443/mcp')).toBe('https://api.example.com/.well-known/oauth-protected-resource/mcp');
+    expect(protectedResourceMetadataUrl('http://127.0.0.1:8080/a/b/?x=1')).toBe('http://127.0.0.1:8080/.well-known/oauth-protected-resource/a/b/?x=1');
+    expect(protectedResourceMetadataUrl('urn:example:orders')).toBeUndefined();
+    expect(protectedResourceMetadataUrl('https://api.example.com/#f')).toBeUndefined();
+    expect(protectedResourceMetadataUrl('not a url')).toBeUndefined();
+    expect(() => protectedResourceMetadata({ issuer, resource: 'urn:example:orders' })).toThrow(TypeError);
+    expect(() => protectedResourceMetadata({ issuer: '', resource: ORDERS })).toThrow(TypeError);
+  });
+
+  it('serves the protected-resource metadata (RFC 9728 §2, §3.2), field by field', async () => {
+    const res = await fetch(`${apiUrl}/.well-known/oauth-protected-resource?ignored=1`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(res.headers.get('cache-control')).toBe('public, max-age=600');
+    expect(res.headers.get('access-control-allow-origin')).toBe('*');
+    const body = (await res.json()) as Record<string, unknown>;
+    expect(body.resource).toBe(ORDERS);
+    expect(body.authorization_servers).toEqual([issuer]);
+    expect(body.bearer_methods_supported).toEqual(['header']);
+    expect(body.scopes_supported).toEqual(['orders:read', 'orders:write']);
+    expect(body.dpop_signing_alg_values_supported).toEqual(DPOP_ALGS);
+    expect(body.dpop_bound_access_tokens_required).toBe(false);
+    expect(body.resource_name).toBe('Orders');
+    expect(body.resource_documentation).toBe('https://orders.example.com/docs');
+    expect(body.resource_policy_uri).toBe('https://orders.example.com/policy');
+    expect(body.resource_tos_uri).toBe('https://orders.example.com/tos');
+    expect(Object.keys(body)).toHaveLength(10);
+
+    // an identifier with a path: the path-inserted URL only (serveAtOrigin: false), no optional fields
+    const items = await fetch(`${apiUrl}/.well-known/oauth-protected-resource/v1/items`);
+    expect(items.status).toBe(200);
+    expect(await items.json()).toEqual({
+      resource: ITEMS,
+      authorization_servers: [issuer],
+      bearer_methods_supported: ['header'],
+      dpop_signing_alg_values_supported: DPOP_ALGS,
+      dpop_bound_access_tokens_required: false,
+    });
+    expect((await fetch(`${apiUrl}/.well-known/oauth-protected-resource/v1`)).status).toBe(404);
+
+    const head = await fetch(`${apiUrl}/.well-known/oauth-protected-resource`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    const preflight = await fetch(`${apiUrl}/.well-known/oauth-protected-resource`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://client.example', 'access-control-request-method': 'GET', 'access-control-request-headers': 'mcp-protocol-version' },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('*');
+    expect(preflight.headers.get('access-control-allow-headers')).toBe('mcp-protocol-version');
+    const post = await fetch(`${apiUrl}/.well-known/oauth-protected-resource`, { method: 'POST' });
+    expect(post.status).toBe(405);
+    expect(post.headers.get('allow')).toBe('GET, HEAD, OPTIONS');
+  });
+
   it('answers a token without a required scope with 403 insufficient_scope', async () => {
     const access = await token();
     const res = await call('/write', { authorization: `Bearer ${access}` });
     expect(res.status).toBe(403);
     expect(res.challenge).toBe(
-      `Bearer realm="${ORDERS}", error="insufficient_scope", error_description="the access token does not have the required scope", scope="orders:read orders:write"`,
+      `Bearer realm="${ORDERS}", error="insufficient_scope", error_description="the access token does not have the required scope", scope="orders:read orders:write", ${ORDERS_RM}`,
     );
     expect(res.body.error).toBe('insufficient_scope');
   });
@@ -293,7 +391,7 @@ describe('resource-server kit against Gatehouse on sqlite', () => {
         error,
       });
       if (error) expect(res.challenge).toContain(`error="${error}"`);
-      else expect(res.challenge).toBe(`Bearer realm="${ORDERS}"`);
+      else expect(res.challenge).toBe(`Bearer realm="${ORDERS}", ${ORDERS_RM}`);
       // nothing of the presented token is echoed back
       expect(JSON.stringify(res.body)).not.toContain(payload);
     }
@@ -317,7 +415,7 @@ describe('resource-server kit against Gatehouse on sqlite', () => {
     const expectProofError = (res: Answer, description: string) => {
       expect(res.status).toBe(401);
       expect(res.challenge).toMatch(/^DPoP realm="https:\/\/orders\.example\.com", error="invalid_dpop_proof", /);
-      expect(res.challenge).toContain('algs="ES256 ');
+      expect(res.challenge).toContain(`, ${ORDERS_RM}, algs="ES256 `);
       expect(res.body).toEqual({ error: 'invalid_dpop_proof', error_description: description });
     };
 

@@ -3,6 +3,9 @@ import * as client from 'openid-client';
 import { decodeProtectedHeader } from 'jose';
 import { defaultGitHubUser, startFakeGitHub, type FakeGitHub } from '../support/upstreams/fake-github.js';
 import { defaultOidcUser, startFakeOidc, type FakeOidc } from '../support/upstreams/fake-oidc.js';
+import { openIdConnect } from '../../src/federation/oidc.js';
+import { UpstreamError, type Upstream } from '../../src/federation/upstream.js';
+import { freePort } from '../support/processes.js';
 
 // The stand-ins are exercised the way Gatehouse will use them: openid-client as the
 // relying party, fetch as the browser. Nobody listens on the redirect URI; the browser
@@ -404,5 +407,136 @@ describe('fake OIDC providers', () => {
     const secret = await rejection(client.authorizationCodeGrant(wrong, third.callback, third));
     expect(secret.error).toBe('invalid_client');
     expect(secret.status).toBe(401);
+  });
+});
+
+// Gatehouse's own OIDC upstream (federation/oidc.ts) against a provider that keeps the
+// profile claims for UserInfo (OIDC Core 5.4), and against one that does not.
+describe('openIdConnect with claims at UserInfo', () => {
+  const creds = { clientId: 'userinfo-client', clientSecret: 'userinfo-secret' };
+  const person = { sub: 'ui-7', email: 'lin@example.com', email_verified: true, name: 'Lin Userinfo', picture: 'https://example.test/lin.png' };
+  let uiIdp: FakeOidc;
+  let tokenIdp: FakeOidc;
+
+  beforeAll(async () => {
+    [uiIdp, tokenIdp] = await Promise.all([
+      startFakeOidc({ ...creds, redirectUris: [REDIRECT_URI], name: 'Userinfo IdP', claimsAt: 'userinfo' }),
+      startFakeOidc({ ...creds, redirectUris: [REDIRECT_URI], name: 'Token IdP' }),
+    ]);
+  });
+  afterAll(() => Promise.all([uiIdp.close(), tokenIdp.close()]));
+  beforeEach(() => {
+    for (const idp of [uiIdp, tokenIdp]) {
+      idp.setBehaviour({});
+      idp.setUser(person);
+    }
+  });
+
+  /** A fresh upstream (its own discovery), as Gatehouse configures one. */
+  const upstream = (idp: FakeOidc, scopes = ['openid', 'email', 'profile']) =>
+    openIdConnect({ id: 'acme', name: 'Acme SSO', issuer: idp.issuer, ...creds, scopes, timeout: 5 });
+
+  /** The browser goes to the upstream and back; Gatehouse finishes. */
+  async function signInThrough(up: Upstream) {
+    const checks = { state: client.randomState(), nonce: client.randomNonce(), codeVerifier: client.randomPKCECodeVerifier() };
+    const callback = await browse(await up.authorizationUrl(checks, REDIRECT_URI));
+    return up.finish(callback, checks);
+  }
+
+  test('the stand-in with claimsAt: userinfo puts only sub in the ID token, the profile at UserInfo', async () => {
+    const config = await client.discovery(new URL(uiIdp.issuer), creds.clientId, creds.clientSecret, undefined, { execute: [client.allowInsecureRequests] });
+    const checks = { pkceCodeVerifier: client.randomPKCECodeVerifier(), expectedState: client.randomState(), expectedNonce: client.randomNonce() };
+    const url = client.buildAuthorizationUrl(config, {
+      redirect_uri: REDIRECT_URI, scope: 'openid email profile', state: checks.expectedState, nonce: checks.expectedNonce,
+      code_challenge: await client.calculatePKCECodeChallenge(checks.pkceCodeVerifier), code_challenge_method: 'S256',
+    });
+    const tokens = await client.authorizationCodeGrant(config, await browse(url), checks);
+    const claims = tokens.claims()!;
+    expect(claims.sub).toBe('ui-7');
+    for (const name of ['email', 'email_verified', 'name', 'picture']) expect(claims[name]).toBeUndefined();
+    expect(await client.fetchUserInfo(config, tokens.access_token, 'ui-7')).toEqual(person);
+  });
+
+  test('finish takes email, email_verified, name and picture from UserInfo', async () => {
+    const before = uiIdp.userinfoRequests();
+    const profile = await signInThrough(upstream(uiIdp));
+    expect(uiIdp.userinfoRequests()).toBe(before + 1);
+    expect(profile).toMatchObject({
+      provider: 'acme', subject: 'ui-7', email: 'lin@example.com', emailVerified: true,
+      name: 'Lin Userinfo', picture: 'https://example.test/lin.png', username: null,
+    });
+    expect(profile.raw).toMatchObject({ iss: uiIdp.issuer, sub: 'ui-7', email: 'lin@example.com', email_verified: true, name: 'Lin Userinfo' });
+    // claims only: no token travels into the stored profile
+    for (const key of ['access_token', 'id_token', 'refresh_token']) expect(profile.raw).not.toHaveProperty(key);
+  });
+
+  test('an unverified email at UserInfo stays unverified', async () => {
+    uiIdp.setUser({ ...person, email_verified: false });
+    expect(await signInThrough(upstream(uiIdp))).toMatchObject({ email: 'lin@example.com', emailVerified: false });
+  });
+
+  test('UserInfo is not asked when the ID token has the email and the name', async () => {
+    // it would fail if it were asked
+    tokenIdp.setBehaviour({ failUserinfo: true });
+    const before = tokenIdp.userinfoRequests();
+    const profile = await signInThrough(upstream(tokenIdp));
+    expect(profile).toMatchObject({ subject: 'ui-7', email: 'lin@example.com', emailVerified: true, name: 'Lin Userinfo' });
+    expect(tokenIdp.userinfoRequests()).toBe(before);
+  });
+
+  test('UserInfo is not asked for claims of a scope that was not requested', async () => {
+    uiIdp.setBehaviour({ failUserinfo: true });
+    const before = uiIdp.userinfoRequests();
+    const profile = await signInThrough(upstream(uiIdp, ['openid']));
+    expect(profile).toMatchObject({ subject: 'ui-7', email: null, emailVerified: false, name: null });
+    expect(uiIdp.userinfoRequests()).toBe(before);
+  });
+
+  test('the ID token wins; its email is never vouched for by UserInfo\'s email_verified', async () => {
+    // the ID token has an email without email_verified, and no name: UserInfo is asked
+    tokenIdp.setUser({ sub: 'ui-7', email: 'id-token@example.com' });
+    tokenIdp.setBehaviour({ userinfoClaims: { email: 'userinfo@example.com', email_verified: true, name: 'From Userinfo' } });
+    const before = tokenIdp.userinfoRequests();
+    const profile = await signInThrough(upstream(tokenIdp));
+    expect(tokenIdp.userinfoRequests()).toBe(before + 1);
+    expect(profile).toMatchObject({ email: 'id-token@example.com', emailVerified: false, name: 'From Userinfo' });
+    expect(profile.raw.email).toBe('id-token@example.com');
+    expect(profile.raw).not.toHaveProperty('email_verified');
+  });
+
+  test('a UserInfo answer about someone else (another sub) is refused with a typed error', async () => {
+    uiIdp.setBehaviour({ userinfoClaims: { sub: 'someone-else' } });
+    const before = uiIdp.userinfoRequests();
+    const err = await rejection(signInThrough(upstream(uiIdp)));
+    expect(uiIdp.userinfoRequests()).toBe(before + 1);
+    expect(err).toBeInstanceOf(UpstreamError);
+    expect(err.kind).toBe('unexpected');
+    expect(err.message).toBe('Acme SSO: UserInfo answered for another subject than the ID token\'s');
+  });
+
+  test('a UserInfo endpoint answering 500 gives a typed error', async () => {
+    uiIdp.setBehaviour({ failUserinfo: true });
+    const before = uiIdp.userinfoRequests();
+    const err = await rejection(signInThrough(upstream(uiIdp)));
+    expect(uiIdp.userinfoRequests()).toBe(before + 1);
+    expect(err).toBeInstanceOf(UpstreamError);
+    expect(err.kind).toBe('unexpected');
+    expect(err.message).toBe('Acme SSO UserInfo: unexpected HTTP response status code');
+  });
+
+  test('a UserInfo endpoint nobody listens on gives a typed network error', async () => {
+    uiIdp.setBehaviour({ userinfoEndpoint: `http://127.0.0.1:${await freePort()}/me` });
+    const err = await rejection(signInThrough(upstream(uiIdp)));
+    expect(err).toBeInstanceOf(UpstreamError);
+    expect(err.kind).toBe('network');
+    expect(err.message).toBe('Acme SSO could not be reached (ECONNREFUSED)');
+  });
+
+  test('without a userinfo_endpoint in discovery, the ID token is all there is', async () => {
+    uiIdp.setBehaviour({ userinfoEndpoint: null });
+    const before = uiIdp.userinfoRequests();
+    const profile = await signInThrough(upstream(uiIdp));
+    expect(profile).toMatchObject({ subject: 'ui-7', email: null, emailVerified: false, name: null });
+    expect(uiIdp.userinfoRequests()).toBe(before);
   });
 });

@@ -1,5 +1,8 @@
+import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { ROOT, freePort } from './processes.js';
 
 /** A relying party's redirect endpoints: records every request it receives. */
 export interface AppServer {
@@ -67,4 +70,49 @@ export async function startApi(issuer: string, audience: string): Promise<{ url:
   });
   const url = `http://127.0.0.1:${await listen(server)}`;
   return { url, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+export interface McpApi {
+  /** the API's identifier and the URL clients call: http://127.0.0.1:<port>/mcp */
+  resource: string;
+  /** http://127.0.0.1:<port> */
+  origin: string;
+  /** everything the process wrote */
+  output(): string;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts examples/mcp-api/server.mjs (node, through the package export
+ * gatehouse/resource, so after `npm run build`) for `issuer`, and waits until it listens.
+ */
+export async function startMcpApi(issuer: string): Promise<McpApi> {
+  const port = await freePort();
+  const origin = `http://127.0.0.1:${port}`;
+  const resource = `${origin}/mcp`;
+  const child = spawn(process.execPath, [join(ROOT, 'examples', 'mcp-api', 'server.mjs')], {
+    env: { PATH: process.env.PATH, ISSUER: issuer, RESOURCE: resource, PORT: String(port), HOST: '127.0.0.1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  const deadline = Date.now() + 10_000;
+  while (!out.includes('MCP API on')) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`examples/mcp-api did not start:\n${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    resource,
+    origin,
+    output: () => out,
+    async close() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }

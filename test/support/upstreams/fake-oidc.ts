@@ -10,12 +10,25 @@ import { exportJWK, generateKeyPair } from 'jose';
  */
 export type FakeOidcUser = { sub: string; email?: string; email_verified?: boolean; name?: string; picture?: string };
 
-export type FakeOidcBehaviour = { deny?: boolean };
+/**
+ * deny: the user declines. failUserinfo: the UserInfo endpoint answers 500.
+ * userinfoClaims: claims UserInfo answers with on top of (or instead of) the user's,
+ * `sub` included (OIDC Core 5.3.2 says a client must refuse a `sub` other than the ID token's).
+ * userinfoEndpoint: the userinfo_endpoint discovery advertises; null leaves it out.
+ */
+export type FakeOidcBehaviour = {
+  deny?: boolean;
+  failUserinfo?: boolean;
+  userinfoClaims?: Record<string, unknown>;
+  userinfoEndpoint?: string | null;
+};
 
 export type FakeOidc = {
   issuer: string;
   setUser(user: FakeOidcUser): void;
   setBehaviour(b: FakeOidcBehaviour): void;
+  /** how many requests reached the UserInfo endpoint so far */
+  userinfoRequests(): number;
   close(): Promise<void>;
 };
 
@@ -32,9 +45,17 @@ export async function startFakeOidc(options: {
   clientSecret: string;
   redirectUris: string[];
   name?: string;
+  /**
+   * Where the scope-granted claims (email, profile) are: in the ID token as well as at
+   * UserInfo, as Google does (the default), or only at UserInfo, as oidc-provider does by
+   * default when it issues an access token (OIDC Core 5.4): the ID token has `sub` and
+   * the protocol claims, nothing about the person.
+   */
+  claimsAt?: 'id_token' | 'userinfo';
 }): Promise<FakeOidc> {
   let user = defaultOidcUser;
   let behaviour: FakeOidcBehaviour = {};
+  let userinfoRequests = 0;
 
   // The port is part of the issuer, so it must be known before the Provider exists.
   const server = createServer();
@@ -64,8 +85,9 @@ export async function startFakeOidc(options: {
       email: ['email', 'email_verified'],
       profile: ['name', 'picture', 'given_name', 'family_name', 'locale'],
     },
-    // Google puts the scope-granted claims in the ID token too, not only at userinfo.
-    conformIdTokenClaims: false,
+    // Google puts the scope-granted claims in the ID token too, not only at userinfo;
+    // oidc-provider's own default (true) keeps them for userinfo.
+    conformIdTokenClaims: options.claimsAt === 'userinfo',
     pkce: { required: () => true },
     jwks: { keys: [{ ...(await exportJWK(privateKey)), alg: 'RS256', use: 'sig', kid: `${prefix}-rs256` }] },
     cookies: {
@@ -91,6 +113,28 @@ export async function startFakeOidc(options: {
     const session = sessionId ? await provider.Session.find(sessionId) : undefined;
     if (session?.accountId && session.accountId !== user.sub) await session.destroy();
     await next();
+  });
+  // UserInfo and discovery as the behaviour says.
+  provider.use(async (ctx, next) => {
+    const userinfo = ctx.path === '/me' && ctx.method !== 'OPTIONS';
+    if (userinfo) {
+      userinfoRequests++;
+      if (behaviour.failUserinfo) {
+        ctx.status = 500;
+        ctx.type = 'text/plain';
+        ctx.body = 'Internal Server Error';
+        return;
+      }
+    }
+    await next();
+    const body = ctx.body as Record<string, unknown> | undefined;
+    if (userinfo && ctx.status === 200 && body && typeof body === 'object' && behaviour.userinfoClaims) {
+      ctx.body = { ...body, ...behaviour.userinfoClaims };
+    }
+    if (ctx.path === '/.well-known/openid-configuration' && body && typeof body === 'object' && behaviour.userinfoEndpoint !== undefined) {
+      const { userinfo_endpoint: _, ...rest } = body;
+      ctx.body = behaviour.userinfoEndpoint === null ? rest : { ...rest, userinfo_endpoint: behaviour.userinfoEndpoint };
+    }
   });
   const oidc = provider.callback();
 
@@ -131,6 +175,7 @@ export async function startFakeOidc(options: {
     issuer,
     setUser: (u) => { user = u; },
     setBehaviour: (b) => { behaviour = { ...b }; },
+    userinfoRequests: () => userinfoRequests,
     close: () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); }),
   };
 }
