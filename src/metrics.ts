@@ -31,6 +31,7 @@ export class Metrics {
   readonly rateLimited = new Counter({ name: 'gatehouse_rate_limit_refusals_total', help: 'requests refused by a rate limit', labelNames: ['limit'], registers: [this.registry] });
   readonly signIns = new Counter({ name: 'gatehouse_upstream_sign_ins_total', help: 'upstream sign-ins by provider and outcome (success, denied, oauth, network, unexpected)', labelNames: ['provider', 'outcome'], registers: [this.registry] });
   readonly refreshReuse = new Counter({ name: 'gatehouse_refresh_token_reuse_total', help: 'reuses of a rotated refresh token (the grant is revoked)', registers: [this.registry] });
+  readonly refreshGrace = new Counter({ name: 'gatehouse_refresh_token_grace_repeats_total', help: 'refreshes answered again within REFRESH_REUSE_GRACE_SECONDS (nothing new issued)', registers: [this.registry] });
   readonly keyAge = new Gauge({
     name: 'gatehouse_signing_key_age_seconds', help: 'how long the signing key of each algorithm has been signing', labelNames: ['alg'], registers: [this.registry], aggregator: 'max',
     collect: () => this.#probe('keyAge', (ages) => Object.entries(ages).forEach(([alg, age]) => this.keyAge.set({ alg }, age))),

@@ -1,5 +1,6 @@
 import { errors, type default as Provider, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Metrics } from '../metrics.js';
+import { isGraceRepeat } from './refresh-grace.js';
 
 /**
  * Counts what oidc-provider reports through its events: tokens issued (by
@@ -10,6 +11,8 @@ import type { Metrics } from '../metrics.js';
  */
 export function observeProvider(provider: Provider, metrics: Metrics): void {
   provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
+    // a repeat within the refresh grace period issued nothing
+    if (isGraceRepeat(ctx)) return void metrics.refreshGrace.inc();
     const params = ctx.oidc.params as { grant_type?: unknown; resource?: unknown } | undefined;
     const api = ctx.oidc.resourceServers ? Object.keys(ctx.oidc.resourceServers)[0] : undefined;
     metrics.tokens.inc({ grant_type: String(params?.grant_type ?? 'unknown'), api: api ?? 'none' });

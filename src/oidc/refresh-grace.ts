@@ -57,6 +57,10 @@ function open(token: string, answer: NonNullable<GraceRow['answer']>): unknown {
   return JSON.parse(Buffer.concat([decipher.update(Buffer.from(answer.data, 'base64url')), decipher.final()]).toString('utf8'));
 }
 
+/** Requests answered with a kept answer: they issued nothing (metrics count them apart). */
+const repeats = new WeakSet<object>();
+export const isGraceRepeat = (ctx: object) => repeats.has(ctx);
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export function installRefreshGrace(provider: Provider, store: PayloadStore, graceSeconds: number, now: () => number = Date.now): void {
@@ -101,6 +105,7 @@ export function installRefreshGrace(provider: Provider, store: PayloadStore, gra
     if ((dPoP?.thumbprint ?? undefined) !== grace.jkt) return false;
     await checkDpopReplay(provider, ctx, dPoP, client.clientId);
     ctx.body = open(token, grace.answer);
+    repeats.add(ctx);
     return true;
   }
 

@@ -210,8 +210,16 @@ describe.each(databaseKinds())('refresh tokens in two tabs on %s', (kind) => {
     return exchangeCode(server, authorization, callback);
   }
 
+  /** A counter of the app's own registry, 0 when it has no series yet. */
+  async function counter(name: string, labels: Record<string, string> = {}): Promise<number> {
+    const metric = (await server.app.metrics.registry.getMetricsAsJSON()).find((m) => m.name === name);
+    const series = (metric?.values ?? []).filter((v) => Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want));
+    return series.reduce((sum, v) => sum + Number(v.value), 0);
+  }
+
   it('answers concurrent refreshes of one token with the same successor, and stores no usable token', async () => {
     const { rp, tokens } = await offlineTokens();
+    const before = { issued: await counter('gatehouse_tokens_issued_total', { grant_type: 'refresh_token' }), repeats: await counter('gatehouse_refresh_token_grace_repeats_total') };
     const answers = await Promise.all([1, 2, 3].map(() => oidc.refreshTokenGrant(rp, tokens.refresh_token!)));
     const successors = new Set(answers.map((a) => a.refresh_token));
     expect(successors.size).toBe(1);
@@ -220,6 +228,9 @@ describe.each(databaseKinds())('refresh tokens in two tabs on %s', (kind) => {
     // a later repeat within the grace period: the same answer again
     const again = await oidc.refreshTokenGrant(rp, tokens.refresh_token!);
     expect(again.refresh_token).toBe(answers[0].refresh_token);
+    // one refresh issued tokens; three answers repeated it
+    expect(await counter('gatehouse_tokens_issued_total', { grant_type: 'refresh_token' })).toBe(before.issued + 1);
+    expect(await counter('gatehouse_refresh_token_grace_repeats_total')).toBe(before.repeats + 3);
     // the successor works, once: it rotates
     const next = await oidc.refreshTokenGrant(rp, answers[0].refresh_token!);
     expect(next.refresh_token).not.toBe(answers[0].refresh_token);
