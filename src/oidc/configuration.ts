@@ -13,6 +13,7 @@ import { resourceServerInfo } from './resource-indicators.js';
 import { accountClaims } from './find-account.js';
 import { loadExistingGrant } from './existing-grant.js';
 import { privateNetworkFetch } from './outgoing-fetch.js';
+import { exchangedTokenClaims } from './token-exchange.js';
 import type { ProviderViews } from '../interactions/provider-views.js';
 
 /** A sign-in session: 14 days, in seconds (oidc-provider's default, said explicitly). */
@@ -124,6 +125,8 @@ export function providerConfiguration({ config, db, hot, cache, keys, views, now
       email: ['email', 'email_verified'],
     },
     findAccount: accountClaims(hot),
+    // `act` in tokens made by RFC 8693 token exchange (token-exchange.ts)
+    extraTokenClaims: exchangedTokenClaims as Configuration['extraTokenClaims'],
     loadExistingGrant: loadExistingGrant(db, hot),
     // Refresh tokens rotate on every use; reuse of a rotated one revokes the grant
     // (see refresh-grace.ts). FAPI 2.0 §5.3.2.1 forbids rotation: those refresh

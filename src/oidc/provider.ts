@@ -9,6 +9,7 @@ import { PayloadStore } from '../storage/oidc-payloads.js';
 import { installReplayDetection } from './replay-detection.js';
 import { installRefreshGrace } from './refresh-grace.js';
 import { installFapi2Rules } from './fapi.js';
+import { installTokenExchange } from './token-exchange.js';
 import { refetchKeysOnMismatch } from './client-keys.js';
 
 /**
@@ -124,6 +125,7 @@ export function createProvider(deps: ConfigurationDeps & { verifier: SecretVerif
   installReplayDetection(provider, store, deps.now);
   installRefreshGrace(provider, store, deps.config.refreshReuseGraceSeconds, deps.now);
   installFapi2Rules(provider);
+  installTokenExchange(provider, { cache: deps.cache, hot: deps.hot, keys: deps.keys, now: deps.now });
   persistNewSessions(provider);
   logErrors(provider, deps.logger);
   return provider;

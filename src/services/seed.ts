@@ -133,8 +133,12 @@ export function validateSeed(input: unknown, existingApis: ApiRecord[], existing
   return parsed.data;
 }
 
-/** Field-by-field equality, whatever the key order. */
-const canonical = (o: object) => JSON.stringify(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));
+/** Field-by-field equality, whatever the key order at any depth (PostgreSQL's JSONB reorders a stored JWK's members). */
+const sorted = (v: unknown): unknown =>
+  Array.isArray(v) ? v.map(sorted)
+  : v && typeof v === 'object' && !(v instanceof Date) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b)).map(([k, x]) => [k, sorted(x)]))
+  : v;
+const canonical = (o: object) => JSON.stringify(sorted(o));
 const same = (a: object, b: object) => canonical(a) === canonical(b);
 
 function clientComparable(c: object) {

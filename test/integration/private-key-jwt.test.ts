@@ -135,6 +135,30 @@ describe.each(databaseKinds())('private_key_jwt on %s', (kind) => {
     expect(list.map((c) => c.clientId).sort()).toEqual(['remote-signer', 'signer']);
   });
 
+  it('seeds private_key_jwt and FAPI clients idempotently, and refuses a bad one with its path', () => {
+    const seed = {
+      clients: [
+        { clientId: 'seeded-signer', name: 'Seeded', tokenEndpointAuthMethod: 'private_key_jwt', jwks: { keys: [key.inline.publicJwk] }, resources: [ORDERS] },
+        { clientId: 'seeded-bank', name: 'Bank', profile: 'fapi2', tokenEndpointAuthMethod: 'private_key_jwt', jwksUri: 'https://bank.example.com/jwks.json',
+          grantTypes: ['authorization_code'], redirectUris: ['https://bank.example.com/cb'], resources: [ORDERS] },
+      ],
+    };
+    writeFileSync(join(dir, 'seed.json'), JSON.stringify(seed));
+    const first = runCli(['seed', join(dir, 'seed.json'), '--json'], db.url);
+    expect(first.code).toBe(0);
+    expect(first.json().clients).toEqual([{ clientId: 'seeded-signer', action: 'created' }, { clientId: 'seeded-bank', action: 'created' }]);
+    const again = runCli(['seed', join(dir, 'seed.json'), '--json'], db.url);
+    expect(again.json().clients.map((c: { action: string }) => c.action)).toEqual(['unchanged', 'unchanged']);
+
+    const bad = { clients: [{ clientId: 'bad-bank', name: 'Bad', profile: 'fapi2', secret: 'x'.repeat(40), redirectUris: [], resources: [ORDERS] }] };
+    writeFileSync(join(dir, 'bad.json'), JSON.stringify(bad));
+    const refused = runCli(['seed', join(dir, 'bad.json')], db.url);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('clients[0].tokenEndpointAuthMethod: the fapi2 profile allows only private_key_jwt');
+    expect(runCli(['clients', 'show', 'bad-bank'], db.url).code).toBe(1);
+    for (const id of ['seeded-signer', 'seeded-bank']) expect(runCli(['clients', 'delete', id], db.url).code).toBe(0);
+  });
+
   it('openid-client authenticates with its private key and gets a token', async () => {
     const rp = await oidc.discovery(new URL(issuer), 'signer', undefined, oidc.PrivateKeyJwt({ key: key.inline.privateKey, kid: key.inline.kid }), {
       execute: [oidc.allowInsecureRequests],

@@ -1,0 +1,194 @@
+import type Provider from 'oidc-provider';
+import { errors, type KoaContextWithOIDC, type ResourceServer, type ResourceServerInstance } from 'oidc-provider';
+import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JWK } from 'jose';
+import validateDpop, { checkDpopReplay } from 'oidc-provider/lib/helpers/validate_dpop.js';
+import { SIGNING_ALGS, TOKEN_EXCHANGE_GRANT } from '../common/protocol.js';
+import type { AdminDataCache } from '../services/admin-data-cache.js';
+import type { HotStatements } from '../storage/hot-statements.js';
+import { findAccount } from '../services/accounts.js';
+import {
+  ACCESS_TOKEN_TYPE, decideExchange, ExchangeRefused, readExchangeRequest, subjectFromJwtClaims, subjectFromStoredToken,
+  type Actor, type ExchangeParams, type SubjectToken,
+} from '../services/token-exchange.js';
+import { RESOURCES, SCOPES } from './client-metadata.js';
+import { resourceServerInfo } from './resource-indicators.js';
+
+/**
+ * RFC 8693 token exchange at /token: an API's own credential exchanges a
+ * person's access token (a JWT or an opaque token Gatehouse issued) for an
+ * access token to a downstream API, with the person as `sub` and the
+ * exchanging client in `act` (nested when the subject token had one). The
+ * rules are in services/token-exchange.ts; here the subject token is read and
+ * the new token is made with oidc-provider's own AccessToken model, so its
+ * format, lifetime, audience and signature follow the target API's settings
+ * (resource-indicators.ts), like every other token.
+ *
+ * No Grant is created: oidc-provider checks one only for tokens that carry a
+ * `grantId`, and UserInfo refuses tokens with an audience. A DPoP proof binds
+ * the new token (`cnf.jkt`), as oidc-provider's own grants do.
+ * @see https://www.rfc-editor.org/rfc/rfc8693
+ */
+
+export interface TokenExchangeDeps {
+  cache: AdminDataCache;
+  hot: HotStatements;
+  /** the provider's signing keys (private JWKs): their public halves verify JWT subject tokens */
+  keys: JWK[];
+  now?: () => number;
+}
+
+/** RFC 8693 §2.1 (and RFC 8707's `resource`); oidc-provider drops every other parameter. */
+const PARAMETERS = ['subject_token', 'subject_token_type', 'actor_token', 'actor_token_type', 'requested_token_type', 'resource', 'audience', 'scope'];
+/** may be repeated: more than one target is then refused with invalid_target, not invalid_request */
+const REPEATABLE = ['resource', 'audience'];
+
+const PRIVATE_MEMBERS = new Set(['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']);
+const publicJwk = (jwk: JWK): JWK => Object.fromEntries(Object.entries(jwk).filter(([key]) => !PRIVATE_MEMBERS.has(key))) as JWK;
+
+/** oidc-provider's error for a refusal; its descriptions are meant for the client. */
+function oauthError(err: ExchangeRefused): Error {
+  switch (err.code) {
+    case 'invalid_request':
+      return new errors.InvalidRequest(err.message);
+    case 'unauthorized_client':
+      return new errors.UnauthorizedClient(err.message);
+    case 'invalid_target':
+      return new errors.InvalidTarget(err.message);
+    case 'invalid_scope':
+      return new errors.InvalidScope(err.message, '');
+    case 'invalid_grant':
+      // oidc-provider's InvalidGrant keeps its detail to itself; this one says what is wrong with the token
+      return Object.assign(new errors.InvalidGrant(err.message), { error_description: err.message });
+  }
+}
+
+/** oidc-provider's ResourceServer class (`provider.ResourceServer`; its types leave it out). */
+type ResourceServerClass = new (identifier: string, info: ResourceServer) => ResourceServerInstance;
+
+/** The actor of each exchanged token, until it is saved. */
+const actors = new WeakMap<object, Actor>();
+
+/**
+ * oidc-provider's `extraTokenClaims` (configuration.ts): `act` for exchanged
+ * tokens, which oidc-provider writes into JWT claims and introspection
+ * answers; nothing for any other token.
+ */
+export async function exchangedTokenClaims(_ctx: unknown, token: object): Promise<{ act: Actor } | undefined> {
+  const act = actors.get(token);
+  return act ? { act } : undefined;
+}
+
+export function installTokenExchange(provider: Provider, deps: TokenExchangeDeps): void {
+  const now = deps.now ?? Date.now;
+  const jwks = createLocalJWKSet({ keys: deps.keys.map(publicJwk) });
+  const serverInfo = resourceServerInfo(deps.cache);
+
+  /** An RFC 9068 JWT access token this provider signed, still valid. */
+  async function jwtSubject(token: string): Promise<SubjectToken> {
+    try {
+      const { payload } = await jwtVerify(token, jwks, {
+        issuer: provider.issuer,
+        typ: 'at+jwt',
+        algorithms: [...SIGNING_ALGS],
+        currentDate: new Date(now()),
+        requiredClaims: ['exp', 'sub', 'client_id'],
+      });
+      return subjectFromJwtClaims(payload);
+    } catch (err) {
+      if (err instanceof ExchangeRefused) throw err;
+      if (err instanceof joseErrors.JWTExpired) throw new ExchangeRefused('invalid_grant', 'subject token has expired');
+      throw new ExchangeRefused('invalid_grant', 'subject token is not a valid access token of this server');
+    }
+  }
+
+  /** An opaque access token from storage: found (not expired, not revoked), its grant still there. */
+  async function storedSubject(token: string): Promise<SubjectToken> {
+    const found = await provider.AccessToken.find(token);
+    if (!found) {
+      const client = await provider.ClientCredentials.find(token);
+      if (client?.isValid) throw new ExchangeRefused('invalid_grant', 'subject token has no subject person');
+      throw new ExchangeRefused('invalid_grant', 'subject token is not a valid access token of this server');
+    }
+    if (found.grantId) {
+      // as introspection does: a token whose grant was revoked or ended is not active
+      const grant = await provider.Grant.find(found.grantId);
+      if (!grant || grant.clientId !== found.clientId || grant.accountId !== found.accountId) {
+        throw new ExchangeRefused('invalid_grant', 'subject token is not a valid access token of this server');
+      }
+    }
+    return subjectFromStoredToken(found);
+  }
+
+  async function exchange(ctx: KoaContextWithOIDC): Promise<void> {
+    const client = ctx.oidc.client!;
+    const params = ctx.oidc.params as ExchangeParams & { scope?: string };
+    const { subjectToken, target } = readExchangeRequest(params);
+    const dPoP = await validateDpop(provider, ctx);
+
+    const subject = subjectToken.split('.').length === 3 ? await jwtSubject(subjectToken) : await storedSubject(subjectToken);
+    const record = await deps.cache.client(client.clientId);
+    const nowSeconds = Math.floor(now() / 1000);
+    const metadata = client as unknown as Record<string, unknown>;
+    const decision = decideExchange({
+      client: {
+        clientId: client.clientId,
+        resources: (metadata[RESOURCES] as string[] | undefined) ?? [],
+        scopes: (metadata[SCOPES] as string[] | undefined) ?? [],
+        dynamic: record?.dynamic ?? false,
+      },
+      subject,
+      subjectApis: await Promise.all(subject.audiences.map((aud) => deps.cache.api(aud))),
+      target: await deps.cache.api(target),
+      requestedScope: params.scope,
+      now: nowSeconds,
+    });
+    // the person must still exist (a client_credentials token never gets here)
+    if (!(await findAccount(deps.hot, decision.accountId))) throw new ExchangeRefused('invalid_grant', "subject token's person is unknown");
+
+    if (!dPoP && client.dpopBoundAccessTokens) throw new errors.InvalidGrant('DPoP proof JWT not provided');
+
+    // format, lifetime, audience and signing as for every token of the target API
+    const { ResourceServer } = provider as unknown as { ResourceServer: ResourceServerClass };
+    const resourceServer = new ResourceServer(target, await serverInfo(ctx, target, client));
+    const token = new provider.AccessToken({
+      accountId: decision.accountId,
+      client,
+      gty: TOKEN_EXCHANGE_GRANT,
+      resourceServer,
+      scope: decision.scopes.join(' ') || undefined,
+      // exp from the same clock as the decision: never past the subject token's
+      iat: nowSeconds,
+      exp: nowSeconds + decision.expiresIn,
+      expiresIn: decision.expiresIn,
+    } as unknown as ConstructorParameters<typeof provider.AccessToken>[0]);
+    if (dPoP) {
+      await checkDpopReplay(provider, ctx, dPoP, client.clientId, errors.InvalidGrant);
+      token.setThumbprint('jkt', dPoP.thumbprint);
+    }
+    actors.set(token, decision.act);
+    ctx.oidc.entity('AccessToken', token);
+    const value = await token.save();
+
+    // RFC 8693 §2.2.1
+    ctx.body = {
+      access_token: value,
+      issued_token_type: ACCESS_TOKEN_TYPE,
+      token_type: token.tokenType,
+      expires_in: token.expiration,
+      ...(token.scope ? { scope: token.scope } : {}),
+    };
+  }
+
+  provider.registerGrantType(
+    TOKEN_EXCHANGE_GRANT,
+    async (ctx) => {
+      try {
+        await exchange(ctx);
+      } catch (err) {
+        throw err instanceof ExchangeRefused ? oauthError(err) : err;
+      }
+    },
+    PARAMETERS,
+    REPEATABLE,
+  );
+}
