@@ -141,7 +141,7 @@ describe.each(databaseKinds())('gatehouse CLI on %s', (kind: Kind) => {
       expectOk(created);
       const api = created.json();
       expect(Object.keys(api).sort()).toEqual(
-        ['accessTokenTtl', 'createdAt', 'identifier', 'introspectors', 'name', 'scopes', 'signingAlg', 'tokenFormat', 'updatedAt'],
+        ['accessTokenTtl', 'allowRegisteredClients', 'createdAt', 'identifier', 'introspectors', 'name', 'scopes', 'signingAlg', 'tokenFormat', 'updatedAt'],
       );
       expect(api).toMatchObject({
         identifier: 'https://inventory.example.com',
@@ -150,6 +150,7 @@ describe.each(databaseKinds())('gatehouse CLI on %s', (kind: Kind) => {
         accessTokenTtl: 3600,
         tokenFormat: 'opaque',
         signingAlg: 'RS256',
+        allowRegisteredClients: false,
       });
       expect(Date.parse(api.createdAt)).not.toBeNaN();
 

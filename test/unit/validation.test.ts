@@ -32,6 +32,9 @@ describe('client rules', () => {
       grantTypes: ['client_credentials'],
       redirectUris: [],
       tokenEndpointAuthMethod: 'client_secret_basic',
+      jwks: null,
+      jwksUri: null,
+      profile: 'default',
       scopes: [],
       resources: [],
       firstParty: false,
@@ -39,6 +42,28 @@ describe('client rules', () => {
       backchannelLogoutUri: null,
       requirePar: false,
     });
+  });
+
+  it('takes public keys for private_key_jwt and refuses private ones, incomplete ones and stray ones', () => {
+    const ec = { kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0', kid: 'k1' };
+    const problems = (fields: Record<string, unknown>) => {
+      const r = clientInput.safeParse({ name: 'svc', ...fields });
+      return r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    };
+    expect(problems({ tokenEndpointAuthMethod: 'private_key_jwt', jwks: { keys: [ec] } })).toEqual([]);
+    expect(problems({ tokenEndpointAuthMethod: 'private_key_jwt', jwksUri: 'https://svc.example.com/jwks' })).toEqual([]);
+    expect(problems({ tokenEndpointAuthMethod: 'private_key_jwt', jwks: { keys: [{ ...ec, d: 'secret' }] } })).toEqual(['jwks.keys.0.d: must be a public key: remove "d" (never share a private key)']);
+    expect(problems({ tokenEndpointAuthMethod: 'private_key_jwt', jwks: { keys: [{ kty: 'oct', k: 'c2VjcmV0' }] } })).toEqual(['jwks.keys.0.kty: must be RSA, EC or OKP (a public key)']);
+    expect(problems({ tokenEndpointAuthMethod: 'private_key_jwt', jwks: { keys: [{ kty: 'RSA', e: 'AQAB' }] } })).toEqual(['jwks.keys.0.n: a RSA key needs "n"']);
+    expect(problems({ tokenEndpointAuthMethod: 'private_key_jwt', jwks: { keys: [] } })).toEqual(['jwks.keys: must hold at least one key']);
+    expect(problems({ tokenEndpointAuthMethod: 'private_key_jwt' })).toEqual(["jwks: private_key_jwt needs the client's public keys: jwks or jwksUri"]);
+    expect(problems({ tokenEndpointAuthMethod: 'private_key_jwt', jwks: { keys: [ec] }, jwksUri: 'https://svc.example.com/jwks' })).toEqual(['jwksUri: give jwks or jwksUri, not both']);
+    expect(problems({ jwksUri: 'https://svc.example.com/jwks' })).toEqual(['jwksUri: jwks and jwksUri are only used with private_key_jwt']);
+    expect(problems({ tokenEndpointAuthMethod: 'private_key_jwt', jwksUri: 'http://svc.example.com/jwks' })).toEqual([
+      'jwksUri: must use https (http only for localhost, 127.0.0.1 or [::1]): http://svc.example.com/jwks',
+    ]);
+    expect(problems({ profile: 'fapi2' })).toEqual(['tokenEndpointAuthMethod: the fapi2 profile allows only private_key_jwt']);
+    expect(problems({ profile: 'fapi1' })[0]).toMatch(/^profile: /);
   });
 
   it('reports every cross-field problem with its path', () => {
