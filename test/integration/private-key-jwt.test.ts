@@ -249,6 +249,22 @@ describe.each(databaseKinds())('private_key_jwt for a registered app on %s', (ki
     const stored = runCli(['clients', 'show', String(client.client_id), '--json'], db.url).json();
     expect(stored).toMatchObject({ tokenEndpointAuthMethod: 'private_key_jwt', hasSecret: false, dynamic: true });
 
+    // bad input: a private key, a secret method with keys, a profile only an admin sets; nothing is stored
+    const before = (runCli(['clients', 'list', '--json'], db.url).json() as unknown[]).length;
+    const base = { client_name: 'Bad app', grant_types: ['client_credentials'], response_types: [], redirect_uris: [] };
+    const refusals = [
+      { ...base, token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [{ ...key.publicJwk, d: 'c2VjcmV0' }] } },
+      { ...base, token_endpoint_auth_method: 'private_key_jwt' },
+      { ...base, token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [key.publicJwk] }, gatehouse_profile: 'fapi2' },
+      { ...base, token_endpoint_auth_method: 'private_key_jwt', jwks: 'not a key set' },
+    ];
+    for (const body of refusals) {
+      const refused = await register(body);
+      expect(refused.status).toBe(400);
+      expect(await refused.json()).toEqual({ error: 'invalid_client_metadata', error_description: expect.any(String) });
+    }
+    expect((runCli(['clients', 'list', '--json'], db.url).json() as unknown[]).length).toBe(before);
+
     // an app's own jwks_uri is never exempt from SSRF protection
     const keyServer = await jwksServer();
     keyServer.keys = [key.publicJwk];

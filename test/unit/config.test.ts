@@ -24,6 +24,7 @@ describe('config', () => {
       cookieKeysGenerated: true,
       logLevel: 'info',
       keyEncryptionKey: undefined,
+      refreshReuseGraceSeconds: 5,
     });
     expect(config.cookieKeys).toHaveLength(2);
   });
@@ -39,7 +40,9 @@ describe('config', () => {
       LOG_LEVEL: 'warn',
       TRUST_PROXY: 'true',
       CHANGE_POLL_MS: '500',
+      REFRESH_REUSE_GRACE_SECONDS: '0',
     });
+    expect(config.refreshReuseGraceSeconds).toBe(0);
     expect(config.issuer).toBe('https://id.example.com');
     expect(config.port).toBe(8080);
     expect(config.database.kind).toBe('postgresql');
@@ -59,8 +62,9 @@ describe('config', () => {
       LOG_LEVEL: 'loud',
       KEY_ENCRYPTION_KEY: 'abc',
       TRUST_PROXY: 'maybe',
+      REFRESH_REUSE_GRACE_SECONDS: '61',
     });
-    for (const name of ['PORT', 'DATABASE_URL', 'ISSUER', 'COOKIE_KEYS', 'LOG_LEVEL', 'KEY_ENCRYPTION_KEY', 'TRUST_PROXY']) {
+    for (const name of ['PORT', 'DATABASE_URL', 'ISSUER', 'COOKIE_KEYS', 'LOG_LEVEL', 'KEY_ENCRYPTION_KEY', 'TRUST_PROXY', 'REFRESH_REUSE_GRACE_SECONDS']) {
       expect(found.some((p) => p.startsWith(`${name}:`))).toBe(true);
     }
     expect(new ConfigError(found).message.split('\n')).toHaveLength(found.length + 1);
