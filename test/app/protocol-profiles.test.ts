@@ -251,6 +251,30 @@ describe.each(databaseKinds())('refresh tokens in two tabs on %s', (kind) => {
     await expect(oidc.refreshTokenGrant(rp, successor.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
   });
 
+  it('for a DPoP-bound public client: the same key gets the same answer, another key is refused and revokes nothing', async () => {
+    await createClient(server.database.prisma, {
+      clientId: 'spa', name: 'SPA', tokenEndpointAuthMethod: 'none', grantTypes: ['authorization_code', 'refresh_token'],
+      redirectUris: ['https://spa.example.com/cb'], firstParty: true,
+    });
+    await server.app.cache.refresh();
+    const spa: TestClient = { clientId: 'spa', clientSecret: '', name: 'SPA', redirectUri: 'https://spa.example.com/cb' };
+    acme.signInAs({ subject: `spa-${randomUUID()}`, email: 'spa@example.com', emailVerified: true });
+    const { authorization, callback } = await signIn(server.browser(), spa, acme, { scope: 'openid offline_access', prompt: 'consent' });
+    const rp = await oidc.discovery(new URL(server.url), 'spa', undefined, oidc.None(), { execute: [oidc.allowInsecureRequests] });
+    const dpop = oidc.getDPoPHandle(rp, await oidc.randomDPoPKeyPair('ES256'));
+    const tokens = await oidc.authorizationCodeGrant(rp, callback, {
+      pkceCodeVerifier: authorization.codeVerifier, expectedState: authorization.state, expectedNonce: authorization.nonce,
+    }, undefined, { DPoP: dpop });
+    expect(tokens.token_type).toBe('dpop');
+    const [a, b] = await Promise.all([1, 2].map(() => oidc.refreshTokenGrant(rp, tokens.refresh_token!, undefined, { DPoP: dpop })));
+    expect(b.refresh_token).toBe(a.refresh_token);
+    expect(b.access_token).toBe(a.access_token);
+    // the old token with another key: refused, and the grant lives on
+    const thief = oidc.getDPoPHandle(rp, await oidc.randomDPoPKeyPair('ES256'));
+    await expect(oidc.refreshTokenGrant(rp, tokens.refresh_token!, undefined, { DPoP: thief })).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect((await oidc.refreshTokenGrant(rp, a.refresh_token!, undefined, { DPoP: dpop })).refresh_token).toEqual(expect.any(String));
+  });
+
   it('gives the kept answer to no other client', async () => {
     const { tokens } = await offlineTokens();
     const rp = await oidc.discovery(new URL(server.url), client.clientId, undefined, oidc.ClientSecretBasic(client.clientSecret), { execute: [oidc.allowInsecureRequests] });
