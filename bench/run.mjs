@@ -28,6 +28,10 @@
 //                      (summarize one with: node bench/profile-top.mjs <dir>/sqlite.cpuprofile)
 //   --compare <file>   also run (b) with another build's main.js (e.g. ../other-checkout/dist/main.js),
 //                      to A/B a change in src/ under the same conditions
+//   --env K=V          extra environment for every Gatehouse server (repeatable), e.g.
+//                      --env REFRESH_REUSE_GRACE_SECONDS=0 to measure without the refresh grace
+//   --compare-env K=V  extra environment for the --compare server only (repeatable): with --compare
+//                      dist/main.js, an A/B of one setting under the same conditions
 //   --out <file>       where the JSON goes (default docs/bench/latest.json; the SVG gets .svg)
 // Env: GATEHOUSE_BENCH_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/postgres),
 //      GATEHOUSE_BENCH_REDIS_URL (default redis://127.0.0.1:6379).
@@ -61,6 +65,8 @@ const { values: opt } = parseArgs({
     'log-level': { type: 'string', default: 'warn' },
     'cpu-prof': { type: 'string' },
     compare: { type: 'string' },
+    env: { type: 'string', multiple: true, default: [] },
+    'compare-env': { type: 'string', multiple: true, default: [] },
     out: { type: 'string', default: join(ROOT, 'docs', 'bench', 'latest.json') },
   },
 });
@@ -117,11 +123,17 @@ function provisionGatehouse(databaseUrl, cli) {
   return { service: { id: service.clientId, secret: service.clientSecret }, web: { id: web.clientId, secret: web.clientSecret } };
 }
 
+/** K=V strings as an object. */
+function keyValues(list) {
+  return Object.fromEntries(list.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+}
+
 async function startGatehouse(key, label, name, databaseUrl, clients, { script = join(ROOT, 'dist', 'main.js'), env: extra = {} } = {}) {
   const env = (port) => ({
     DATABASE_URL: databaseUrl, LOG_LEVEL: opt['log-level'], ISSUER: `http://127.0.0.1:${port}`, SHUTDOWN_TIMEOUT_MS: '1000',
     COOKIE_KEYS: `${randomBytes(32).toString('base64url')},${randomBytes(32).toString('base64url')}`, WORKERS: '1',
     GITHUB_CLIENT_ID: GITHUB.id, GITHUB_CLIENT_SECRET: GITHUB.secret, GITHUB_BASE_URL: standin.url, GITHUB_API_URL: `${standin.url}/api/v3`,
+    ...keyValues(opt.env),
     ...extra,
   });
   const server = await startServer({ ...serverOpts, name, script, readyPath: '/readyz', envFor: env });
@@ -187,7 +199,7 @@ async function startAll() {
       // the other build gets a database of its own, made by its own CLI: its migrations may differ
       const db = sqlite('gatehouse-compare');
       const clients = provisionGatehouse(db, join(dirname(resolve(opt.compare)), '..', 'bin', 'gatehouse.js'));
-      await startGatehouse('b-compare', "(b') --compare build, SQLite", 'sqlite-compare', db, clients, { script: resolve(opt.compare) });
+      await startGatehouse('b-compare', "(b') --compare build, SQLite", 'sqlite-compare', db, clients, { script: resolve(opt.compare), env: keyValues(opt['compare-env']) });
     }
   }
   const withRedis = (only.has('d') || opt.redis) && (await redisReachable());

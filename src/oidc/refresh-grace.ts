@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
-import type Provider from 'oidc-provider';
+import Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import instance from 'oidc-provider/lib/helpers/weak_cache.js';
 import validateDpop, { checkDpopReplay } from 'oidc-provider/lib/helpers/validate_dpop.js';
@@ -16,21 +16,23 @@ import { isFapi2 } from './client-metadata.js';
  *
  * It wraps oidc-provider's own refresh_token grant, so client authentication
  * and every check of oidc-provider run first; it never issues anything itself.
- * - The first request for a token claims a row (an atomic insert, on every
- *   instance) and runs the grant. Its answer is stored for the grace period,
- *   encrypted with a key derived from the old refresh token: the row is useless
- *   without the token it answers. The row's id is a hash of the token.
- * - A concurrent or later request for the same token waits for that answer (up
- *   to PENDING_WAIT_MS) and gets it, if it is the same client and, for
- *   DPoP-bound tokens, a fresh proof with the same key. Otherwise it runs the
- *   grant, which refuses a rotated token and revokes the grant.
+ * - A rotation stores its answer for the grace period (one insert), encrypted
+ *   with a key derived from the old refresh token: the row is useless without
+ *   the token it answers. The row's id is a hash of the token.
+ * - When the grant looks up a refresh token that was consumed within the grace
+ *   period, the lookup waits for that answer (the first request may still be
+ *   running, on any instance; up to PENDING_WAIT_MS) and, if there is one,
+ *   reports the token as not found: oidc-provider stops before it revokes
+ *   anything. The answer is then repeated if it is the same client and, for
+ *   DPoP-bound tokens, a fresh proof of the same key; otherwise the grant runs
+ *   again, as if there were no grace, and a reuse revokes the grant.
+ * - Two requests that both found the token unconsumed: the second one's consume
+ *   fails, and it waits for the first one's answer the same way.
  * FAPI 2.0 clients do not rotate refresh tokens, so they need no grace.
  */
 
 const TYPE = 'RefreshGrace';
-/** how long a claimed row waits for its answer before it counts as abandoned, seconds */
-const PENDING_SECONDS = 10;
-/** how long a second request waits for the first one's answer, ms */
+/** how long a repeat waits for the first request's answer, ms */
 const PENDING_WAIT_MS = 5000;
 
 interface GraceRow {
@@ -63,47 +65,54 @@ export const isGraceRepeat = (ctx: object) => repeats.has(ctx);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+interface RefreshTokenModel {
+  find(value: string, options?: { ignoreExpiration?: boolean }): Promise<{ consumed?: number } | undefined>;
+}
+
 export function installRefreshGrace(provider: Provider, store: PayloadStore, graceSeconds: number, now: () => number = Date.now): void {
   if (!(graceSeconds > 0)) return;
   const handlers = instance(provider).grantTypeHandlers;
   const refreshGrant = handlers.get('refresh_token');
   if (!refreshGrant) return;
 
-  /** The stored answer for this token, waiting while the first request is still running. */
-  async function settledAnswer(id: string): Promise<GraceRow | null> {
+  /** Requests of the refresh grant whose token lookups may find a kept answer. */
+  const graceLookups = new WeakSet<object>();
+  /** The kept answer a lookup found, per request. */
+  const found = new WeakMap<object, { token: string; grace: GraceRow }>();
+
+  /** The answer kept for this token; waits while the first request is still running. */
+  async function keptAnswer(id: string): Promise<GraceRow | null> {
     const deadline = now() + PENDING_WAIT_MS;
-    for (let wait = 10; ; wait = Math.min(wait * 2, 200)) {
+    for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
       const row = await store.find(TYPE, id);
-      if (!row || (row.expiresAt && row.expiresAt.getTime() <= now())) return null;
-      const grace = row.payload as unknown as GraceRow;
-      if (grace.answer || now() > deadline) return grace;
+      if (row && (!row.expiresAt || row.expiresAt.getTime() > now())) return row.payload as unknown as GraceRow;
+      if (now() > deadline) return null;
       await sleep(wait);
     }
   }
 
-  /** The first request for a token: the grant itself, then its answer kept for the grace period. */
-  async function firstUse(ctx: KoaContextWithOIDC, id: string, token: string): Promise<void> {
-    try {
-      await refreshGrant!(ctx);
-    } catch (err) {
-      await store.delete(TYPE, id);
-      throw err;
-    }
-    if (!ctx.oidc.entities.RotatedRefreshToken) {
-      await store.delete(TYPE, id);
-      return;
-    }
-    const row: GraceRow = { clientId: ctx.oidc.client!.clientId, jkt: ctx.oidc.entities.AccessToken?.jkt, answer: seal(token, ctx.body) };
-    await store.save(TYPE, id, row as unknown as Record<string, unknown>, new Date(now() + graceSeconds * 1000));
-  }
+  const model = provider.RefreshToken as unknown as RefreshTokenModel;
+  const find = model.find.bind(model);
+  model.find = async function findWithGrace(value, options) {
+    const token = await find(value, options);
+    const ctx = Provider.ctx;
+    const consumed = token?.consumed;
+    if (!ctx || !graceLookups.has(ctx) || typeof consumed !== 'number' || now() / 1000 - consumed > graceSeconds) return token;
+    const grace = await keptAnswer(rowId(value));
+    if (!grace) return token;
+    found.set(ctx, { token: value, grace });
+    // oidc-provider answers "not found" and touches nothing; the wrapper below repeats the answer
+    return undefined;
+  };
 
   /** A repeat within the grace period: the same answer, to the same client and DPoP key only. */
-  async function repeat(ctx: KoaContextWithOIDC, token: string, grace: GraceRow): Promise<boolean> {
+  async function repeat(ctx: KoaContextWithOIDC, token: string, grace: GraceRow, proofRecorded: boolean): Promise<boolean> {
     const client = ctx.oidc.client!;
     if (!grace.answer || grace.clientId !== client.clientId) return false;
     const dPoP = await validateDpop(provider, ctx);
     if ((dPoP?.thumbprint ?? undefined) !== grace.jkt) return false;
-    await checkDpopReplay(provider, ctx, dPoP, client.clientId);
+    // a proof is used once; the grant already recorded it when it got as far as the consume
+    if (!proofRecorded) await checkDpopReplay(provider, ctx, dPoP, client.clientId);
     ctx.body = open(token, grace.answer);
     repeats.add(ctx);
     return true;
@@ -112,15 +121,23 @@ export function installRefreshGrace(provider: Provider, store: PayloadStore, gra
   handlers.set('refresh_token', async function refreshWithGrace(ctx: KoaContextWithOIDC) {
     const token = ctx.oidc.params?.refresh_token;
     if (typeof token !== 'string' || !token || isFapi2(ctx.oidc.client)) return refreshGrant(ctx);
-    const id = rowId(token);
-    const pending: GraceRow = { clientId: ctx.oidc.client!.clientId };
-    const at = now();
-    if (await store.saveIfAbsent(TYPE, id, pending as unknown as Record<string, unknown>, new Date(at + PENDING_SECONDS * 1000), new Date(at))) {
-      return firstUse(ctx, id, token);
+    graceLookups.add(ctx);
+    try {
+      await refreshGrant(ctx);
+    } catch (err) {
+      // lost a race for the token (its consume failed, after the DPoP proof was recorded):
+      // look again, which waits for the winner's answer
+      const lostRace = !found.has(ctx);
+      if (lostRace) await model.find(token, { ignoreExpiration: true });
+      const kept = found.get(ctx);
+      if (!kept) throw err;
+      if (await repeat(ctx, kept.token, kept.grace, lostRace)) return;
+      // not a repeat this client may have: the grant as if there were no grace (a reuse revokes it)
+      graceLookups.delete(ctx);
+      return refreshGrant(ctx);
     }
-    const grace = await settledAnswer(id);
-    if (grace && (await repeat(ctx, token, grace))) return;
-    // no answer to repeat: oidc-provider refuses a rotated token and revokes its grant
-    return refreshGrant(ctx);
+    if (!ctx.oidc.entities.RotatedRefreshToken) return;
+    const row: GraceRow = { clientId: ctx.oidc.client!.clientId, jkt: ctx.oidc.entities.AccessToken?.jkt, answer: seal(token, ctx.body) };
+    await store.save(TYPE, rowId(token), row as unknown as Record<string, unknown>, new Date(now() + graceSeconds * 1000));
   });
 }
