@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
-import Provider from 'oidc-provider';
+import Provider, { errors } from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import instance from 'oidc-provider/lib/helpers/weak_cache.js';
 import validateDpop, { checkDpopReplay } from 'oidc-provider/lib/helpers/validate_dpop.js';
@@ -128,7 +128,7 @@ export function installRefreshGrace(provider: Provider, store: PayloadStore, gra
       // lost a race for the token (its consume failed, after the DPoP proof was recorded):
       // look again, which waits for the winner's answer
       const lostRace = !found.has(ctx);
-      if (lostRace) await model.find(token, { ignoreExpiration: true });
+      if (lostRace && err instanceof errors.InvalidGrant) await model.find(token, { ignoreExpiration: true });
       const kept = found.get(ctx);
       if (!kept) throw err;
       if (await repeat(ctx, kept.token, kept.grace, lostRace)) return;
@@ -138,6 +138,11 @@ export function installRefreshGrace(provider: Provider, store: PayloadStore, gra
     }
     if (!ctx.oidc.entities.RotatedRefreshToken) return;
     const row: GraceRow = { clientId: ctx.oidc.client!.clientId, jkt: ctx.oidc.entities.AccessToken?.jkt, answer: seal(token, ctx.body) };
-    await store.save(TYPE, rowId(token), row as unknown as Record<string, unknown>, new Date(now() + graceSeconds * 1000));
+    try {
+      await store.save(TYPE, rowId(token), row as unknown as Record<string, unknown>, new Date(now() + graceSeconds * 1000));
+    } catch {
+      // the tokens are issued and the old one is consumed: the answer still goes out, and only
+      // this token's grace is lost (a repeat then counts as a reuse)
+    }
   });
 }
