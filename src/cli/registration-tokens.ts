@@ -72,7 +72,7 @@ export const registrationTokensCommand: Command = {
     },
     {
       usage: 'revoke <prefix>',
-      summary: `delete the token starting with <prefix> (at least ${MIN_REVOKE_PREFIX} characters)`,
+      summary: `delete the token starting with <prefix> (at least ${MIN_REVOKE_PREFIX} characters; a prefix that starts with - goes after --, e.g. revoke -- -Ab3xYz)`,
       argName: 'token prefix',
       async run({ arg: prefix, out }) {
         if (prefix.length < MIN_REVOKE_PREFIX) throw usageError(`the prefix must have at least ${MIN_REVOKE_PREFIX} characters`);

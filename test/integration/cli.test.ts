@@ -471,7 +471,7 @@ describe.each(databaseKinds())('gatehouse CLI on %s', (kind: Kind) => {
       expectOneLineFailure(cli('registration-tokens', 'revoke', '______'), 1, /no initial access token starts with ______/);
       expectOneLineFailure(cli('registration-tokens', 'revoke', '%%%%%%'), 1, /no initial access token starts with %%%%%%/);
       expect(cli('registration-tokens', 'list', '--json').json()).toEqual(before);
-      expectOk(cli('registration-tokens', 'revoke', token.slice(0, 12)));
+      expectOk(cli('registration-tokens', 'revoke', '--', token.slice(0, 12)));
     });
 
     it.each([

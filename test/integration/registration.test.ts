@@ -127,7 +127,7 @@ describe.each(databaseKinds())('dynamic client registration on %s', (kind) => {
     expect(listed.find((t) => once.startsWith(t.prefix))).toMatchObject({ used: true });
     expect(listed.some((t) => shortLived.startsWith(t.prefix))).toBe(false);
     const revocable = registrationToken(db.url);
-    expect(runCli(['registration-tokens', 'revoke', revocable.slice(0, 10)], db.url).code).toBe(0);
+    expect(runCli(['registration-tokens', 'revoke', '--', revocable.slice(0, 10)], db.url).code).toBe(0);
     expect((await register(app, revocable)).status).toBe(401);
   });
 
