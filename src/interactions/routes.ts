@@ -12,6 +12,9 @@ import { PageError, renderPageError, sessionExpired } from './page-error.js';
 import { currentInteraction } from './current-interaction.js';
 import { upstreamLoginRoutes } from './upstream-login.js';
 import { consentRoutes } from './consent.js';
+import { consentSummary, type ConsentPromptDetails } from './consent-summary.js';
+import { resourceServerInfo } from '../oidc/resource-indicators.js';
+import { OIDC_SCOPES } from '../common/protocol.js';
 
 export interface InteractionDeps {
   provider: Provider;
@@ -23,14 +26,6 @@ export interface InteractionDeps {
   logger: Logger;
   metrics?: Metrics;
 }
-
-/** Names the views show for scopes. */
-const SCOPE_TEXT: Record<string, string> = {
-  openid: 'Know who you are (your account ID)',
-  profile: 'See your name, username and picture',
-  email: 'See your email address',
-  offline_access: 'Stay signed in to the app when you are away',
-};
 
 /**
  * The interaction routes: the login page, the upstream round trip, consent.
@@ -64,16 +59,8 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       return render(ctx, 'login', { uid: interaction.uid, clientName, csrf, providers });
     }
     if (interaction.prompt.name === 'consent') {
-      const d = interaction.prompt.details as { missingOIDCScope?: string[]; missingResourceScopes?: Record<string, string[]> };
-      const scopes = (d.missingOIDCScope ?? []).map((s) => SCOPE_TEXT[s] ?? s);
-      const apis = await Promise.all(
-        Object.entries(d.missingResourceScopes ?? {}).map(async ([identifier, apiScopes]) => ({
-          name: (await deps.cache.api(identifier))?.name ?? identifier,
-          identifier,
-          scopes: apiScopes,
-        })),
-      );
-      return render(ctx, 'consent', { uid: interaction.uid, clientName, csrf, scopes, apis });
+      const summary = await summarizeConsent(deps, ctx, interaction, client);
+      return render(ctx, 'consent', { uid: interaction.uid, clientName, csrf, ...summary });
     }
     throw new PageError(400, 'That did not work', 'This step of signing in is not supported.');
   });
@@ -81,4 +68,41 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   upstreamLoginRoutes(router, deps);
   consentRoutes(router, deps);
   return router;
+}
+
+type Interaction = Awaited<ReturnType<typeof currentInteraction>>;
+type Client = Awaited<ReturnType<Provider['Client']['find']>>;
+
+/**
+ * The inputs of consentSummary for this interaction: the request, each
+ * requested API resolved the way oidc-provider resolves it
+ * (getResourceServerInfo), and the grant that confirming extends (consent.ts).
+ */
+async function summarizeConsent(deps: InteractionDeps, ctx: Context, interaction: Interaction, client: Client) {
+  const { provider, cache } = deps;
+  const params = interaction.params as { scope?: string; claims?: string; resource?: string | string[] };
+  const identifiers = [...new Set(Array.isArray(params.resource) ? params.resource : params.resource ? [params.resource] : [])];
+  const info = resourceServerInfo(cache);
+  const apis = [];
+  for (const identifier of identifiers) {
+    if (!client) break;
+    // the authorization request resolved it already; one that no longer resolves gets no token
+    const server = await info(ctx as never, identifier, client).catch(() => undefined);
+    if (!server) continue;
+    apis.push({ identifier, name: (await cache.api(identifier))?.name ?? identifier, available: String(server.scope ?? '').split(' ').filter(Boolean) });
+  }
+  const grant = interaction.grantId ? await provider.Grant.find(interaction.grantId) : undefined;
+  const granted = grant && {
+    oidcScopes: grant.getOIDCScope().split(' ').filter(Boolean),
+    claims: grant.getOIDCClaims(),
+    resourceScopes: Object.fromEntries(identifiers.map((id) => [id, grant.getResourceScope(id).split(' ').filter(Boolean)])),
+  };
+  return consentSummary({
+    scope: params.scope,
+    claims: params.claims,
+    oidcScopes: OIDC_SCOPES,
+    apis,
+    granted,
+    missing: interaction.prompt.details as ConsentPromptDetails,
+  });
 }
