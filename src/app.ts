@@ -7,6 +7,7 @@ import type { Config } from './config.js';
 import type { Database, Db } from './storage/database.js';
 import type { JWK } from 'jose';
 import { purgeExpiredPayloads } from './storage/oidc-payloads.js';
+import { purgeAudit } from './services/audit.js';
 import { AdminDataCache } from './services/admin-data-cache.js';
 import { ensureSigningKeys, pruneRetiredKeys, readKeySet, rotateSigningKeys, rotationDue } from './services/keys.js';
 import { SecretVerifier, type SecretCheckResult } from './services/client-secrets.js';
@@ -14,6 +15,7 @@ import { NODE_ID } from './common/node-id.js';
 import { Maintenance, type MaintenanceTask } from './services/maintenance.js';
 import { LiveProvider } from './oidc/live-provider.js';
 import { observeProvider } from './oidc/provider-metrics.js';
+import { anonymousActor, auditProvider } from './oidc/provider-audit.js';
 import { inactiveForStructuredTokens } from './oidc/introspection.js';
 import { DatabaseOutage, OUTAGE_RETRY_AFTER } from './oidc/database-outage.js';
 import { Metrics } from './metrics.js';
@@ -126,14 +128,16 @@ export async function createApp({
   const build = (keys: JWK[]) => {
     const provider = createProvider({ config, db, cache, keys, views: providerViews, now, verifier, logger, hot: database.hot });
     observeProvider(provider, metrics);
+    auditProvider(provider, db, logger);
     outage.observe(provider);
     provider.use(metrics.http());
+    provider.use(anonymousActor());
     provider.use(outage.middleware());
     provider.use(authorizationServerMetadata(config.issuer));
     provider.use(issuerGate(config.issuer, config.keyPublishLeadSeconds));
     provider.use(inactiveForStructuredTokens);
     if (logger.isLevelEnabled('info')) provider.use(requestLog(logger));
-    provider.use(registrationGuard({ provider, db, cache, verifier, metrics, ...registrationLimits }));
+    provider.use(registrationGuard({ provider, db, cache, verifier, metrics, ...registrationLimits, onAuditError: (err) => logger.warn({ err }, 'could not record an audit event') }));
     // Gatehouse's own pages and routes, behind one prefix check so that protocol
     // requests (/token above all) pass a single cheap function on their way to oidc-provider.
     const own = compose<Parameters<Middleware>[0]>([
@@ -193,6 +197,14 @@ function maintenanceTasks({ prisma: db, hot }: Database, config: Config, logger:
       async run() {
         const count = await purgeExpiredPayloads(hot, new Date(now()));
         if (count) logger.info({ count }, 'purged expired artifacts');
+      },
+    },
+    {
+      name: 'audit retention',
+      everyMs: HOUR,
+      async run() {
+        const count = await purgeAudit(db, config.auditRetentionDays, new Date(now()));
+        if (count) logger.info({ count, days: config.auditRetentionDays }, 'purged audit events past retention');
       },
     },
     {

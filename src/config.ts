@@ -45,6 +45,8 @@ export interface Config {
    * answered with the same successor tokens (two tabs refreshing at once); 0: never
    */
   refreshReuseGraceSeconds: number;
+  /** days audit events are kept; older ones are purged hourly */
+  auditRetentionDays: number;
   /** server processes: 1 runs in this process; more run as node:cluster workers under a primary */
   workers: number;
   /** configured upstreams, in the order the login page shows them */
@@ -123,6 +125,7 @@ const schema = z.object({
   PURGE_INTERVAL_SECONDS: int(1, 86_400).default(600),
   SHUTDOWN_TIMEOUT_MS: int(0, 600_000).default(10_000),
   REFRESH_REUSE_GRACE_SECONDS: int(0, 60).default(5),
+  AUDIT_RETENTION_DAYS: int(1, 36_500).default(365),
   WORKERS: z.union([z.literal('auto'), int(1, 256)], { message: 'must be auto or a whole number from 1 to 256' }).optional(),
   ACCOUNT_LINKING: z.enum(['off', 'verified-email']).default('off'),
   ALLOW_PRIVATE_NETWORK_REQUESTS: bool.default(false),
@@ -168,6 +171,7 @@ export function parseConfig(env: Record<string, string | undefined>, randomKey: 
     purgeIntervalSeconds: v.PURGE_INTERVAL_SECONDS,
     shutdownTimeoutMs: v.SHUTDOWN_TIMEOUT_MS,
     refreshReuseGraceSeconds: v.REFRESH_REUSE_GRACE_SECONDS,
+    auditRetentionDays: v.AUDIT_RETENTION_DAYS,
     // one per core in production, one process otherwise
     workers: workerCount(v.WORKERS ?? (v.NODE_ENV === 'production' ? 'auto' : 1)),
     upstreams,

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { withActor } from '../services/audit.js';
 import { ServiceError } from '../services/errors.js';
 import { CliError, output, usageError, type Output } from './context.js';
 
@@ -135,7 +136,8 @@ export async function runCommand(command: Command, invokedAs: string, args: stri
     throw usageError(`unexpected argument: ${positionals[0]}`);
   }
   try {
-    await sub.run({ values, arg: positionals[0], out: output(Boolean(values.json)) });
+    // every change a command makes is the CLI's in the audit trail
+    await withActor({ type: 'cli' }, () => sub.run({ values, arg: positionals[0], out: output(Boolean(values.json)) }));
   } catch (err) {
     throw err instanceof ServiceError ? serviceFailure(err, command.fieldFlags) : err;
   }

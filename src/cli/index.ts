@@ -8,6 +8,7 @@ import { keysCommand } from './keys.js';
 import { registrationTokensCommand } from './registration-tokens.js';
 import { seedCommand } from './seed.js';
 import { migrateCommand } from './migrate.js';
+import { auditCommand } from './audit.js';
 import { DEFAULT_DATABASE_URL } from '../common/defaults.js';
 
 /*
@@ -20,7 +21,7 @@ import { DEFAULT_DATABASE_URL } from '../common/defaults.js';
  */
 setFlagsFromString('--wasm-tiering-budget=50000000');
 
-const COMMANDS: Command[] = [clientsCommand, apisCommand, consentsCommand, keysCommand, registrationTokensCommand, seedCommand, migrateCommand];
+const COMMANDS: Command[] = [clientsCommand, apisCommand, consentsCommand, keysCommand, registrationTokensCommand, auditCommand, seedCommand, migrateCommand];
 
 /** One line per command: its forms and what it is for. */
 function overview(): string {

@@ -52,6 +52,8 @@ export const registrationTokensCommand: Command = {
             ...(values['single-use'] ? { policies: [SINGLE_USE_POLICY] } : {}),
           }).save();
           const expiresAt = expiresIn ? new Date(Date.now() + expiresIn * 1000) : null;
+          const { auditRegistrationTokenCreated } = await import('../services/registration-tokens.js');
+          await auditRegistrationTokenCreated(db, token, { expiresAt, singleUse: Boolean(values['single-use']) });
           out.print(
             { token, prefix: tokenPrefix(token), expiresAt, singleUse: Boolean(values['single-use']) },
             () => `initial access token  ${token}\n(shown once; send it as "Authorization: Bearer <token>" to POST ${config.issuer}/reg)\n` +

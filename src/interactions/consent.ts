@@ -1,5 +1,6 @@
 import type Router from '@koa/router';
 import { rememberConsent } from '../services/consents.js';
+import { withActor } from '../services/audit.js';
 import { finishStep, formBody, formInteraction } from './current-interaction.js';
 import type { InteractionDeps } from './routes.js';
 
@@ -15,7 +16,8 @@ export function consentRoutes(router: Router, { provider, db }: InteractionDeps)
     if (d.missingOIDCClaims) grant.addOIDCClaims(d.missingOIDCClaims);
     for (const [resource, scopes] of Object.entries(d.missingResourceScopes ?? {})) grant.addResourceScope(resource, scopes.join(' '));
     const grantId = await grant.save();
-    await rememberConsent(db, accountId, clientId, grantId);
+    const granted = { scope: grant.getOIDCScope(), apis: Object.keys(grant.resources ?? {}) };
+    await withActor({ type: 'account', id: accountId, address: ctx.ip }, () => rememberConsent(db, accountId, clientId, grantId, granted));
     await finishStep(provider, ctx, { consent: { grantId } }, true);
   });
 

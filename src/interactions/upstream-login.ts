@@ -2,6 +2,7 @@ import type Router from '@koa/router';
 import * as oauth from 'openid-client';
 import type { Context } from 'koa';
 import { signInWith } from '../services/accounts.js';
+import { recordAuditQuietly } from '../services/audit.js';
 import { UpstreamError, type Upstream } from '../federation/index.js';
 import { currentInteraction, finishStep, formBody, formInteraction } from './current-interaction.js';
 import { PageError, signInLinkExpired } from './page-error.js';
@@ -27,11 +28,15 @@ const ERROR_TEXT: Record<UpstreamError['kind'], (name: string) => string> = {
   unexpected: (name) => `Signing in with ${name} did not work. Please try again.`,
 };
 
+/** A failure to write the trail is logged; the sign-in goes on. */
+const auditFailed = (deps: InteractionDeps) => (err: unknown) => deps.logger.warn({ err }, 'could not record an audit event');
+
 /** An upstream failure as the page the person sees, with a way back to the login page. */
 function upstreamFailure(err: unknown, upstream: Upstream, uid: string, deps: InteractionDeps, step: string): PageError {
   const e = err instanceof UpstreamError ? err : new UpstreamError('unexpected', String(err), { cause: err });
   deps.logger.warn({ provider: upstream.id, kind: e.kind, reason: e.message }, step);
   deps.metrics?.signIns.inc({ provider: upstream.id, outcome: e.kind });
+  void recordAuditQuietly(deps.db, { action: 'sign_in.failed', outcome: 'failure', details: { provider: upstream.id, kind: e.kind } }, auditFailed(deps));
   const denied = e.kind === 'denied';
   return new PageError(denied ? 400 : 502, denied ? 'Sign-in cancelled' : 'Sign-in failed', ERROR_TEXT[e.kind](upstream.name), `/interaction/${uid}`);
 }
@@ -113,6 +118,11 @@ export function upstreamLoginRoutes(router: Router, deps: InteractionDeps): void
     const { account, created, linked } = await signInWith(deps.db, profile, { linkVerifiedEmails: deps.linkVerifiedEmails });
     logger.info({ provider: upstream.id, accountId: account.id, created, linked }, 'signed in');
     deps.metrics?.signIns.inc({ provider: upstream.id, outcome: 'success' });
+    const actor = { type: 'account' as const, id: account.id, address: ctx.ip };
+    const target = { type: 'account' as const, id: account.id };
+    if (created) await recordAuditQuietly(deps.db, { action: 'account.created', actor, target, details: { provider: upstream.id } }, auditFailed(deps));
+    if (linked) await recordAuditQuietly(deps.db, { action: 'account.linked', actor, target, details: { provider: upstream.id } }, auditFailed(deps));
+    await recordAuditQuietly(deps.db, { action: 'sign_in.succeeded', actor, target, details: { provider: upstream.id } }, auditFailed(deps));
     await finishStep(provider, ctx, { login: { accountId: account.id, amr: [upstream.id] } }, false);
   });
 }

@@ -6,6 +6,7 @@ import { DatabaseUnavailableError, storageError } from '../storage/errors.js';
 import { SecretAttemptsLimitedError, VerifierBusyError, type SecretVerifier } from '../services/client-secrets.js';
 import type { AdminDataCache } from '../services/admin-data-cache.js';
 import { PayloadStore } from '../storage/oidc-payloads.js';
+import { auditRateLimitTripped } from '../services/audit.js';
 import { installReplayDetection } from './replay-detection.js';
 import { installRefreshGrace } from './refresh-grace.js';
 import { installFapi2Rules } from './fapi.js';
@@ -116,6 +117,9 @@ export function createProvider(deps: ConfigurationDeps & { verifier: SecretVerif
     try {
       return await verifier.verify(this.clientId, this.clientSecret, actual, Provider.ctx?.ip);
     } catch (err) {
+      if (err instanceof SecretAttemptsLimitedError) {
+        await auditRateLimitTripped(deps.db, 'secret_failures', Provider.ctx?.ip, { clientId: this.clientId }, (e) => deps.logger.warn({ err: e }, 'could not record an audit event'));
+      }
       throw refusal(err);
     }
   } as never;
@@ -125,7 +129,10 @@ export function createProvider(deps: ConfigurationDeps & { verifier: SecretVerif
   installReplayDetection(provider, store, deps.now);
   installRefreshGrace(provider, store, deps.config.refreshReuseGraceSeconds, deps.now);
   installFapi2Rules(provider);
-  installTokenExchange(provider, { cache: deps.cache, hot: deps.hot, keys: deps.keys, now: deps.now });
+  installTokenExchange(provider, {
+    cache: deps.cache, db: deps.db, hot: deps.hot, keys: deps.keys, now: deps.now,
+    onAuditError: (err) => deps.logger.warn({ err }, 'could not record an audit event'),
+  });
   persistNewSessions(provider);
   logErrors(provider, deps.logger);
   return provider;

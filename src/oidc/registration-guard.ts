@@ -4,6 +4,7 @@ import type { AdminDataCache } from '../services/admin-data-cache.js';
 import type { SecretVerifier } from '../services/client-secrets.js';
 import { isArgon2idHash, SecretAttemptsLimitedError, VerifierBusyError } from '../services/client-secrets.js';
 import type { RateLimiter } from '../common/rate-limit.js';
+import { auditRateLimitTripped } from '../services/audit.js';
 import type { Db } from '../storage/database.js';
 import { releaseIfFailed } from './registration.js';
 import type { Metrics } from '../metrics.js';
@@ -31,6 +32,8 @@ export interface RegistrationGuardDeps {
   /** registrations per initial access token */
   perToken: RateLimiter;
   metrics?: Metrics;
+  /** where a failure to write the audit trail is reported */
+  onAuditError?: (err: unknown) => void;
 }
 
 /** oidc-provider's own body limit, in bytes */
@@ -55,6 +58,7 @@ async function limitRate(ctx: Context, deps: RegistrationGuardDeps): Promise<voi
   const wait = Math.max(await deps.perAddress.hit(ctx.ip), token ? await deps.perToken.hit(token) : 0);
   if (wait) {
     deps.metrics?.rateLimited.inc({ limit: 'registration' });
+    await auditRateLimitTripped(deps.db, 'registration', ctx.ip, {}, deps.onAuditError ?? (() => {}));
     throw new RegistrationRefusal(429, 'too_many_requests', 'too many registration requests; try again later', wait);
   }
 }

@@ -4,6 +4,8 @@ import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JWK } from 'jo
 import validateDpop, { checkDpopReplay } from 'oidc-provider/lib/helpers/validate_dpop.js';
 import { SIGNING_ALGS, TOKEN_EXCHANGE_GRANT } from '../common/protocol.js';
 import type { AdminDataCache } from '../services/admin-data-cache.js';
+import type { Db } from '../storage/database.js';
+import { recordAuditQuietly } from '../services/audit.js';
 import type { HotStatements } from '../storage/hot-statements.js';
 import { findAccount } from '../services/accounts.js';
 import {
@@ -31,6 +33,9 @@ import { resourceServerInfo } from './resource-indicators.js';
 
 export interface TokenExchangeDeps {
   cache: AdminDataCache;
+  /** for the audit trail */
+  db: Db;
+  onAuditError: (err: unknown) => void;
   hot: HotStatements;
   /** the provider's signing keys (private JWKs): their public halves verify JWT subject tokens */
   keys: JWK[];
@@ -168,6 +173,13 @@ export function installTokenExchange(provider: Provider, deps: TokenExchangeDeps
     actors.set(token, decision.act);
     ctx.oidc.entity('AccessToken', token);
     const value = await token.save();
+
+    await recordAuditQuietly(deps.db, {
+      action: 'token.exchanged',
+      actor: { type: 'client', id: client.clientId, address: ctx.ip },
+      target: { type: 'account', id: decision.accountId },
+      details: { target, scope: token.scope, act: decision.act, subjectClientId: subject.clientId },
+    }, deps.onAuditError);
 
     // RFC 8693 §2.2.1
     ctx.body = {

@@ -7,6 +7,7 @@ import { clientsUsingApi } from '../storage/clients.js';
 import { RowNotFoundError, UniqueViolationError } from '../storage/errors.js';
 import { apiInput, zodProblems, type ApiInput } from './validation.js';
 import { assertThat, conflict, invalid, notFound } from './errors.js';
+import { recordAudit } from './audit.js';
 
 /**
  * The rules about registered APIs (resource servers), written once for every
@@ -42,6 +43,11 @@ export async function createApi(db: Db, fields: Record<string, unknown>): Promis
     return await transaction(db, async (tx) => {
       const api = await apis.insertApi(tx, data);
       await bumpChangeStamp(tx);
+      await recordAudit(tx, {
+        action: 'api.created',
+        target: { type: 'api', id: api.identifier },
+        details: { scopes: api.scopes, format: api.tokenFormat, introspectors: api.introspectors, allowRegisteredClients: api.allowRegisteredClients },
+      });
       return api;
     });
   } catch (err) {
@@ -59,6 +65,7 @@ export async function deleteApi(db: Db, identifier: string): Promise<void> {
     await transaction(db, async (tx) => {
       await apis.deleteApiRow(tx, identifier);
       await bumpChangeStamp(tx);
+      await recordAudit(tx, { action: 'api.deleted', target: { type: 'api', id: identifier } });
     });
   } catch (err) {
     // a racing delete got there first

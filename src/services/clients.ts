@@ -9,6 +9,7 @@ import { deleteConsents } from '../storage/consents.js';
 import { RowNotFoundError, UniqueViolationError } from '../storage/errors.js';
 import type { ClientFields } from './validation.js';
 import { SECRET_AUTH_METHODS } from '../common/protocol.js';
+import { recordAudit } from './audit.js';
 import { assertThat, conflict, invalid, notFound, ServiceError, type Problem } from './errors.js';
 
 /*
@@ -108,6 +109,7 @@ export async function createClient(db: Db, fields: Record<string, unknown>): Pro
     const client = await transaction(db, async (tx) => {
       const created = await clients.insertClient(tx, data);
       await bumpChangeStamp(tx);
+      await recordAudit(tx, { action: 'client.created', target: { type: 'client', id: clientId }, details: auditDetails(created) });
       return created;
     });
     return { client, ...(secret ? { secret } : {}) };
@@ -137,8 +139,27 @@ async function saveClientChange(db: Db, existing: ClientRecord, data: Partial<Cl
     const client = await clients.updateClientRow(tx, existing.clientId, data);
     const withdrawn = withdrawsConsents(existing, data) ? await deleteConsents(tx, { clientId: existing.clientId }) : [];
     await bumpChangeStamp(tx);
+    await recordAudit(tx, {
+      action: 'client.updated',
+      target: { type: 'client', id: existing.clientId },
+      details: { changed: changedFields(existing, client), ...(withdrawn.length ? { withdrawnConsents: withdrawn.length } : {}) },
+    });
     return { client, withdrawnConsents: withdrawn.length };
   });
+}
+
+/** What the trail says about a client: its settings, never its secret or keys. */
+function auditDetails(c: ClientRecord): Record<string, unknown> {
+  return {
+    name: c.name, authMethod: c.tokenEndpointAuthMethod, grantTypes: c.grantTypes, resources: c.resources,
+    firstParty: c.firstParty, profile: c.profile, dynamic: c.dynamic,
+  };
+}
+
+/** The names of the fields a change altered (values are in the client itself). */
+function changedFields(before: ClientRecord, after: ClientRecord): string[] {
+  const names = Object.keys(editableFields(after)) as (keyof EditableFields)[];
+  return names.filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
 }
 
 /** Replaces a confidential client's secret; the new one is returned once. */
@@ -151,6 +172,7 @@ export async function rotateClientSecret(db: Db, clientId: string): Promise<stri
   await transaction(db, async (tx) => {
     await clients.updateClientRow(tx, clientId, { secretHash });
     await bumpChangeStamp(tx);
+    await recordAudit(tx, { action: 'client.secret_rotated', target: { type: 'client', id: clientId } });
   });
   return secret;
 }
@@ -161,9 +183,10 @@ export async function deleteClient(db: Db, clientId: string, only?: { dynamic: b
   if (only) assertThat(client.dynamic === only.dynamic, conflict('this client is managed by an administrator'));
   try {
     await transaction(db, async (tx) => {
-      await deleteConsents(tx, { clientId });
+      const withdrawn = await deleteConsents(tx, { clientId });
       await clients.deleteClientRow(tx, clientId);
       await bumpChangeStamp(tx);
+      await recordAudit(tx, { action: 'client.deleted', target: { type: 'client', id: clientId }, details: { dynamic: client.dynamic, withdrawnConsents: withdrawn.length } });
     });
   } catch (err) {
     // a racing delete got there first
@@ -196,6 +219,7 @@ export async function saveRegisteredClient(
   return transaction(db, async (tx) => {
     const created = await clients.insertClient(tx, data);
     await bumpChangeStamp(tx);
+    await recordAudit(tx, { action: 'client.registered', target: { type: 'client', id: clientId }, details: auditDetails(created) });
     return created;
   });
 }

@@ -8,6 +8,7 @@ import { bumpChangeStamp } from '../storage/change-stamp.js';
 import { ensureLeaseRow, serializeOn } from '../storage/leases.js';
 import { SIGNING_ALGS, type SigningAlg } from '../common/protocol.js';
 import { NODE_ID } from '../common/node-id.js';
+import { recordAudit } from './audit.js';
 
 /**
  * Signing keys live in the database so that every instance signs with the same
@@ -219,6 +220,11 @@ export async function rotateSigningKeys(db: Db, kek: Buffer | undefined, options
     }
     await keys.deleteKeys(tx, expiredKids(rows, now));
     await bumpChangeStamp(tx);
+    await recordAudit(tx, {
+      action: 'signing_key.rotated',
+      target: { type: 'signing_key', id: SIGNING_ALGS.join(',') },
+      details: { publishLeadSeconds: options.publishLeadSeconds, newKids: fresh.map((k) => k.kid) },
+    });
   });
   return listSigningKeys(db);
 }

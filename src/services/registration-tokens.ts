@@ -2,6 +2,7 @@ import type { Db } from '../storage/database.js';
 import { consumePayload, deletePayload, listLivePayloads, payloadIdsStartingWith, unconsumePayload } from '../storage/oidc-payloads.js';
 import { SINGLE_USE_POLICY } from '../common/protocol.js';
 import { assertThat, conflict, invalid, notFound } from './errors.js';
+import { recordAudit } from './audit.js';
 
 /**
  * Initial access tokens, which let third-party developers register apps
@@ -41,6 +42,12 @@ export async function revokeRegistrationToken(db: Db, prefix: string): Promise<v
   assertThat(ids.length > 0, notFound(`no initial access token starts with ${prefix}`));
   assertThat(ids.length === 1, conflict(`${ids.length} tokens start with ${prefix}: give more characters`));
   await deletePayload(db, TYPE, ids[0]);
+  await recordAudit(db, { action: 'registration_token.revoked', target: { type: 'registration_token', id: tokenPrefix(ids[0]) } });
+}
+
+/** The trail of a new initial access token: its prefix (which names it, and is useless to use), never the token. */
+export async function auditRegistrationTokenCreated(db: Db, token: string, details: { expiresAt: Date | null; singleUse: boolean }): Promise<void> {
+  await recordAudit(db, { action: 'registration_token.created', target: { type: 'registration_token', id: tokenPrefix(token) }, details: { expiresAt: details.expiresAt?.toISOString() ?? null, singleUse: details.singleUse } });
 }
 
 /** The single-use rule: true for exactly one of any number of racing registrations. */

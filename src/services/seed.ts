@@ -10,6 +10,7 @@ import { apiInput, checkClient, clientFields, clientId, clientReferenceProblems,
 import { formatProblem } from './errors.js';
 import { apiData } from './apis.js';
 import { changeProblems, usesSecret, withdrawsConsents } from './clients.js';
+import { recordAuditMany } from './audit.js';
 import { generateSecret, hashSecret, isArgon2idHash, verifySecret } from './client-secrets.js';
 
 /**
@@ -239,6 +240,13 @@ export async function applySeed(db: Db, input: unknown, progress?: SeedProgress)
         wrote(1);
       }
       await bumpChangeStamp(tx);
+      const via = { via: 'seed' };
+      await recordAuditMany(tx, [
+        ...report.resources.filter((r) => r.action === 'created').map((r) => ({ action: 'api.created' as const, target: { type: 'api' as const, id: r.identifier }, details: via })),
+        ...report.resources.filter((r) => r.action === 'updated').map((r) => ({ action: 'api.updated' as const, target: { type: 'api' as const, id: r.identifier }, details: via })),
+        ...created.map((c) => ({ action: 'client.created' as const, target: { type: 'client' as const, id: c.clientId }, details: via })),
+        ...changed.map((c) => ({ action: 'client.updated' as const, target: { type: 'client' as const, id: c.clientId }, details: via })),
+      ]);
     }, { timeoutMs: 15_000 + 20 * total });
   }
   return report;

@@ -27,6 +27,7 @@ export interface PayloadWrite {
   id: string;
   payload: Record<string, unknown>;
   grantId: string | null;
+  accountId: string | null;
   userCode: string | null;
   uid: string | null;
   expiresAt: Date | null;
@@ -139,17 +140,17 @@ export async function sqliteHotStatements(path: string): Promise<HotStatements> 
       return row ? fromSqlite(row) : null;
     },
     async savePayload(r) {
-      const sql = `INSERT INTO OidcPayload (type, id, payload, grantId, userCode, uid, expiresAt) VALUES (?, ?, ?, ?, ?, ?, ?)
-        ON CONFLICT (type, id) DO UPDATE SET payload = excluded.payload, grantId = excluded.grantId, userCode = excluded.userCode,
+      const sql = `INSERT INTO OidcPayload (type, id, payload, grantId, accountId, userCode, uid, expiresAt) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (type, id) DO UPDATE SET payload = excluded.payload, grantId = excluded.grantId, accountId = excluded.accountId, userCode = excluded.userCode,
         uid = excluded.uid, expiresAt = excluded.expiresAt`;
-      await run(() => statement(sql).run(r.type, r.id, JSON.stringify(r.payload), r.grantId, r.userCode, r.uid, sqliteTime(r.expiresAt)));
+      await run(() => statement(sql).run(r.type, r.id, JSON.stringify(r.payload), r.grantId, r.accountId, r.userCode, r.uid, sqliteTime(r.expiresAt)));
     },
     async insertPayloadIfAbsent(r, now) {
       // an expired row the purge has not reached yet counts as absent: it is replaced
-      const sql = `INSERT INTO OidcPayload (type, id, payload, grantId, userCode, uid, expiresAt) VALUES (?, ?, ?, ?, ?, ?, ?)
-        ON CONFLICT (type, id) DO UPDATE SET payload = excluded.payload, grantId = excluded.grantId, userCode = excluded.userCode,
+      const sql = `INSERT INTO OidcPayload (type, id, payload, grantId, accountId, userCode, uid, expiresAt) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (type, id) DO UPDATE SET payload = excluded.payload, grantId = excluded.grantId, accountId = excluded.accountId, userCode = excluded.userCode,
         uid = excluded.uid, expiresAt = excluded.expiresAt, consumedAt = NULL WHERE OidcPayload.expiresAt <= ?`;
-      const args = [r.type, r.id, JSON.stringify(r.payload), r.grantId, r.userCode, r.uid, sqliteTime(r.expiresAt), sqliteTime(now)];
+      const args = [r.type, r.id, JSON.stringify(r.payload), r.grantId, r.accountId, r.userCode, r.uid, sqliteTime(r.expiresAt), sqliteTime(now)];
       return (await run(() => statement(sql).run(...args))).changes === 1;
     },
     async consumePayload(type, id, at) {
@@ -212,16 +213,16 @@ export function postgresHotStatements(pool: pg.Pool): HotStatements {
       return rows[0] ? fromRow(rows[0]) : null;
     },
     async savePayload(r) {
-      await query('save-payload', `INSERT INTO "OidcPayload" (type, id, payload, "grantId", "userCode", uid, "expiresAt") VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7::timestamp)
-        ON CONFLICT (type, id) DO UPDATE SET payload = excluded.payload, "grantId" = excluded."grantId", "userCode" = excluded."userCode",
-        uid = excluded.uid, "expiresAt" = excluded."expiresAt"`, [r.type, r.id, JSON.stringify(r.payload), r.grantId, r.userCode, r.uid, utc(r.expiresAt)]);
+      await query('save-payload', `INSERT INTO "OidcPayload" (type, id, payload, "grantId", "accountId", "userCode", uid, "expiresAt") VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8::timestamp)
+        ON CONFLICT (type, id) DO UPDATE SET payload = excluded.payload, "grantId" = excluded."grantId", "accountId" = excluded."accountId", "userCode" = excluded."userCode",
+        uid = excluded.uid, "expiresAt" = excluded."expiresAt"`, [r.type, r.id, JSON.stringify(r.payload), r.grantId, r.accountId, r.userCode, r.uid, utc(r.expiresAt)]);
     },
     async insertPayloadIfAbsent(r, now) {
       // an expired row the purge has not reached yet counts as absent: it is replaced
-      const { rowCount } = await query('insert-payload-if-absent', `INSERT INTO "OidcPayload" (type, id, payload, "grantId", "userCode", uid, "expiresAt") VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7::timestamp)
-        ON CONFLICT (type, id) DO UPDATE SET payload = excluded.payload, "grantId" = excluded."grantId", "userCode" = excluded."userCode",
-        uid = excluded.uid, "expiresAt" = excluded."expiresAt", "consumedAt" = NULL WHERE "OidcPayload"."expiresAt" <= $8::timestamp`,
-      [r.type, r.id, JSON.stringify(r.payload), r.grantId, r.userCode, r.uid, utc(r.expiresAt), utc(now)]);
+      const { rowCount } = await query('insert-payload-if-absent', `INSERT INTO "OidcPayload" (type, id, payload, "grantId", "accountId", "userCode", uid, "expiresAt") VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8::timestamp)
+        ON CONFLICT (type, id) DO UPDATE SET payload = excluded.payload, "grantId" = excluded."grantId", "accountId" = excluded."accountId", "userCode" = excluded."userCode",
+        uid = excluded.uid, "expiresAt" = excluded."expiresAt", "consumedAt" = NULL WHERE "OidcPayload"."expiresAt" <= $9::timestamp`,
+      [r.type, r.id, JSON.stringify(r.payload), r.grantId, r.accountId, r.userCode, r.uid, utc(r.expiresAt), utc(now)]);
       return rowCount === 1;
     },
     async consumePayload(type, id, at) {

@@ -65,7 +65,7 @@ export class PayloadStore {
     assertStorable(id, 'id');
     assertStorable(payload);
     const text = (key: string) => (typeof payload[key] === 'string' ? (payload[key] as string) : null);
-    await this.hot.savePayload({ type, id, payload, grantId: text('grantId'), userCode: text('userCode'), uid: text('uid'), expiresAt });
+    await this.hot.savePayload({ type, id, payload, grantId: text('grantId'), accountId: text('accountId'), userCode: text('userCode'), uid: text('uid'), expiresAt });
   }
 
   /**
@@ -75,7 +75,7 @@ export class PayloadStore {
   async saveIfAbsent(type: string, id: string, payload: Record<string, unknown>, expiresAt: Date, now: Date): Promise<boolean> {
     assertStorable(id, 'id');
     assertStorable(payload);
-    return this.hot.insertPayloadIfAbsent({ type, id, payload, grantId: null, userCode: null, uid: null, expiresAt }, now);
+    return this.hot.insertPayloadIfAbsent({ type, id, payload, grantId: null, accountId: null, userCode: null, uid: null, expiresAt }, now);
   }
 
   /** Marks the artifact consumed, atomically: of any number of racing calls exactly one returns true. */
@@ -95,6 +95,12 @@ export class PayloadStore {
 export async function deletePayload(db: Payloads, type: string, id: string): Promise<void> {
   if (!isStorable(id)) return;
   await db.oidcPayload.deleteMany({ where: { type, id } });
+}
+
+/** Every artifact of a person: sessions, grants, codes, tokens. How many. */
+export async function deletePayloadsOfAccount(db: Payloads, accountId: string): Promise<number> {
+  if (!isStorable(accountId)) return 0;
+  return (await db.oidcPayload.deleteMany({ where: { accountId } })).count;
 }
 
 /** Every artifact stored under these grants, and the grants themselves. */

@@ -139,12 +139,12 @@ describe.each(databaseKinds())('the hot statements on %s', (kind) => {
     try {
       const at = Date.UTC(2030, 0, 2, 3, 4, 5, 678);
       const adapter = adapterOf(database, 'AuthorizationCode', () => at);
-      const payload = { kind: 'AuthorizationCode', grantId: 'g-1', uid: 'u-1', nested: { a: [1, 'é', null, '\u{1F600}'] } };
+      const payload = { kind: 'AuthorizationCode', grantId: 'g-1', accountId: 'acc-1', uid: 'u-1', nested: { a: [1, 'é', null, '\u{1F600}'] } };
       await adapter.upsert('hot-1', payload, 3600);
       await adapter.consume('hot-1');
       // written by the hot statements, read by Prisma
       expect(await database.prisma.oidcPayload.findUnique({ where: { type_id: { type: 'AuthorizationCode', id: 'hot-1' } } })).toEqual({
-        type: 'AuthorizationCode', id: 'hot-1', payload, grantId: 'g-1', uid: 'u-1', userCode: null,
+        type: 'AuthorizationCode', id: 'hot-1', payload, grantId: 'g-1', accountId: 'acc-1', uid: 'u-1', userCode: null,
         expiresAt: new Date(at + 3600_000), consumedAt: new Date(at),
       });
       // written by Prisma, read by the hot statements
