@@ -120,12 +120,17 @@ export async function recordAuditQuietly(db: Tx, input: AuditInput, onError: (er
   }
 }
 
-/** When each (limit, address) last went into the trail: a limit tripped under attack is one row a minute, not one per request. */
-const trips = new Map<string, number>();
+/**
+ * When each (limit, address) last went into each database's trail: a limit
+ * tripped under attack is one row a minute, not one per request.
+ */
+const tripsByDb = new WeakMap<object, Map<string, number>>();
 
 /** Records that a rate limit refused someone, at most once a minute per limit and address (per process). */
 export async function auditRateLimitTripped(db: Tx, limit: string, address: string | undefined, details: Record<string, unknown>, onError: (err: unknown) => void, now = Date.now()): Promise<void> {
   const key = `${limit} ${address ?? '-'}`;
+  let trips = tripsByDb.get(db);
+  if (!trips) tripsByDb.set(db, (trips = new Map()));
   if (now - (trips.get(key) ?? -Infinity) < 60_000) return;
   if (trips.size >= 10_000) trips.clear();
   trips.set(key, now);
