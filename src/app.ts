@@ -7,7 +7,8 @@ import type { Config } from './config.js';
 import type { Database, Db } from './storage/database.js';
 import type { JWK } from 'jose';
 import { purgeExpiredPayloads } from './storage/oidc-payloads.js';
-import { purgeAudit } from './services/audit.js';
+import { purgeAudit, withActor } from './services/audit.js';
+import { ensureAdminApi } from './services/apis.js';
 import { AdminDataCache } from './services/admin-data-cache.js';
 import { ensureSigningKeys, pruneRetiredKeys, readKeySet, rotateSigningKeys, rotationDue } from './services/keys.js';
 import { SecretVerifier, type SecretCheckResult } from './services/client-secrets.js';
@@ -16,6 +17,7 @@ import { Maintenance, type MaintenanceTask } from './services/maintenance.js';
 import { LiveProvider } from './oidc/live-provider.js';
 import { observeProvider } from './oidc/provider-metrics.js';
 import { anonymousActor, auditProvider } from './oidc/provider-audit.js';
+import { adminNotFound, adminRoutes } from './admin/routes.js';
 import { inactiveForStructuredTokens } from './oidc/introspection.js';
 import { DatabaseOutage, OUTAGE_RETRY_AFTER } from './oidc/database-outage.js';
 import { Metrics } from './metrics.js';
@@ -54,7 +56,7 @@ export interface App {
 }
 
 /** Paths served by Gatehouse itself rather than oidc-provider. */
-const OWN_ROUTES = /^\/(?:interaction\/|oauth2\/|assets\/|healthz$|readyz$)/;
+const OWN_ROUTES = /^\/(?:interaction\/|oauth2\/|assets\/|admin\/v1(?:\/|$)|healthz$|readyz$)/;
 
 /** One line per request: method, path without the query string, status, duration. */
 function requestLog(logger: Logger): Middleware {
@@ -104,6 +106,8 @@ export async function createApp({
   const db = database.prisma;
   const cache = new AdminDataCache(db, logger, config.changePollMs);
   await ensureSigningKeys(db, config.keyEncryptionKey);
+  // the management API's own API (audience <issuer>/admin/v1), made by whichever node starts first
+  await withActor({ type: 'system' }, () => ensureAdminApi(db, config.issuer));
   // per minute, in seconds
   const MINUTE = 60;
   const secretCheckCounters = Object.fromEntries(
@@ -147,6 +151,11 @@ export async function createApp({
       interactionRoutes({
         provider, db, cache, upstreams, issuer: config.issuer, linkVerifiedEmails: config.linkVerifiedEmails, logger, metrics,
       }).routes(),
+      adminRoutes({
+        provider, db, cache, issuer: config.issuer, keys, keyEncryptionKey: config.keyEncryptionKey,
+        keyPublishLeadSeconds: config.keyPublishLeadSeconds, registrationMode: config.registration, logger,
+      }).routes(),
+      adminNotFound(),
     ] as Middleware[]);
     provider.use((ctx, next) => (OWN_ROUTES.test(ctx.path) ? own(ctx, next) : next()));
     return provider;

@@ -6,7 +6,7 @@ import type { ApiData, ApiRecord } from '../storage/apis.js';
 import { clientsUsingApi } from '../storage/clients.js';
 import { RowNotFoundError, UniqueViolationError } from '../storage/errors.js';
 import { apiInput, zodProblems, type ApiInput } from './validation.js';
-import { assertThat, conflict, invalid, notFound } from './errors.js';
+import { assertThat, conflict, invalid, notFound, ServiceError } from './errors.js';
 import { recordAudit } from './audit.js';
 
 /**
@@ -53,6 +53,24 @@ export async function createApi(db: Db, fields: Record<string, unknown>): Promis
   } catch (err) {
     if (err instanceof UniqueViolationError) throw exists;
     throw err;
+  }
+}
+
+/** The built-in API of the management API: its identifier and scopes. */
+export const adminApiOf = (issuer: string) => ({ identifier: `${issuer}/admin/v1`, name: 'Gatehouse management API', scopes: ['admin:read', 'admin:write'] });
+
+/**
+ * Makes sure the management API's own API exists (at every start; several
+ * nodes may race, and one wins). An operator gives a client access with
+ * `gatehouse clients create --resource <issuer>/admin/v1 --scope admin:read …`.
+ */
+export async function ensureAdminApi(db: Db, issuer: string): Promise<void> {
+  const admin = adminApiOf(issuer);
+  if (await apis.findApi(db, admin.identifier)) return;
+  try {
+    await createApi(db, { ...admin, accessTokenTtl: 600, tokenFormat: 'jwt' });
+  } catch (err) {
+    if (!(err instanceof ServiceError && err.code === 'conflict')) throw err;
   }
 }
 

@@ -10,7 +10,7 @@ import { RowNotFoundError, UniqueViolationError } from '../storage/errors.js';
 import type { ClientFields } from './validation.js';
 import { SECRET_AUTH_METHODS } from '../common/protocol.js';
 import { recordAudit } from './audit.js';
-import { assertThat, conflict, invalid, notFound, ServiceError, type Problem } from './errors.js';
+import { assertThat, conflict, invalid, notFound, ServiceError, stale, type Problem } from './errors.js';
 
 /*
  * The schemas (zod) and the secret hashing (argon2) are loaded by the first
@@ -94,6 +94,14 @@ export async function findClient(db: Db, clientId: string): Promise<ClientRecord
 
 export const listClients = (db: Db) => clients.listClients(db);
 
+/** A page of clients (by id), at most `limit` (1-500); `next` is the cursor of the page after, if any. */
+export async function listClientsPage(db: Db, page: { after?: string; limit?: number; dynamic?: boolean }): Promise<{ items: ClientRecord[]; next: string | null }> {
+  const limit = page.limit ?? 50;
+  assertThat(Number.isInteger(limit) && limit >= 1 && limit <= 500, invalid([{ path: ['limit'], message: 'must be a whole number from 1 to 500' }]));
+  const items = await clients.listClientsPage(db, { after: page.after, limit: limit + 1, dynamic: page.dynamic });
+  return { items: items.slice(0, limit), next: items.length > limit ? items[limit - 1].clientId : null };
+}
+
 /** A new client id: hex, so a generated id never starts with "-" (which would read as a flag). */
 const newClientId = () => randomBytes(12).toString('hex');
 
@@ -125,18 +133,29 @@ export async function createClient(db: Db, fields: Record<string, unknown>): Pro
  * under every rule; a client that stops being first-party loses its consents,
  * in the same transaction. Returns how many consents were withdrawn.
  */
-export async function updateClient(db: Db, clientId: string, patch: Record<string, unknown>): Promise<{ client: ClientRecord; withdrawnConsents: number }> {
+export async function updateClient(
+  db: Db, clientId: string, patch: Record<string, unknown>, options: { ifVersion?: Date } = {},
+): Promise<{ client: ClientRecord; withdrawnConsents: number }> {
   const existing = await findClient(db, clientId);
+  if (options.ifVersion) assertThat(existing.updatedAt.getTime() === options.ifVersion.getTime(), stale(`client ${clientId}`));
   const input = await validateClient(db, { ...editableFields(existing), ...patch });
   const problems = changeProblems(existing, input);
   assertThat(problems.length === 0, invalid(problems));
-  return saveClientChange(db, existing, { ...input, clientId });
+  try {
+    return await saveClientChange(db, existing, { ...input, clientId }, options.ifVersion);
+  } catch (err) {
+    // another change landed between the read and the write
+    if (err instanceof RowNotFoundError && options.ifVersion) throw stale(`client ${clientId}`);
+    throw err;
+  }
 }
 
 /** Writes a validated change of `existing` together with what the rules make follow from it. */
-async function saveClientChange(db: Db, existing: ClientRecord, data: Partial<ClientData> & EditableFields): Promise<{ client: ClientRecord; withdrawnConsents: number }> {
+async function saveClientChange(
+  db: Db, existing: ClientRecord, data: Partial<ClientData> & EditableFields, ifVersion?: Date,
+): Promise<{ client: ClientRecord; withdrawnConsents: number }> {
   return transaction(db, async (tx) => {
-    const client = await clients.updateClientRow(tx, existing.clientId, data);
+    const client = await clients.updateClientRow(tx, existing.clientId, data, ifVersion);
     const withdrawn = withdrawsConsents(existing, data) ? await deleteConsents(tx, { clientId: existing.clientId }) : [];
     await bumpChangeStamp(tx);
     await recordAudit(tx, {
@@ -178,19 +197,20 @@ export async function rotateClientSecret(db: Db, clientId: string): Promise<stri
 }
 
 /** Deletes a client, its remembered consents and everything stored under their grants. */
-export async function deleteClient(db: Db, clientId: string, only?: { dynamic: boolean }): Promise<void> {
+export async function deleteClient(db: Db, clientId: string, only?: { dynamic: boolean }, options: { ifVersion?: Date } = {}): Promise<void> {
   const client = await findClient(db, clientId);
   if (only) assertThat(client.dynamic === only.dynamic, conflict('this client is managed by an administrator'));
+  if (options.ifVersion) assertThat(client.updatedAt.getTime() === options.ifVersion.getTime(), stale(`client ${clientId}`));
   try {
     await transaction(db, async (tx) => {
       const withdrawn = await deleteConsents(tx, { clientId });
-      await clients.deleteClientRow(tx, clientId);
+      await clients.deleteClientRow(tx, clientId, options.ifVersion);
       await bumpChangeStamp(tx);
       await recordAudit(tx, { action: 'client.deleted', target: { type: 'client', id: clientId }, details: { dynamic: client.dynamic, withdrawnConsents: withdrawn.length } });
     });
   } catch (err) {
-    // a racing delete got there first
-    if (err instanceof RowNotFoundError) throw notFound(`no client with id ${clientId}`);
+    // a racing delete (or, with ifVersion, a racing change) got there first
+    if (err instanceof RowNotFoundError) throw options.ifVersion ? stale(`client ${clientId}`) : notFound(`no client with id ${clientId}`);
     throw err;
   }
 }

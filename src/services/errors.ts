@@ -10,7 +10,9 @@ export type ServiceErrorCode =
   /** the change clashes with what is stored (a duplicate id, an API still in use) */
   | 'conflict'
   /** the input breaks a rule; `problems` says where */
-  | 'invalid';
+  | 'invalid'
+  /** the object changed since the version the caller read (an ETag that no longer matches) */
+  | 'stale';
 
 /** One broken rule: the field it concerns (a path into the input) and why. */
 export interface Problem {
@@ -39,6 +41,7 @@ export function formatProblem(problem: Problem, prefix: (string | number)[] = []
 
 export const notFound = (message: string) => new ServiceError('not_found', message);
 export const conflict = (message: string) => new ServiceError('conflict', message);
+export const stale = (what: string) => new ServiceError('stale', `${what} changed since you read it: read it again, then retry your change`);
 export const invalid = (problems: Problem[]) => new ServiceError('invalid', problems.map((p) => formatProblem(p)).join('; '), problems);
 
 /** Throws `error` unless `condition` holds. */

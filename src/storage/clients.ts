@@ -83,9 +83,21 @@ export async function insertClient(db: Clients, data: ClientData): Promise<Clien
   return toRecord(await db.client.create({ data: row(data) as never }));
 }
 
-export async function updateClientRow(db: Clients, clientId: string, data: Partial<ClientData>): Promise<ClientRecord> {
+/** With `ifUpdatedAt`, only if the row is still that version (else RowNotFoundError). */
+export async function updateClientRow(db: Clients, clientId: string, data: Partial<ClientData>, ifUpdatedAt?: Date): Promise<ClientRecord> {
   assertStorable(data);
-  return toRecord(await db.client.update({ where: { clientId }, data: row(data) as never }));
+  return toRecord(await db.client.update({ where: { clientId, ...(ifUpdatedAt ? { updatedAt: ifUpdatedAt } : {}) }, data: row(data) as never }));
+}
+
+/** One page of clients by id, after `after`; `dynamic` filters who registered them. */
+export async function listClientsPage(db: Clients, page: { after?: string; limit: number; dynamic?: boolean }): Promise<ClientRecord[]> {
+  if (page.after !== undefined && !isStorable(page.after)) return [];
+  const rows = await db.client.findMany({
+    where: { ...(page.after !== undefined ? { clientId: { gt: page.after } } : {}), ...(page.dynamic !== undefined ? { dynamic: page.dynamic } : {}) },
+    orderBy: { clientId: 'asc' },
+    take: page.limit,
+  });
+  return rows.map(toRecord);
 }
 
 /** Many new clients in one statement. */
@@ -100,8 +112,8 @@ export async function upsertClient(db: Clients, data: ClientData): Promise<void>
   await db.client.upsert({ where: { clientId }, create: row(data) as never, update: row(rest) as never });
 }
 
-export async function deleteClientRow(db: Clients, clientId: string): Promise<void> {
-  await db.client.delete({ where: { clientId } });
+export async function deleteClientRow(db: Clients, clientId: string, ifUpdatedAt?: Date): Promise<void> {
+  await db.client.delete({ where: { clientId, ...(ifUpdatedAt ? { updatedAt: ifUpdatedAt } : {}) } });
 }
 
 /** Clients that list this API. */
