@@ -4,6 +4,7 @@ import { runCommand, type Command } from './command.js';
 import { clientsCommand } from './clients.js';
 import { apisCommand } from './apis.js';
 import { consentsCommand } from './consents.js';
+import { accountsCommand } from './accounts.js';
 import { keysCommand } from './keys.js';
 import { registrationTokensCommand } from './registration-tokens.js';
 import { seedCommand } from './seed.js';
@@ -21,7 +22,7 @@ import { DEFAULT_DATABASE_URL } from '../common/defaults.js';
  */
 setFlagsFromString('--wasm-tiering-budget=50000000');
 
-const COMMANDS: Command[] = [clientsCommand, apisCommand, consentsCommand, keysCommand, registrationTokensCommand, auditCommand, seedCommand, migrateCommand];
+const COMMANDS: Command[] = [clientsCommand, apisCommand, accountsCommand, consentsCommand, keysCommand, registrationTokensCommand, auditCommand, seedCommand, migrateCommand];
 
 /** One line per command: its forms and what it is for. */
 function overview(): string {

@@ -25,6 +25,10 @@ export const sessionExpired = () =>
 export const signInLinkExpired = () =>
   new PageError(400, 'This sign-in link has expired', 'It was already used, or it took too long. Go back to the application and sign in again.');
 
+/** A sign-in that found a disabled account (an admin ran `gatehouse accounts disable`). */
+export const accountDisabled = (back?: string) =>
+  new PageError(403, 'Account disabled', 'This account is disabled. Contact the administrator.', back);
+
 export function renderPageError(ctx: Context, err: PageError): void {
   render(ctx, 'error', { title: err.title, message: err.message, back: err.back }, err.status);
 }

@@ -1,11 +1,11 @@
 import type Router from '@koa/router';
 import * as oauth from 'openid-client';
 import type { Context } from 'koa';
-import { signInWith } from '../services/accounts.js';
+import { AccountDisabledError, signInWith, type SignInResult } from '../services/accounts.js';
 import { recordAuditQuietly } from '../services/audit.js';
 import { UpstreamError, type Upstream } from '../federation/index.js';
 import { currentInteraction, finishStep, formBody, formInteraction } from './current-interaction.js';
-import { PageError, signInLinkExpired } from './page-error.js';
+import { accountDisabled, PageError, signInLinkExpired } from './page-error.js';
 import type { InteractionDeps } from './routes.js';
 
 /** The pending upstream sign-in, kept in a short-lived signed cookie bound to the interaction. */
@@ -115,7 +115,20 @@ export function upstreamLoginRoutes(router: Router, deps: InteractionDeps): void
     } catch (err) {
       throw upstreamFailure(err, upstream, interaction.uid, deps, 'upstream sign-in failed');
     }
-    const { account, created, linked } = await signInWith(deps.db, profile, { linkVerifiedEmails: deps.linkVerifiedEmails });
+    let signedIn: SignInResult;
+    try {
+      signedIn = await signInWith(deps.db, profile, { linkVerifiedEmails: deps.linkVerifiedEmails });
+    } catch (err) {
+      if (!(err instanceof AccountDisabledError)) throw err;
+      // an admin disabled the account: a page that says so, and the refusal in the trail
+      logger.info({ provider: upstream.id, accountId: err.accountId }, 'sign-in refused: account disabled');
+      deps.metrics?.signIns.inc({ provider: upstream.id, outcome: 'disabled' });
+      await recordAuditQuietly(deps.db, {
+        action: 'sign_in.failed', outcome: 'failure', target: { type: 'account', id: err.accountId }, details: { provider: upstream.id, kind: 'disabled' },
+      }, auditFailed(deps));
+      throw accountDisabled(`/interaction/${interaction.uid}`);
+    }
+    const { account, created, linked } = signedIn;
     logger.info({ provider: upstream.id, accountId: account.id, created, linked }, 'signed in');
     deps.metrics?.signIns.inc({ provider: upstream.id, outcome: 'success' });
     const actor = { type: 'account' as const, id: account.id, address: ctx.ip };

@@ -1,10 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import type { Db } from '../storage/database.js';
+import type { Db, Tx } from '../storage/database.js';
 import type { HotStatements } from '../storage/hot-statements.js';
 import { transaction } from '../storage/database.js';
 import * as accounts from '../storage/accounts.js';
 import type { AccountClaims, AccountRecord } from '../storage/accounts.js';
+import { deleteGrants, deletePayloadsOfAccount } from '../storage/oidc-payloads.js';
 import { UniqueViolationError } from '../storage/errors.js';
+import { recordAudit } from './audit.js';
+import { invalid, notFound, ServiceError, type Problem } from './errors.js';
 
 /**
  * Accounts: our own stable `sub`, and the upstream identities that sign in to
@@ -36,7 +39,19 @@ export interface SignInResult {
   linked: boolean;
 }
 
+/** The account's claims for tokens and UserInfo; null for an unknown or disabled account. */
 export const findAccount = (hot: HotStatements, id: string) => accounts.findAccount(hot, id);
+
+/**
+ * A sign-in that found a disabled account: refused, and nothing stored of it
+ * (neither the new claims nor a newly linked identity).
+ */
+export class AccountDisabledError extends ServiceError {
+  constructor(readonly accountId: string) {
+    super('conflict', 'this account is disabled');
+    this.name = 'AccountDisabledError';
+  }
+}
 
 /** Our own `sub`: random, opaque, never derived from an upstream id. */
 const newAccountId = () => randomBytes(16).toString('base64url');
@@ -61,7 +76,7 @@ function claimsFrom(identity: UpstreamIdentity): AccountClaims {
 /**
  * Finds or creates the account for an upstream identity. A returning identity
  * finds its account; a new one may join an account by verified email (see above);
- * otherwise it gets a new account.
+ * otherwise it gets a new account. A disabled account throws AccountDisabledError.
  */
 export async function signInWith(db: Db, identity: UpstreamIdentity, options: { linkVerifiedEmails: boolean }): Promise<SignInResult> {
   const email = normalizeEmail(identity.email);
@@ -76,6 +91,8 @@ export async function signInWith(db: Db, identity: UpstreamIdentity, options: { 
         ? await accounts.findAccountIdByVerifiedEmail(tx, email, identity.provider)
         : null;
       const accountId = known ?? linkTo;
+      // a disabled account signs in to nothing, by its own identity or by linking a new one
+      if (accountId && (await accounts.findAccountState(tx, accountId))?.disabledAt) throw new AccountDisabledError(accountId);
       const account = accountId
         ? await accounts.updateAccountClaims(tx, accountId, claims)
         : await accounts.insertAccount(tx, newAccountId(), claims);
@@ -90,4 +107,190 @@ export async function signInWith(db: Db, identity: UpstreamIdentity, options: { 
     if (err instanceof UniqueViolationError) return attempt();
     throw err;
   }
+}
+
+// ---------------------------------------------------------------- administration (gatehouse accounts)
+
+/** What an admin sees of an account in a listing. */
+export interface AccountSummary extends AccountRecord {
+  disabled: boolean;
+  disabledAt: Date | null;
+  createdAt: Date;
+  /** the upstreams it signs in with */
+  providers: string[];
+}
+
+export interface AccountDetails extends Omit<AccountSummary, 'providers'> {
+  updatedAt: Date;
+  /** the upstream identities that sign in to it; `profile` is the upstream's, minus anything token-like */
+  identities: { provider: string; subject: string; email: string | null; emailVerified: boolean; linkedAt: Date; updatedAt: Date; profile: Record<string, unknown> }[];
+  /** remembered consents */
+  consents: { clientId: string; clientName: string | null; grantedAt: Date; updatedAt: Date }[];
+  /** sessions that have not expired: how many, and the ones that expire last (never their ids: a session id is its cookie) */
+  sessions: { active: number; latest: { expiresAt: Date | null; signedInAt: Date | null; clients: string[] }[] };
+}
+
+export interface AccountListQuery {
+  email?: string;
+  provider?: string;
+  /** only disabled accounts */
+  disabled?: boolean;
+  /** the page after this account id */
+  after?: string;
+  /** 1 to 1000, default 100 */
+  limit?: number;
+}
+
+/** How many sessions `showAccount` lists. */
+export const SHOWN_SESSIONS = 5;
+
+const noAccount = (id: string) => notFound(`no account with id ${id}`);
+
+/**
+ * Names in an upstream's raw profile that would carry a credential or a value
+ * bound to one (token hashes, nonces, session ids): never shown.
+ */
+const TOKEN_LIKE = /token|secret|password|assertion|verifier|private|cookie|authorization|session|^code$|_hash$|^nonce$|^sid$/i;
+
+function withoutTokens(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutTokens);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).filter(([name]) => !TOKEN_LIKE.test(name)).map(([name, v]) => [name, withoutTokens(v)]));
+  }
+  return value;
+}
+
+const summary = ({ providers, ...a }: accounts.AccountSummaryRow): AccountSummary => ({
+  id: a.id, email: a.email, emailVerified: a.emailVerified, name: a.name, username: a.username, picture: a.picture,
+  disabled: a.disabledAt !== null, disabledAt: a.disabledAt, createdAt: a.createdAt, providers,
+});
+
+/** Accounts by id, one page; `after` the last id of the previous page. */
+export async function listAccounts(db: Db, q: AccountListQuery = {}): Promise<AccountSummary[]> {
+  const problems: Problem[] = [];
+  const limit = q.limit ?? 100;
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) problems.push({ path: ['limit'], message: 'must be a whole number from 1 to 1000' });
+  if (q.email !== undefined && !normalizeEmail(q.email)) problems.push({ path: ['email'], message: 'must not be empty' });
+  if (q.provider !== undefined && !q.provider.trim()) problems.push({ path: ['provider'], message: 'must not be empty' });
+  if (problems.length) throw invalid(problems);
+  const rows = await accounts.listAccounts(db, {
+    email: q.email === undefined ? undefined : normalizeEmail(q.email)!,
+    provider: q.provider?.trim(),
+    disabled: q.disabled,
+    after: q.after,
+    limit,
+  });
+  return rows.map(summary);
+}
+
+const fromSeconds = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? new Date(v * 1000) : null);
+
+/** One account: its claims, state, identities, consents and live sessions. */
+export async function showAccount(db: Db, id: string, now: Date = new Date()): Promise<AccountDetails> {
+  const row = await accounts.findAccountDetails(db, id);
+  if (!row) throw noAccount(id);
+  const sessions = await accounts.liveSessionsOfAccount(db, id, now, SHOWN_SESSIONS);
+  return {
+    id: row.id, email: row.email, emailVerified: row.emailVerified, name: row.name, username: row.username, picture: row.picture,
+    disabled: row.disabledAt !== null, disabledAt: row.disabledAt, createdAt: row.createdAt, updatedAt: row.updatedAt,
+    identities: row.identities.map((i) => ({
+      provider: i.provider, subject: i.subject, email: i.email, emailVerified: i.emailVerified, linkedAt: i.createdAt, updatedAt: i.updatedAt,
+      profile: (withoutTokens(i.profile ?? {}) ?? {}) as Record<string, unknown>,
+    })),
+    consents: row.consents.map((c) => ({ clientId: c.clientId, clientName: c.clientName, grantedAt: c.createdAt, updatedAt: c.updatedAt })),
+    sessions: {
+      active: sessions.count,
+      latest: sessions.latest.map((s) => ({
+        expiresAt: s.expiresAt,
+        signedInAt: fromSeconds(s.payload.loginTs),
+        clients: Object.keys((s.payload.authorizations as Record<string, unknown> | undefined) ?? {}).sort(),
+      })),
+    },
+  };
+}
+
+export interface AccountChange {
+  id: string;
+  /** false when the account already was in that state: nothing was changed */
+  changed: boolean;
+  disabledAt: Date | null;
+  /** artifacts ended (sessions, grants, codes, stored tokens) */
+  endedArtifacts: number;
+}
+
+/**
+ * Ends everything of an account, inside the caller's transaction: every
+ * artifact that names it (sessions, grants, codes, stored tokens), then
+ * anything still stored under the grants its consents remember. How many
+ * artifacts named it.
+ */
+async function endArtifacts(tx: Tx, id: string): Promise<number> {
+  const ended = await deletePayloadsOfAccount(tx, id);
+  await deleteGrants(tx, await accounts.consentGrantIdsOfAccount(tx, id));
+  return ended;
+}
+
+/**
+ * Disables an account and, in the same transaction, ends everything of it:
+ * sessions, grants, codes and stored tokens (introspection then says inactive,
+ * refresh is refused, the next authorization asks to sign in). While disabled,
+ * sign-in is refused (signInWith) and the hot path finds no such account, so
+ * anything that raced the disable is refused too. JWT access tokens are not
+ * stored: an API that validates them itself accepts them until they expire.
+ * An account already disabled is left as it is.
+ */
+export function disableAccount(db: Db, id: string, now: Date = new Date()): Promise<AccountChange> {
+  return transaction(db, async (tx) => {
+    if (!(await accounts.setAccountDisabled(tx, id, now))) {
+      const state = await accounts.findAccountState(tx, id);
+      if (!state) throw noAccount(id);
+      return { id, changed: false, disabledAt: state.disabledAt, endedArtifacts: 0 };
+    }
+    const endedArtifacts = await endArtifacts(tx, id);
+    await recordAudit(tx, { action: 'account.disabled', target: { type: 'account', id }, details: { endedArtifacts } }, now);
+    return { id, changed: true, disabledAt: now, endedArtifacts };
+  });
+}
+
+/** Enables a disabled account: the person may sign in again (what the disable ended stays ended). */
+export function enableAccount(db: Db, id: string, now: Date = new Date()): Promise<AccountChange> {
+  return transaction(db, async (tx) => {
+    if (!(await accounts.setAccountDisabled(tx, id, null))) {
+      if (!(await accounts.findAccountState(tx, id))) throw noAccount(id);
+      return { id, changed: false, disabledAt: null, endedArtifacts: 0 };
+    }
+    await recordAudit(tx, { action: 'account.enabled', target: { type: 'account', id } }, now);
+    return { id, changed: true, disabledAt: null, endedArtifacts: 0 };
+  });
+}
+
+export interface AccountDeletion {
+  id: string;
+  identities: number;
+  consents: number;
+  endedArtifacts: number;
+}
+
+/**
+ * The right to erasure: deletes the account, its upstream identities and
+ * remembered consents (ON DELETE CASCADE), and every artifact of it (as
+ * disable ends them), in one transaction.
+ *
+ * The audit trail is kept: it is the record of what happened. It holds no
+ * personal data of the account to erase: the rows about a person (sign-ins,
+ * account created or linked, consents, token exchange, refresh-token reuse)
+ * name the account only by its id, the random `sub`, which identifies no one
+ * once the account is gone, and otherwise hold client ids and provider names;
+ * none records an email, name or username. The `account.deleted` row holds
+ * counts only.
+ */
+export function deleteAccount(db: Db, id: string, now: Date = new Date()): Promise<AccountDeletion> {
+  return transaction(db, async (tx) => {
+    if (!(await accounts.findAccountState(tx, id))) throw noAccount(id);
+    const { identities, consents } = await accounts.countAccountLinks(tx, id);
+    const endedArtifacts = await endArtifacts(tx, id);
+    await accounts.deleteAccountRow(tx, id);
+    await recordAudit(tx, { action: 'account.deleted', target: { type: 'account', id }, details: { identities, consents, endedArtifacts } }, now);
+    return { id, identities, consents, endedArtifacts };
+  });
 }

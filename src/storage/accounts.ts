@@ -33,7 +33,11 @@ export interface IdentityData {
 
 const select = { id: true, email: true, emailVerified: true, name: true, username: true, picture: true } as const;
 
-/** On the hot path (every ID token and UserInfo answer): a prepared statement, not Prisma. */
+/**
+ * On the hot path (every ID token and UserInfo answer): a prepared statement, not Prisma.
+ * A disabled account is not found, so oidc-provider refuses anything of it that
+ * is still around (a session, a token written by a request that raced the disable).
+ */
 export async function findAccount(hot: Pick<HotStatements, 'findAccount'>, id: string): Promise<AccountRecord | null> {
   return isStorable(id) ? hot.findAccount(id) : null;
 }
@@ -78,4 +82,125 @@ export function insertAccount(db: Pick<Db, 'account'>, id: string, claims: Accou
 
 export function listIdentities(db: Pick<Db, 'federatedIdentity'>, accountId: string) {
   return db.federatedIdentity.findMany({ where: { accountId }, select: { provider: true, subject: true, email: true, emailVerified: true } });
+}
+
+// ---------------------------------------------------------------- administration (the accounts command)
+
+type Admin = Pick<Db, 'account' | 'federatedIdentity' | 'consent' | 'client' | 'oidcPayload'>;
+
+export interface AccountListFilter {
+  /** the account's email or an identity's, as stored (lowercase) */
+  email?: string;
+  /** accounts with an identity of this upstream */
+  provider?: string;
+  /** only disabled accounts */
+  disabled?: boolean;
+  /** the page after this id (ids ascending) */
+  after?: string;
+  limit: number;
+}
+
+export interface AccountSummaryRow extends AccountRecord {
+  disabledAt: Date | null;
+  createdAt: Date;
+  providers: string[];
+}
+
+const adminSelect = { ...select, disabledAt: true, createdAt: true } as const;
+
+/** Accounts by id, ascending, one page. Text no database stores matches nothing. */
+export async function listAccounts(db: Admin, f: AccountListFilter): Promise<AccountSummaryRow[]> {
+  if (![f.email, f.provider, f.after].every((v) => v === undefined || isStorable(v))) return [];
+  const rows = await db.account.findMany({
+    where: {
+      ...(f.email !== undefined ? { OR: [{ email: f.email }, { identities: { some: { email: f.email } } }] } : {}),
+      ...(f.provider !== undefined ? { identities: { some: { provider: f.provider } } } : {}),
+      ...(f.disabled ? { disabledAt: { not: null } } : {}),
+      ...(f.after !== undefined ? { id: { gt: f.after } } : {}),
+    },
+    orderBy: { id: 'asc' },
+    take: f.limit,
+    select: { ...adminSelect, identities: { select: { provider: true }, orderBy: { provider: 'asc' } } },
+  });
+  return rows.map(({ identities, ...account }) => ({ ...account, providers: [...new Set(identities.map((i) => i.provider))] }));
+}
+
+export interface AccountDetailRow extends AccountRecord {
+  disabledAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+  identities: { provider: string; subject: string; email: string | null; emailVerified: boolean; createdAt: Date; updatedAt: Date; profile: unknown }[];
+  consents: { clientId: string; clientName: string | null; grantId: string; createdAt: Date; updatedAt: Date }[];
+}
+
+/** One account with its identities and remembered consents (and the names of their clients), or null. */
+export async function findAccountDetails(db: Admin, id: string): Promise<AccountDetailRow | null> {
+  if (!isStorable(id)) return null;
+  const row = await db.account.findUnique({
+    where: { id },
+    select: {
+      ...adminSelect,
+      updatedAt: true,
+      identities: { select: { provider: true, subject: true, email: true, emailVerified: true, createdAt: true, updatedAt: true, profile: true }, orderBy: [{ createdAt: 'asc' }, { provider: 'asc' }] },
+      consents: { select: { clientId: true, grantId: true, createdAt: true, updatedAt: true }, orderBy: { clientId: 'asc' } },
+    },
+  });
+  if (!row) return null;
+  const clients = row.consents.length
+    ? await db.client.findMany({ where: { clientId: { in: row.consents.map((c) => c.clientId) } }, select: { clientId: true, name: true } })
+    : [];
+  const names = new Map(clients.map((c) => [c.clientId, c.name]));
+  return { ...row, consents: row.consents.map((c) => ({ ...c, clientName: names.get(c.clientId) ?? null })) };
+}
+
+export interface SessionRow {
+  id: string;
+  expiresAt: Date | null;
+  payload: Record<string, unknown>;
+}
+
+/** The account's sessions that have not expired at `now`: how many, and the `limit` that expire last. */
+export async function liveSessionsOfAccount(db: Pick<Db, 'oidcPayload'>, accountId: string, now: Date, limit: number): Promise<{ count: number; latest: SessionRow[] }> {
+  if (!isStorable(accountId)) return { count: 0, latest: [] };
+  const where = { type: 'Session', accountId, OR: [{ expiresAt: null }, { expiresAt: { gt: now } }] };
+  const [count, latest] = await Promise.all([
+    db.oidcPayload.count({ where }),
+    db.oidcPayload.findMany({ where, orderBy: { expiresAt: 'desc' }, take: limit, select: { id: true, expiresAt: true, payload: true } }),
+  ]);
+  return { count, latest: latest as SessionRow[] };
+}
+
+/** The account's state for a rule that changes it (inside its transaction), or null. */
+export async function findAccountState(db: Pick<Db, 'account'>, id: string): Promise<{ id: string; disabledAt: Date | null } | null> {
+  if (!isStorable(id)) return null;
+  return db.account.findUnique({ where: { id }, select: { id: true, disabledAt: true } });
+}
+
+/** Sets or clears disabledAt, only when it is not already so: whether this call changed it. */
+export async function setAccountDisabled(db: Pick<Db, 'account'>, id: string, disabledAt: Date | null): Promise<boolean> {
+  if (!isStorable(id)) return false;
+  const { count } = await db.account.updateMany({
+    where: { id, disabledAt: disabledAt ? null : { not: null } },
+    data: { disabledAt },
+  });
+  return count === 1;
+}
+
+/** How many identities and consents the account has. */
+export async function countAccountLinks(db: Pick<Db, 'federatedIdentity' | 'consent'>, id: string): Promise<{ identities: number; consents: number }> {
+  // one after the other: inside a transaction the statements queue anyway
+  const identities = await db.federatedIdentity.count({ where: { accountId: id } });
+  const consents = await db.consent.count({ where: { accountId: id } });
+  return { identities, consents };
+}
+
+/** The grant ids the account's consents remember. */
+export async function consentGrantIdsOfAccount(db: Pick<Db, 'consent'>, id: string): Promise<string[]> {
+  return (await db.consent.findMany({ where: { accountId: id }, select: { grantId: true } })).map((c) => c.grantId);
+}
+
+/** Deletes the account; its identities and consents go with it (ON DELETE CASCADE). Whether it existed. */
+export async function deleteAccountRow(db: Pick<Db, 'account'>, id: string): Promise<boolean> {
+  if (!isStorable(id)) return false;
+  return (await db.account.deleteMany({ where: { id } })).count === 1;
 }

@@ -51,6 +51,7 @@ export interface HotStatements {
   deletePayloadsOfGrant(type: string, grantId: string): Promise<void>;
   /** deletes at most `limit` rows whose expiry is before `now`, in one statement; how many */
   deleteExpiredPayloads(now: Date, limit: number): Promise<number>;
+  /** the account's claims; null for an unknown or disabled one */
   findAccount(id: string): Promise<AccountRecord | null>;
   findConsentGrantId(accountId: string, clientId: string): Promise<string | null>;
   close(): void;
@@ -169,7 +170,8 @@ export async function sqliteHotStatements(path: string): Promise<HotStatements> 
       return (await run(() => statement(sql).run(sqliteTime(now), limit))).changes;
     },
     async findAccount(id) {
-      const sql = 'SELECT id, email, emailVerified, name, username, picture FROM Account WHERE id = ?';
+      // a disabled account is not found: oidc-provider then refuses its sessions and tokens
+      const sql = 'SELECT id, email, emailVerified, name, username, picture FROM Account WHERE id = ? AND disabledAt IS NULL';
       const row = await run(() => statement(sql).get(id) as (Omit<AccountRecord, 'emailVerified'> & { emailVerified: number }) | undefined);
       return row ? { ...row, emailVerified: row.emailVerified === 1 } : null;
     },
@@ -244,7 +246,7 @@ export function postgresHotStatements(pool: pg.Pool): HotStatements {
       return rowCount ?? 0;
     },
     async findAccount(id) {
-      const { rows } = await query<AccountRecord>('account', 'SELECT id, email, "emailVerified", name, username, picture FROM "Account" WHERE id = $1', [id]);
+      const { rows } = await query<AccountRecord>('account-enabled', 'SELECT id, email, "emailVerified", name, username, picture FROM "Account" WHERE id = $1 AND "disabledAt" IS NULL', [id]);
       return rows[0] ?? null;
     },
     async findConsentGrantId(accountId, clientId) {

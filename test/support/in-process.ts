@@ -300,6 +300,8 @@ export interface InProcess {
   app: App;
   database: Database;
   kind: Kind;
+  /** the test database's URL, for the CLI (runCli) against the same data */
+  databaseUrl: string;
   /** a fresh browser (empty cookie jar) for this server */
   browser(): Browser;
   /** an admin-created client, as `gatehouse clients create` makes one */
@@ -349,6 +351,7 @@ export async function startInProcess(options: StartOptions = {}): Promise<InProc
     app: started,
     database: db.database,
     kind,
+    databaseUrl: db.testDb.url,
     browser: () => new Browser(url),
     async createClient(o = {}) {
       const clientId = `app-${randomBytes(6).toString('hex')}`;
