@@ -133,6 +133,34 @@ export function adminOpenApi(issuer: string) {
           properties: { accountId: string, clientId: string, grantId: string, createdAt: dateTime, updatedAt: dateTime },
         },
         ConsentList: { type: 'object', additionalProperties: false, required: ['items'], properties: { items: { type: 'array', items: ref('Consent') } } },
+        AccountSummary: {
+          type: 'object', additionalProperties: false,
+          required: ['id', 'email', 'emailVerified', 'name', 'username', 'picture', 'disabled', 'disabledAt', 'createdAt', 'providers'],
+          properties: {
+            id: string, email: nullable(string), emailVerified: { type: 'boolean' }, name: nullable(string), username: nullable(string), picture: nullable(string),
+            disabled: { type: 'boolean' }, disabledAt: nullable(dateTime), createdAt: dateTime, providers: strings,
+          },
+        },
+        AccountPage: page('AccountSummary'),
+        AccountDetails: {
+          type: 'object', additionalProperties: false,
+          required: ['id', 'email', 'emailVerified', 'name', 'username', 'picture', 'disabled', 'disabledAt', 'createdAt', 'updatedAt', 'identities', 'consents', 'sessions'],
+          properties: {
+            id: string, email: nullable(string), emailVerified: { type: 'boolean' }, name: nullable(string), username: nullable(string), picture: nullable(string),
+            disabled: { type: 'boolean' }, disabledAt: nullable(dateTime), createdAt: dateTime, updatedAt: dateTime,
+            identities: { type: 'array', items: { type: 'object', additionalProperties: false, required: ['provider', 'subject', 'email', 'emailVerified', 'linkedAt', 'updatedAt', 'profile'], properties: { provider: string, subject: string, email: nullable(string), emailVerified: { type: 'boolean' }, linkedAt: dateTime, updatedAt: dateTime, profile: { type: 'object' } } } },
+            consents: { type: 'array', items: { type: 'object', additionalProperties: false, required: ['clientId', 'clientName', 'grantedAt', 'updatedAt'], properties: { clientId: string, clientName: nullable(string), grantedAt: dateTime, updatedAt: dateTime } } },
+            sessions: { type: 'object', additionalProperties: false, required: ['active', 'latest'], properties: { active: { type: 'integer' }, latest: { type: 'array', items: { type: 'object', additionalProperties: false, required: ['expiresAt', 'signedInAt', 'clients'], properties: { expiresAt: nullable(dateTime), signedInAt: nullable(dateTime), clients: strings } } } } },
+          },
+        },
+        AccountChange: {
+          type: 'object', additionalProperties: false, required: ['id', 'changed', 'disabledAt', 'endedArtifacts'],
+          properties: { id: string, changed: { type: 'boolean', description: 'false when it already was in that state' }, disabledAt: nullable(dateTime), endedArtifacts: { type: 'integer' } },
+        },
+        AccountDeletion: {
+          type: 'object', additionalProperties: false, required: ['id', 'identities', 'consents', 'endedArtifacts'],
+          properties: { id: string, identities: { type: 'integer' }, consents: { type: 'integer' }, endedArtifacts: { type: 'integer' } },
+        },
         AuditEvent: {
           type: 'object', additionalProperties: false,
           required: ['id', 'at', 'actorType', 'actorId', 'address', 'action', 'targetType', 'targetId', 'outcome', 'details'],
@@ -194,6 +222,28 @@ export function adminOpenApi(issuer: string) {
         delete: write('withdraw consents (their grants and tokens end); needs account or client', { 200: json('what was withdrawn', ref('ConsentList')) }, {
           parameters: [{ name: 'account', in: 'query', schema: string }, { name: 'client', in: 'query', schema: string }],
         }),
+      },
+      '/accounts': {
+        get: read('list accounts, by id', { 200: json('a page', ref('AccountPage')) }, [
+          { name: 'email', in: 'query', description: "the account's or a linked identity's email", schema: string },
+          { name: 'provider', in: 'query', description: 'accounts with an identity from this upstream', schema: string },
+          { name: 'disabled', in: 'query', description: 'only disabled accounts', schema: { enum: ['true'] } },
+          { name: 'after', in: 'query', description: 'the `next` of the previous page', schema: string },
+          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000 } },
+        ]),
+      },
+      '/accounts/{id}': {
+        parameters: [idParam('id', 'the account id (its sub)')],
+        get: read('one account: identities, consents, sessions', { 200: json('the account', ref('AccountDetails')), ...notFound }),
+        delete: write('erase the account: identities, consents, sessions and tokens; the audit trail keeps a row without personal data', { 200: json('what was erased', ref('AccountDeletion')), ...notFound }),
+      },
+      '/accounts/{id}/disable': {
+        parameters: [idParam('id', 'the account id (its sub)')],
+        post: write('block sign-in and end every session, grant and token of the account at once', { 200: json('the change', ref('AccountChange')), ...notFound }),
+      },
+      '/accounts/{id}/enable': {
+        parameters: [idParam('id', 'the account id (its sub)')],
+        post: write('allow sign-in again', { 200: json('the change', ref('AccountChange')), ...notFound }),
       },
       '/audit-events': {
         get: read('the audit trail, newest first', { 200: json('a page', ref('AuditPage')) }, [

@@ -10,6 +10,7 @@ import { ServiceError, invalid } from '../services/errors.js';
 import { withActor, listAudit } from '../services/audit.js';
 import * as clients from '../services/clients.js';
 import * as apis from '../services/apis.js';
+import * as accounts from '../services/accounts.js';
 import { listConsents, withdrawConsents } from '../services/consents.js';
 import { describeSigningKeys, rotateSigningKeys } from '../services/keys.js';
 import { auditRegistrationTokenCreated, listRegistrationTokens, revokeRegistrationToken, tokenPrefix } from '../services/registration-tokens.js';
@@ -302,6 +303,27 @@ export function adminRoutes(deps: AdminDeps): Router {
     const filter = consentFilter(ctx);
     if (!Object.keys(filter).length) throw invalid([{ path: ['account'], message: 'withdrawing consents needs account or client' }]);
     ctx.body = { items: await withdrawConsents(db, filter) };
+  });
+
+  // accounts
+  router.get('/accounts', reads, async (ctx) => {
+    const disabled = query(ctx, 'disabled');
+    if (disabled !== undefined && disabled !== 'true') throw invalid([{ path: ['disabled'], message: 'must be true, or left out' }]);
+    const limit = integer(ctx, 'limit') ?? 100;
+    const items = await accounts.listAccounts(db, { email: query(ctx, 'email'), provider: query(ctx, 'provider'), disabled: disabled === 'true', after: query(ctx, 'after'), limit });
+    ctx.body = { items, next: items.length === limit ? items[items.length - 1].id : null };
+  });
+  router.get('/accounts/:id', reads, async (ctx) => {
+    ctx.body = await accounts.showAccount(db, ctx.params.id);
+  });
+  router.post('/accounts/:id/disable', writes, async (ctx) => {
+    ctx.body = await accounts.disableAccount(db, ctx.params.id);
+  });
+  router.post('/accounts/:id/enable', writes, async (ctx) => {
+    ctx.body = await accounts.enableAccount(db, ctx.params.id);
+  });
+  router.delete('/accounts/:id', writes, async (ctx) => {
+    ctx.body = await accounts.deleteAccount(db, ctx.params.id);
   });
 
   // the audit trail

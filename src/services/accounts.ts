@@ -6,7 +6,7 @@ import * as accounts from '../storage/accounts.js';
 import type { AccountClaims, AccountRecord } from '../storage/accounts.js';
 import { deleteGrants, deletePayloadsOfAccount } from '../storage/oidc-payloads.js';
 import { UniqueViolationError } from '../storage/errors.js';
-import { recordAudit } from './audit.js';
+import { forgetAddressesOf, recordAudit } from './audit.js';
 import { invalid, notFound, ServiceError, type Problem } from './errors.js';
 
 /**
@@ -281,8 +281,8 @@ export interface AccountDeletion {
  * account created or linked, consents, token exchange, refresh-token reuse)
  * name the account only by its id, the random `sub`, which identifies no one
  * once the account is gone, and otherwise hold client ids and provider names;
- * none records an email, name or username. The `account.deleted` row holds
- * counts only.
+ * none records an email, name or username. The client addresses recorded
+ * with them are removed. The `account.deleted` row holds counts only.
  */
 export function deleteAccount(db: Db, id: string, now: Date = new Date()): Promise<AccountDeletion> {
   return transaction(db, async (tx) => {
@@ -290,6 +290,7 @@ export function deleteAccount(db: Db, id: string, now: Date = new Date()): Promi
     const { identities, consents } = await accounts.countAccountLinks(tx, id);
     const endedArtifacts = await endArtifacts(tx, id);
     await accounts.deleteAccountRow(tx, id);
+    await forgetAddressesOf(tx, id);
     await recordAudit(tx, { action: 'account.deleted', target: { type: 'account', id }, details: { identities, consents, endedArtifacts } }, now);
     return { id, identities, consents, endedArtifacts };
   });

@@ -173,6 +173,9 @@ export async function listAudit(db: Db, q: AuditQuery): Promise<AuditEvent[]> {
   return audit.listAuditEvents(db, filter);
 }
 
+/** The right to erasure, in the caller's transaction: a deleted person's events keep no client address. */
+export const forgetAddressesOf = (db: Tx, accountId: string) => audit.forgetAddressesOf(db, accountId);
+
 /** Retention: deletes events older than `days`, 500 at a time; how many. */
 export async function purgeAudit(db: Db, days: number, now: Date = new Date()): Promise<number> {
   const before = new Date(now.getTime() - days * 86_400_000);

@@ -65,3 +65,10 @@ export async function deleteAuditEventsBefore(db: Audit, before: Date, limit: nu
   if (!ids.length) return 0;
   return (await db.auditEvent.deleteMany({ where: { id: { in: ids } } })).count;
 }
+
+/** The right to erasure: the client addresses recorded with a person's events are removed. How many rows. */
+export async function forgetAddressesOf(db: Audit, accountId: string): Promise<number> {
+  if (!isStorable(accountId)) return 0;
+  const where = { OR: [{ actorId: accountId }, { targetType: 'account', targetId: accountId }], address: { not: null } };
+  return (await db.auditEvent.updateMany({ where, data: { address: null } })).count;
+}

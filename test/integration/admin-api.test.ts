@@ -1,11 +1,10 @@
-import { Ajv2020 } from 'ajv/dist/2020.js';
-import addFormats from 'ajv-formats';
 import { SignJWT, importJWK, type JWK } from 'jose';
 import pg from 'pg';
 import Sqlite from 'better-sqlite3';
 import { databaseKinds, createTestDatabase, type TestDatabase } from '../support/databases.js';
 import { runCli, startServer, type RunningServer } from '../support/processes.js';
 import { createApi } from '../support/gatehouse.js';
+import { contract, type Answer } from '../support/openapi-contract.js';
 
 /**
  * The management API over HTTP, on both databases, with tokens from real
@@ -16,45 +15,6 @@ import { createApi } from '../support/gatehouse.js';
  */
 
 const ORDERS = 'https://orders.example.com';
-
-interface Answer {
-  status: number;
-  headers: Headers;
-  body: any;
-}
-
-/** Validates answers against the served OpenAPI document: the operation's schema for the status. */
-function contract(document: any) {
-  const ajv = new Ajv2020({ strict: false, allErrors: true });
-  (addFormats as unknown as (a: Ajv2020) => void)(ajv);
-  ajv.addSchema({ $id: 'openapi', components: document.components });
-  const templates = Object.keys(document.paths).map((template) => ({
-    template,
-    pattern: new RegExp(`^${template.replace(/\{[^}]+\}/g, '[^/]+')}$`),
-  }));
-  const checked = new Set<string>();
-  return {
-    checked,
-    validate(method: string, path: string, answer: Answer) {
-      const found = templates.find((t) => t.pattern.test(path.split('?')[0]));
-      if (!found) throw new Error(`no path in the OpenAPI document matches ${path}`);
-      const operation = document.paths[found.template][method.toLowerCase()];
-      if (!operation) throw new Error(`${method} ${found.template} is not in the OpenAPI document`);
-      const response = operation.responses[String(answer.status)];
-      if (!response) throw new Error(`${method} ${found.template} does not document status ${answer.status}: ${JSON.stringify(answer.body)}`);
-      checked.add(`${method} ${found.template} ${answer.status}`);
-      if (!response.content) {
-        expect(answer.body).toBe('');
-        return;
-      }
-      const [type, media] = Object.entries(response.content)[0] as [string, { schema: any }];
-      expect(answer.headers.get('content-type')).toContain(type);
-      const schema = JSON.parse(JSON.stringify(media.schema).replace(/"#\/components/g, '"openapi#/components'));
-      const valid = ajv.validate(schema, answer.body);
-      if (!valid) throw new Error(`${method} ${path} ${answer.status} does not match the document: ${ajv.errorsText()} in ${JSON.stringify(answer.body)}`);
-    },
-  };
-}
 
 /** The private signing key (unencrypted in tests), to mint a token the server would have signed, but expired. */
 async function signingKey(db: TestDatabase): Promise<JWK> {
@@ -277,7 +237,9 @@ describe.each(databaseKinds())('the management API on %s', (kind) => {
 
   it('answered every documented operation it called with a documented status', () => {
     // a guard that the suite above went through the contract for each endpoint
-    const operations = Object.entries(document.paths).flatMap(([path, ops]) => Object.keys(ops as object).filter((m) => m !== 'parameters').map((m) => `${m.toUpperCase()} ${path}`));
+    // the accounts endpoints need a person signed in: test/app/admin-accounts.test.ts calls them
+    const operations = Object.entries(document.paths).filter(([path]) => !path.startsWith('/accounts'))
+      .flatMap(([path, ops]) => Object.keys(ops as object).filter((m) => m !== 'parameters').map((m) => `${m.toUpperCase()} ${path}`));
     const called = new Set([...check.checked].map((c) => c.split(' ').slice(0, 2).join(' ')));
     expect(operations.filter((op) => !called.has(op))).toEqual([]);
   });
