@@ -14,6 +14,7 @@ import { ensureSigningKeys, pruneRetiredKeys, readKeySet, rotateSigningKeys, rot
 import { SecretVerifier, type SecretCheckResult } from './services/client-secrets.js';
 import { NODE_ID } from './common/node-id.js';
 import { Maintenance, type MaintenanceTask } from './services/maintenance.js';
+import { purgeWebhookDeliveries, WebhookWorker } from './services/webhooks.js';
 import { LiveProvider } from './oidc/live-provider.js';
 import { observeProvider } from './oidc/provider-metrics.js';
 import { anonymousActor, auditProvider } from './oidc/provider-audit.js';
@@ -50,7 +51,7 @@ export interface App {
   metrics: Metrics;
   cache: AdminDataCache;
   callback(): (req: IncomingMessage, res: ServerResponse) => void;
-  /** starts background work: change polling, and maintenance (the purge of expired rows) under a lease */
+  /** starts background work: change polling, webhook deliveries, and maintenance (the purge of expired rows) under a lease */
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -174,6 +175,8 @@ export async function createApp({
   cache.onChange(() => live.reload());
 
   const maintenance = new Maintenance(db, { holder: NODE_ID, logger, now, tasks: maintenanceTasks(database, config, logger, now) });
+  // on every node, not only the maintenance lease's holder
+  const webhooks = new WebhookWorker(db, { logger, now, keyEncryptionKey: config.keyEncryptionKey, allowPrivateNetworkRequests: config.allowPrivateNetworkRequests });
 
   return {
     get provider() {
@@ -185,11 +188,13 @@ export async function createApp({
     async start() {
       await cache.start();
       await maintenance.start();
+      webhooks.start();
     },
     async stop() {
       cache.stop();
       live.stop();
       await maintenance.stop();
+      await webhooks.stop();
       await limits.close();
     },
   };
@@ -214,6 +219,15 @@ function maintenanceTasks({ prisma: db, hot }: Database, config: Config, logger:
       async run() {
         const count = await purgeAudit(db, config.auditRetentionDays, new Date(now()));
         if (count) logger.info({ count, days: config.auditRetentionDays }, 'purged audit events past retention');
+      },
+    },
+    {
+      name: 'webhook delivery retention',
+      everyMs: HOUR,
+      async run() {
+        // delivered or given-up deliveries are kept as long as the audit trail
+        const count = await purgeWebhookDeliveries(db, config.auditRetentionDays, new Date(now()));
+        if (count) logger.info({ count }, 'purged old webhook deliveries');
       },
     },
     {

@@ -10,6 +10,7 @@ import { registrationTokensCommand } from './registration-tokens.js';
 import { seedCommand } from './seed.js';
 import { migrateCommand } from './migrate.js';
 import { auditCommand } from './audit.js';
+import { webhooksCommand } from './webhooks.js';
 import { DEFAULT_DATABASE_URL } from '../common/defaults.js';
 
 /*
@@ -22,7 +23,7 @@ import { DEFAULT_DATABASE_URL } from '../common/defaults.js';
  */
 setFlagsFromString('--wasm-tiering-budget=50000000');
 
-const COMMANDS: Command[] = [clientsCommand, apisCommand, accountsCommand, consentsCommand, keysCommand, registrationTokensCommand, auditCommand, seedCommand, migrateCommand];
+const COMMANDS: Command[] = [clientsCommand, apisCommand, accountsCommand, consentsCommand, keysCommand, registrationTokensCommand, auditCommand, webhooksCommand, seedCommand, migrateCommand];
 
 /** One line per command: its forms and what it is for. */
 function overview(): string {

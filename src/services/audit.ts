@@ -35,7 +35,7 @@ export const AUDIT_ACTIONS = [
   'account.disabled', 'account.enabled', 'account.deleted',
   'consent.granted', 'consent.withdrawn',
   'refresh_token.reuse_detected', 'token.exchanged', 'rate_limit.tripped',
-  'webhook.created', 'webhook.deleted',
+  'webhook.created', 'webhook.deleted', 'webhook.secret_rotated',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -1,0 +1,538 @@
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { BlockList, isIP } from 'node:net';
+import type { Logger } from 'pino';
+import type { Db, Tx } from '../storage/database.js';
+import type { AttemptRow, DeliveryRow, WebhookRow } from '../storage/webhooks.js';
+import { isLoopbackHttp } from '../common/loopback.js';
+import { AUDIT_ACTIONS, onAuditEvent, recordAudit, type AuditEvent } from './audit.js';
+import { invalid, notFound, type Problem } from './errors.js';
+
+/**
+ * Webhooks: audit events sent to receivers an admin registered, signed as
+ * Standard Webhooks (https://www.standardwebhooks.com/) messages.
+ *
+ * - Outbox: a subscriber of the audit trail writes one `WebhookDelivery` per
+ *   matching webhook and event in the event's own transaction, so an event is
+ *   sent if and only if it was recorded. The delivery's id is the message's
+ *   `webhook-id`, the same on every retry: receivers deduplicate by it.
+ * - Worker: every node polls for due deliveries (about once a second, and at
+ *   once after an event of its own), claims each with one conditional UPDATE
+ *   that sets `lockedUntil` (two nodes never send one at once), POSTs it with
+ *   a 10 s timeout and no redirects, and records the attempt. A 2xx delivers;
+ *   anything else retries with backoff and jitter, for about a day. A sender
+ *   that dies leaves its claim to expire (LOCK_MS), and the delivery is sent
+ *   again.
+ * - SSRF: as oidc-provider does for back-channel logout, a delivery to a
+ *   special-use address (loopback, private, link-local, ...) is refused unless
+ *   ALLOW_PRIVATE_NETWORK_REQUESTS is on. An IP-literal host is checked before
+ *   connecting; a host name goes through a DNS lookup of our own in the
+ *   connection's dispatcher that refuses the connection when any of its
+ *   addresses is special-use, so the address checked is the one connected to
+ *   (no rebinding between check and connect).
+ */
+
+/*
+ * Storage (and Prisma's runtime behind it) is loaded when first used: every CLI
+ * command imports this module, for the outbox, and `--help` should stay quick.
+ */
+const storage = () => import('../storage/webhooks.js');
+const database = () => import('../storage/database.js');
+const isRowNotFound = async (err: unknown) => err instanceof (await import('../storage/errors.js')).RowNotFoundError;
+
+export type WebhookInfo = Omit<WebhookRow, 'secret' | 'secretEncrypted'> & { secretEncrypted: boolean };
+export type AttemptInfo = Omit<AttemptRow, 'deliveryId'>;
+export type DeliveryInfo = Omit<DeliveryRow, 'payload'> & { attemptLog: AttemptInfo[] };
+
+const SECRET_PREFIX = 'whsec_';
+/** bytes of a signing secret (the spec asks for 24 to 64) */
+const SECRET_BYTES = 32;
+const MAX_URL_LENGTH = 2048;
+
+const info = ({ secret: _secret, ...row }: WebhookRow): WebhookInfo => row;
+
+/** A new signing secret: "whsec_" and the base64 of random bytes. */
+export const generateWebhookSecret = () => `${SECRET_PREFIX}${randomBytes(SECRET_BYTES).toString('base64')}`;
+
+/** The secret's key bytes: the base64 after the prefix. */
+const secretKey = (secret: string) => Buffer.from(secret.slice(SECRET_PREFIX.length), 'base64');
+
+/** The `webhook-signature` header of a message: "v1," and the base64 HMAC-SHA256 of "id.timestamp.body". */
+export function signWebhook(secret: string, id: string, timestamp: number, body: string): string {
+  return `v1,${createHmac('sha256', secretKey(secret)).update(`${id}.${timestamp}.${body}`).digest('base64')}`;
+}
+
+/*
+ * Secrets at rest: with KEY_ENCRYPTION_KEY, the key bytes as an `oct` JWK under
+ * services/keys.ts' AES-256-GCM scheme ("v1.<iv>.<tag>.<ciphertext>"), the
+ * same as private signing keys. keys.ts is loaded only when needed.
+ */
+async function sealSecret(secret: string, kek: Buffer | undefined): Promise<{ secret: string; secretEncrypted: boolean }> {
+  if (!kek) return { secret, secretEncrypted: false };
+  const { encryptJwk } = await import('./keys.js');
+  return { secret: encryptJwk({ kty: 'oct', k: secretKey(secret).toString('base64url') }, kek), secretEncrypted: true };
+}
+
+async function openSecret(row: WebhookRow, kek: Buffer | undefined): Promise<string> {
+  if (!row.secretEncrypted) return row.secret;
+  if (!kek) throw new Error('the signing secret is encrypted: set KEY_ENCRYPTION_KEY');
+  const { decryptJwk } = await import('./keys.js');
+  let k: unknown;
+  try {
+    k = decryptJwk(row.secret, kek).k;
+  } catch {
+    throw new Error('the signing secret could not be decrypted: KEY_ENCRYPTION_KEY is wrong');
+  }
+  if (typeof k !== 'string') throw new Error('the stored signing secret is malformed');
+  return `${SECRET_PREFIX}${Buffer.from(k, 'base64url').toString('base64')}`;
+}
+
+// ---------------------------------------------------------------------------
+// Management
+
+/** https, or http on a loopback host; no credentials, no fragment. */
+function urlProblems(url: unknown): Problem[] {
+  if (url === undefined || url === '') return [{ path: ['url'], message: 'required' }];
+  if (typeof url !== 'string') return [{ path: ['url'], message: 'must be a URL' }];
+  if (url.length > MAX_URL_LENGTH) return [{ path: ['url'], message: `must be at most ${MAX_URL_LENGTH} characters` }];
+  if (!URL.canParse(url)) return [{ path: ['url'], message: `not an absolute URL: ${url}` }];
+  const u = new URL(url);
+  const problems: Problem[] = [];
+  if (u.protocol !== 'https:' && !isLoopbackHttp(u)) {
+    problems.push({ path: ['url'], message: 'must be https (http only for localhost, 127.0.0.1 or [::1])' });
+  }
+  if (u.username || u.password) problems.push({ path: ['url'], message: 'must not contain a user name or password' });
+  if (u.hash) problems.push({ path: ['url'], message: 'must not have a fragment (#...)' });
+  return problems;
+}
+
+function eventProblems(events: unknown): { events: string[]; problems: Problem[] } {
+  if (events === undefined || (Array.isArray(events) && events.length === 0)) {
+    return { events: [], problems: [{ path: ['events'], message: 'give at least one event: an audit action, or * for every event', hint: 'see gatehouse webhooks --help' }] };
+  }
+  if (!Array.isArray(events)) return { events: [], problems: [{ path: ['events'], message: 'must be a list of events' }] };
+  const problems: Problem[] = [];
+  events.forEach((e, i) => {
+    if (e !== '*' && !(AUDIT_ACTIONS as readonly unknown[]).includes(e)) {
+      // the list of events once, with the first unknown one
+      const hint = problems.length ? undefined : `events are *, ${AUDIT_ACTIONS.join(', ')}`;
+      problems.push({ path: ['events', i], message: `unknown event ${String(e)}`, ...(hint ? { hint } : {}) });
+    }
+  });
+  const unique = [...new Set(events as string[])];
+  return { events: unique.includes('*') ? ['*'] : unique, problems };
+}
+
+export interface WebhookInput {
+  url?: unknown;
+  events?: unknown;
+}
+
+/** Registers a receiver; the secret is returned here only. Refuses bad input with every problem, writing nothing. */
+export async function createWebhook(db: Db, input: WebhookInput, kek: Buffer | undefined): Promise<{ webhook: WebhookInfo; secret: string }> {
+  const { events, problems } = eventProblems(input.events);
+  problems.unshift(...urlProblems(input.url));
+  if (problems.length) throw invalid(problems);
+  const url = input.url as string;
+  const secret = generateWebhookSecret();
+  const id = `wh_${randomBytes(8).toString('hex')}`;
+  const sealed = await sealSecret(secret, kek);
+  const [store, { transaction }] = await Promise.all([storage(), database()]);
+  const row = await transaction(db, async (tx) => {
+    const created = await store.insertWebhook(tx, { id, url, events, ...sealed, disabled: false });
+    await recordAudit(tx, { action: 'webhook.created', target: { type: 'webhook', id }, details: { url: auditUrl(url), events } });
+    return created;
+  });
+  return { webhook: info(row), secret };
+}
+
+/** The URL as the audit trail keeps it: without its query (which may carry a receiver's key). */
+const auditUrl = (url: string) => {
+  const u = new URL(url);
+  return `${u.origin}${u.pathname}`;
+};
+
+export async function listWebhooks(db: Db): Promise<WebhookInfo[]> {
+  return (await (await storage()).listWebhooks(db)).map(info);
+}
+
+async function findWebhook(db: Db, id: string): Promise<WebhookRow> {
+  const row = await (await storage()).findWebhook(db, id);
+  if (!row) throw notFound(`no webhook with id ${id}`);
+  return row;
+}
+
+/** A webhook with its most recent deliveries (newest first) and every attempt of each. */
+export async function showWebhook(db: Db, id: string, limit = 20): Promise<WebhookInfo & { deliveries: DeliveryInfo[] }> {
+  const row = await findWebhook(db, id);
+  const deliveries = await (await storage()).recentDeliveries(db, id, limit);
+  return {
+    ...info(row),
+    deliveries: deliveries.map(({ payload: _payload, attemptLog, ...d }) => ({ ...d, attemptLog: attemptLog.map(({ deliveryId: _id, ...a }) => a) })),
+  };
+}
+
+/** Deletes a webhook and its outbox (nothing more is sent to it). */
+export async function deleteWebhook(db: Db, id: string): Promise<void> {
+  const row = await findWebhook(db, id);
+  const [store, { transaction }] = await Promise.all([storage(), database()]);
+  try {
+    await transaction(db, async (tx) => {
+      const { deliveries } = await store.deleteWebhookRow(tx, id);
+      await recordAudit(tx, { action: 'webhook.deleted', target: { type: 'webhook', id }, details: { url: auditUrl(row.url), deliveries } });
+    });
+  } catch (err) {
+    // a racing delete got there first
+    if (await isRowNotFound(err)) throw notFound(`no webhook with id ${id}`);
+    throw err;
+  }
+}
+
+/** A new signing secret, returned here only; every later attempt is signed with it (pending deliveries too). */
+export async function rotateWebhookSecret(db: Db, id: string, kek: Buffer | undefined): Promise<{ webhook: WebhookInfo; secret: string }> {
+  await findWebhook(db, id);
+  const secret = generateWebhookSecret();
+  const sealed = await sealSecret(secret, kek);
+  try {
+    await (await storage()).updateWebhookSecret(db, id, sealed.secret, sealed.secretEncrypted);
+  } catch (err) {
+    if (await isRowNotFound(err)) throw notFound(`no webhook with id ${id}`);
+    throw err;
+  }
+  await recordAudit(db, { action: 'webhook.secret_rotated', target: { type: 'webhook', id } });
+  return { webhook: info(await findWebhook(db, id)), secret };
+}
+
+/** Retention: deletes delivered or given-up deliveries (and their attempts) older than `days`; how many. */
+export async function purgeWebhookDeliveries(db: Db, days: number, now: Date = new Date()): Promise<number> {
+  const before = new Date(now.getTime() - days * 86_400_000);
+  const store = await storage();
+  let total = 0;
+  for (;;) {
+    const n = await store.deleteFinishedDeliveriesBefore(db, before, 500);
+    total += n;
+    if (n < 500) return total;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Outbox
+
+/** The Standard Webhooks message of an audit event: type, timestamp, and the event as `audit list --json` shows it. */
+function message(event: AuditEvent): Record<string, unknown> {
+  return { type: event.action, timestamp: event.at.toISOString(), data: { ...event, at: event.at.toISOString() } };
+}
+
+/** Workers of this process, nudged when an event of this process is queued. */
+const workers = new Set<WebhookWorker>();
+
+/** Queues each event for every enabled webhook that wants it, in the event's transaction. */
+async function outbox(tx: Tx, events: AuditEvent[]): Promise<void> {
+  const store = await storage();
+  // one cheap query per batch of events: webhooks are few
+  const hooks = await store.enabledWebhooks(tx);
+  if (!hooks.length) return;
+  const rows = events.flatMap((event) =>
+    hooks
+      .filter((hook) => hook.events.includes('*') || hook.events.includes(event.action))
+      .map((hook) => ({ id: `msg_${event.id}_${hook.id}`, webhookId: hook.id, eventId: event.id, eventType: event.action, payload: message(event), nextAttemptAt: event.at })));
+  if (!rows.length) return;
+  await store.insertDeliveries(tx, rows);
+  // after the transaction has (most likely) committed; the poll catches what this misses
+  if (workers.size) setTimeout(() => workers.forEach((w) => w.nudge()), 50).unref();
+}
+
+/** Subscribes the outbox to the audit trail (once per process; calling again does nothing). */
+export function installWebhookOutbox(): void {
+  onAuditEvent(outbox);
+}
+
+// Every process that records events (the server, the CLI) imports this module.
+installWebhookOutbox();
+
+// ---------------------------------------------------------------------------
+// SSRF
+
+/**
+ * Special-use addresses, the ones oidc-provider refuses for its own outgoing
+ * requests (lib/helpers/fetch_request.js: the IANA special-purpose registries).
+ * BlockList also matches IPv4-mapped IPv6 addresses against the IPv4 rules.
+ */
+const SPECIAL_USE = (() => {
+  const list = new BlockList();
+  for (const [net, bits] of [
+    ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
+    ['192.0.0.0', 24], ['192.0.2.0', 24], ['192.31.196.0', 24], ['192.52.193.0', 24], ['192.88.99.0', 24],
+    ['192.168.0.0', 16], ['192.175.48.0', 24], ['198.18.0.0', 15], ['198.51.100.0', 24], ['203.0.113.0', 24], ['240.0.0.0', 4],
+  ] as const) list.addSubnet(net, bits, 'ipv4');
+  for (const [net, bits] of [
+    ['::', 128], ['::1', 128], ['64:ff9b::', 96], ['64:ff9b:1::', 48], ['100::', 64], ['100:0:0:1::', 64], ['2001::', 23],
+    ['2001:db8::', 32], ['2002::', 16], ['2620:4f:8000::', 48], ['3fff::', 20], ['5f00::', 16], ['fc00::', 7], ['fe80::', 10],
+  ] as const) list.addSubnet(net, bits, 'ipv6');
+  return list;
+})();
+
+export function isSpecialUseAddress(address: string): boolean {
+  const family = isIP(address);
+  if (!family) return false;
+  return SPECIAL_USE.check(address, family === 6 ? 'ipv6' : 'ipv4');
+}
+
+/** Whether deliveries to `url` need ALLOW_PRIVATE_NETWORK_REQUESTS, as far as its host alone says (names are resolved when sending). */
+export function isPrivateNetworkUrl(url: string): boolean {
+  if (!URL.canParse(url)) return false;
+  const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host.endsWith('.localhost') || isSpecialUseAddress(host);
+}
+
+class SpecialUseAddressError extends Error {
+  readonly code = 'ESPECIALUSE';
+  constructor(host: string, address: string) {
+    super(host === address ? `${address} is a special-use address (set ALLOW_PRIVATE_NETWORK_REQUESTS=true to allow it)` : `${host} resolves to the special-use address ${address} (set ALLOW_PRIVATE_NETWORK_REQUESTS=true to allow it)`);
+    this.name = 'SpecialUseAddressError';
+  }
+}
+
+type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
+
+/** dns.lookup, refusing host names with any special-use address. */
+function safeLookup(hostname: string, options: object | number, callback: LookupCallback): void {
+  const opts = typeof options === 'number' ? { family: options } : options;
+  dnsLookup(hostname, { ...opts, all: true }, (err, addresses) => {
+    if (err) return callback(err, []);
+    const bad = addresses.find((a) => isSpecialUseAddress(a.address));
+    if (bad) return callback(new SpecialUseAddressError(hostname, bad.address), []);
+    if ((opts as { all?: boolean }).all) return callback(null, addresses);
+    const [first] = addresses;
+    if (!first) return callback(Object.assign(new Error(`${hostname} has no address`), { code: 'ENOTFOUND' }), []);
+    callback(null, first.address, first.family);
+  });
+}
+
+/**
+ * The dispatcher for deliveries without ALLOW_PRIVATE_NETWORK_REQUESTS: an
+ * undici Agent (the class behind Node's fetch, found as oidc-provider finds
+ * it) whose connections resolve host names through safeLookup. Fails closed:
+ * without one, nothing is sent.
+ */
+let ssrfDispatcher: unknown;
+function protectedDispatcher(): unknown {
+  if (ssrfDispatcher) return ssrfDispatcher;
+  // touching a fetch global loads Node's undici, which installs its global dispatcher
+  void Response;
+  const globals = globalThis as unknown as Record<symbol, { constructor: new (options: object) => unknown } | undefined>;
+  const Agent = (globals[Symbol.for('undici.globalDispatcher.2')] ?? globals[Symbol.for('undici.globalDispatcher.1')])?.constructor;
+  if (!Agent) throw new Error('cannot protect outgoing requests from special-use addresses on this Node version: not sent');
+  ssrfDispatcher = new Agent({ connect: { lookup: safeLookup } });
+  return ssrfDispatcher;
+}
+
+// ---------------------------------------------------------------------------
+// Delivery
+
+/** seconds to wait after each failed attempt (jittered ±20%); hourly after the last */
+export const RETRY_SCHEDULE = [1, 5, 30, 120, 600, 1800, 3600];
+/** ms after its event a delivery is given up */
+export const GIVE_UP_AFTER_MS = 24 * 3_600_000;
+/** ms a request may take, answer included */
+const TIMEOUT_MS = 10_000;
+/** ms a claim lasts: longer than a request and its bookkeeping; a dead sender's deliveries go out again after it */
+export const LOCK_MS = 20_000;
+const POLL_MS = 1000;
+/** requests in flight per process */
+const MAX_IN_FLIGHT = 16;
+
+/** When to try again after `attempts` failed attempts, or null to give up. */
+export function nextAttempt(attempts: number, createdAt: Date, now: number, random = Math.random): Date | null {
+  const seconds = RETRY_SCHEDULE[Math.min(Math.max(attempts, 1), RETRY_SCHEDULE.length) - 1];
+  const at = now + seconds * 1000 * (0.8 + 0.4 * random());
+  return at - createdAt.getTime() > GIVE_UP_AFTER_MS ? null : new Date(at);
+}
+
+/** A failed request in one line: the cause's message when fetch wraps it. */
+function describeFailure(err: unknown): string {
+  const e = err as { name?: string; message?: string; cause?: { message?: string; code?: string } };
+  if (e?.name === 'TimeoutError') return `timed out after ${TIMEOUT_MS / 1000} s`;
+  const text = e?.cause?.message || e?.message || String(err);
+  return text.slice(0, 500);
+}
+
+export interface WebhookWorkerOptions {
+  logger: Logger;
+  keyEncryptionKey: Buffer | undefined;
+  /** ALLOW_PRIVATE_NETWORK_REQUESTS: deliveries may reach special-use addresses */
+  allowPrivateNetworkRequests: boolean;
+  /** ms since the epoch */
+  now?: () => number;
+  pollMs?: number;
+}
+
+/**
+ * Sends due deliveries, on every node. Never throws from its loop: database
+ * trouble is logged once per outage, and delivery failures are attempts.
+ */
+export class WebhookWorker {
+  readonly #now: () => number;
+  readonly #inFlight = new Set<Promise<void>>();
+  readonly #stopping = new AbortController();
+  #timer: NodeJS.Timeout | undefined;
+  #polling: Promise<void> | undefined;
+  #again = false;
+  #stopped = true;
+  #failing = false;
+
+  constructor(
+    private readonly db: Db,
+    private readonly options: WebhookWorkerOptions,
+  ) {
+    this.#now = options.now ?? Date.now;
+  }
+
+  start(): void {
+    if (!this.options.allowPrivateNetworkRequests) {
+      try {
+        protectedDispatcher();
+      } catch (err) {
+        this.options.logger.error({ err }, 'webhook deliveries to host names will fail');
+      }
+    }
+    this.#stopped = false;
+    workers.add(this);
+    this.#timer = setInterval(() => this.nudge(), this.options.pollMs ?? POLL_MS);
+    this.#timer.unref();
+    this.nudge();
+  }
+
+  /** Stops polling, interrupts requests in flight (their deliveries are due again at once) and waits for them. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    workers.delete(this);
+    clearInterval(this.#timer);
+    this.#stopping.abort();
+    await this.#polling;
+    await Promise.allSettled([...this.#inFlight]);
+  }
+
+  /** Looks for due deliveries now (coalesced with a poll under way). */
+  nudge(): void {
+    if (this.#stopped) return;
+    if (this.#polling) {
+      this.#again = true;
+      return;
+    }
+    this.#polling = this.#claimAndSend().then(() => {}).finally(() => {
+      this.#polling = undefined;
+      if (this.#again) {
+        this.#again = false;
+        this.nudge();
+      }
+    });
+  }
+
+  /** Claims and sends what is due, and waits for those sends (tests; the loop does not wait). */
+  async runOnce(): Promise<void> {
+    const sends = await this.#claimAndSend();
+    await Promise.allSettled(sends);
+  }
+
+  async #claimAndSend(): Promise<Promise<void>[]> {
+    const sends: Promise<void>[] = [];
+    const free = MAX_IN_FLIGHT - this.#inFlight.size;
+    if (free <= 0) return sends;
+    try {
+      const store = await storage();
+      const now = this.#now();
+      const ids = await store.dueDeliveryIds(this.db, new Date(now), free);
+      for (const id of ids) {
+        // the claim's end is its token: results are written only while the row still holds it
+        const until = new Date(now + LOCK_MS);
+        if (!(await store.claimDelivery(this.db, id, new Date(now), until))) continue;
+        const send = this.#send(id, until).finally(() => {
+          this.#inFlight.delete(send);
+          this.nudge();
+        });
+        this.#inFlight.add(send);
+        sends.push(send);
+      }
+      if (this.#failing) this.options.logger.info('webhook deliveries resumed');
+      this.#failing = false;
+    } catch (err) {
+      if (!this.#failing) this.options.logger.warn({ err }, 'could not look for webhook deliveries');
+      this.#failing = true;
+    }
+    return sends;
+  }
+
+  /** One attempt of one claimed delivery. Never throws. */
+  async #send(id: string, claim: Date): Promise<void> {
+    const { logger } = this.options;
+    try {
+      const store = await storage();
+      const loaded = await store.loadDelivery(this.db, id);
+      if (!loaded) return;
+      const { delivery, webhook } = loaded;
+      const started = this.#now();
+      const result = webhook ? await this.#post(webhook, delivery) : { error: 'the webhook was deleted' };
+      const at = new Date(this.#now());
+      await store.insertAttempt(this.db, { id: randomUUID(), deliveryId: id, at: new Date(started), status: result.status ?? null, error: result.error ?? null, durationMs: Math.max(0, at.getTime() - started) });
+      const log = { webhook: delivery.webhookId, delivery: id, attempt: delivery.attempts, status: result.status, error: result.error };
+      if (result.status !== undefined && result.status >= 200 && result.status < 300) {
+        await store.markDelivered(this.db, id, at);
+        return;
+      }
+      if (this.#stopping.signal.aborted && result.interrupted) {
+        // this node is stopping: due again at once, for another node or the next start
+        await store.releaseDelivery(this.db, id, claim, {});
+        return;
+      }
+      const next = webhook ? nextAttempt(delivery.attempts, delivery.createdAt, at.getTime()) : null;
+      if (next) {
+        await store.releaseDelivery(this.db, id, claim, { nextAttemptAt: next });
+        logger.info({ ...log, retryAt: next.toISOString() }, 'webhook delivery failed; will retry');
+      } else {
+        await store.releaseDelivery(this.db, id, claim, { failedAt: at });
+        logger.warn(log, 'webhook delivery failed; gave up');
+      }
+    } catch (err) {
+      // the claim expires and the delivery is sent again
+      logger.warn({ err, delivery: id }, 'could not record a webhook delivery attempt');
+    }
+  }
+
+  async #post(webhook: WebhookRow, delivery: DeliveryRow): Promise<{ status?: number; error?: string; interrupted?: boolean }> {
+    let dispatcher: unknown;
+    try {
+      const secret = await openSecret(webhook, this.options.keyEncryptionKey);
+      const url = new URL(webhook.url);
+      if (!this.options.allowPrivateNetworkRequests) {
+        const host = url.hostname.replace(/^\[|\]$/g, '');
+        if (isSpecialUseAddress(host)) throw new SpecialUseAddressError(host, host);
+        dispatcher = protectedDispatcher();
+      }
+      // the fields in the spec's order (PostgreSQL's jsonb stores keys its own way)
+      const { type, timestamp, data } = delivery.payload;
+      const body = JSON.stringify({ type, timestamp, data });
+      const seconds = Math.floor(this.#now() / 1000);
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'Gatehouse-Webhooks',
+          'webhook-id': delivery.id,
+          'webhook-timestamp': String(seconds),
+          'webhook-signature': signWebhook(secret, delivery.id, seconds, body),
+        },
+        body,
+        redirect: 'manual',
+        signal: AbortSignal.any([AbortSignal.timeout(TIMEOUT_MS), this.#stopping.signal]),
+        ...(dispatcher ? { dispatcher } : {}),
+      } as RequestInit);
+      // the answer's body is not read
+      await res.body?.cancel().catch(() => {});
+      return { status: res.status };
+    } catch (err) {
+      if (this.#stopping.signal.aborted) return { error: 'interrupted: the server stopped', interrupted: true };
+      return { error: describeFailure(err) };
+    }
+  }
+}

@@ -1,0 +1,339 @@
+import { once } from 'node:events';
+import { createHmac, randomBytes } from 'node:crypto';
+import { createTestDatabase, databaseKinds, migratedDatabase, type Kind, type TestDatabase } from '../support/databases.js';
+import { runCli, startServer, type RunningServer } from '../support/processes.js';
+import { createClient, eventually } from '../support/gatehouse.js';
+import { verifyStandardWebhook, WebhookReceiver } from '../support/webhook-receiver.js';
+import { openDatabase, type Database } from '../../src/storage/database.js';
+import { recordAudit } from '../../src/services/audit.js';
+import { createWebhook, LOCK_MS, nextAttempt, WebhookWorker } from '../../src/services/webhooks.js';
+import { createLogger } from '../../src/logger.js';
+
+/**
+ * Webhooks end to end: the real CLI makes webhooks and events, real server
+ * processes send them, and a receiver in this test verifies every Standard
+ * Webhooks signature on its own. Events are written to an outbox with the
+ * audit event, so a receiver that is down, or a server killed mid-delivery,
+ * loses nothing; the webhook-id lets the receiver count each message once.
+ */
+
+const SUBSCRIBED = ['client.created', 'client.deleted'];
+
+describe('the test receiver verifies signatures as the spec says', () => {
+  it('accepts a correct signature and refuses any change', () => {
+    const secret = `whsec_${randomBytes(24).toString('base64')}`;
+    const key = Buffer.from(secret.slice(6), 'base64');
+    const now = Math.floor(Date.now() / 1000);
+    const body = '{"type":"client.created"}';
+    const sign = (content: string, k = key) => `v1,${createHmac('sha256', k).update(content).digest('base64')}`;
+    const headers = { 'webhook-id': 'msg_1', 'webhook-timestamp': String(now), 'webhook-signature': sign(`msg_1.${now}.${body}`) };
+    expect(verifyStandardWebhook(secret, headers, body)).toBe(true);
+    // one of several signatures (a rotation) is enough
+    expect(verifyStandardWebhook(secret, { ...headers, 'webhook-signature': `v1,AAAA ${headers['webhook-signature']}` }, body)).toBe(true);
+    expect(verifyStandardWebhook(secret, headers, `${body} `)).toBe(false);
+    expect(verifyStandardWebhook(secret, { ...headers, 'webhook-id': 'msg_2' }, body)).toBe(false);
+    expect(verifyStandardWebhook(secret, { ...headers, 'webhook-signature': sign(`msg_1.${now}.${body}`, randomBytes(24)) }, body)).toBe(false);
+    expect(verifyStandardWebhook(secret, headers, body, now + 600)).toBe(false);
+  });
+});
+
+describe('retries', () => {
+  it('backs off 1 s, 5 s, 30 s, ... then hourly, and gives up after a day', () => {
+    const at = new Date('2026-01-01T00:00:00Z');
+    const t = at.getTime();
+    const mid = () => 0.5;
+    expect(nextAttempt(1, at, t, mid)!.getTime() - t).toBe(1000);
+    expect(nextAttempt(2, at, t, mid)!.getTime() - t).toBe(5000);
+    expect(nextAttempt(3, at, t, mid)!.getTime() - t).toBe(30_000);
+    expect(nextAttempt(20, at, t, mid)!.getTime() - t).toBe(3_600_000);
+    expect(nextAttempt(1, at, t, () => 0)!.getTime() - t).toBe(800);
+    expect(nextAttempt(1, at, t, () => 1)!.getTime() - t).toBe(1200);
+    expect(nextAttempt(20, at, t + 22 * 3_600_000, mid)).not.toBeNull();
+    expect(nextAttempt(20, at, t + 23.5 * 3_600_000, mid)).toBeNull();
+  });
+});
+
+describe.each(databaseKinds())('webhooks on %s', (kind: Kind) => {
+  let db: TestDatabase;
+  let database: Database;
+  const servers: RunningServer[] = [];
+  const receiver = new WebhookReceiver();
+  const kek = randomBytes(32).toString('base64url');
+  const cli = (args: string[]) => runCli(args, db.url, { env: { KEY_ENCRYPTION_KEY: kek } });
+  const env = () => ({ DATABASE_URL: db.url, KEY_ENCRYPTION_KEY: kek, ALLOW_PRIVATE_NETWORK_REQUESTS: 'true' });
+  let webhookId = '';
+
+  beforeAll(async () => {
+    db = await createTestDatabase(kind);
+    await receiver.listen();
+    servers.push(await startServer(env()));
+    database = await openDatabase({ url: db.url, kind }, { poolSize: 2 });
+  });
+  afterAll(async () => {
+    await Promise.all(servers.map((s) => s.stop()));
+    await database?.close();
+    await receiver.close();
+    await db?.drop();
+  });
+
+  /** The delivery (and its attempts) of the event about `target`. */
+  async function deliveryAbout(target: string) {
+    const events = await database.prisma.auditEvent.findMany({ where: { targetId: target, action: { in: SUBSCRIBED } } });
+    const rows = await database.prisma.webhookDelivery.findMany({ where: { eventId: { in: events.map((e) => e.id) } } });
+    const attempts = await database.prisma.webhookAttempt.findMany({ where: { deliveryId: { in: rows.map((r) => r.id) } }, orderBy: { at: 'asc' } });
+    return { rows, attempts };
+  }
+
+  const acknowledgedAbout = (target: string) => receiver.acknowledged().filter((m) => m.payload.data.targetId === target);
+
+  it('refuses bad input with every problem, writing nothing', () => {
+    const both = cli(['webhooks', 'create', '--url', 'ftp://example.com/hook', '--event', 'client.created', '--event', 'client.exploded']);
+    expect(both.code).toBe(1);
+    expect(both.stderr).toContain('--url: must be https');
+    expect(both.stderr).toContain('--event: unknown event client.exploded');
+    const none = cli(['webhooks', 'create', '--url', 'https://example.com/hook']);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain('--event: give at least one event');
+    const plain = cli(['webhooks', 'create', '--url', 'http://example.com/hook', '--event', '*']);
+    expect(plain.code).toBe(1);
+    expect(plain.stderr).toContain('--url: must be https (http only for localhost');
+    const garbage = cli(['webhooks', 'create', '--url', 'not a url', '--event', '*']);
+    expect(garbage.code).toBe(1);
+    expect(garbage.stderr).toContain('--url: not an absolute URL');
+    const missing = cli(['webhooks', 'show', 'wh_nothere']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('no webhook with id wh_nothere');
+
+    expect(cli(['webhooks', 'list', '--json']).json()).toEqual([]);
+    expect(cli(['audit', 'list', '--action', 'webhook.created', '--json']).json()).toEqual([]);
+  });
+
+  it('sends every subscribed event, signed, exactly once, through a receiver outage and a killed server', async () => {
+    // --- a webhook, made with the CLI; its secret is shown once and stored encrypted
+    const created = cli(['webhooks', 'create', '--url', receiver.url, ...SUBSCRIBED.flatMap((e) => ['--event', e]), '--json']);
+    expect(created.code).toBe(0);
+    const webhook = created.json();
+    webhookId = webhook.id;
+    receiver.secret = webhook.secret;
+    expect(webhook.secret).toMatch(/^whsec_[A-Za-z0-9+/]+={0,2}$/);
+    const keyBytes = Buffer.from(webhook.secret.slice(6), 'base64').length;
+    expect(keyBytes).toBeGreaterThanOrEqual(24);
+    expect(keyBytes).toBeLessThanOrEqual(64);
+    expect(webhook.events).toEqual(SUBSCRIBED);
+    const row = await database.prisma.webhook.findUniqueOrThrow({ where: { id: webhookId } });
+    expect(row.secretEncrypted).toBe(true);
+    expect(row.secret).not.toContain(webhook.secret.slice(6));
+    expect(cli(['webhooks', 'list', '--json']).stdout).not.toContain(webhook.secret.slice(6));
+    expect(cli(['audit', 'list', '--action', 'webhook.created', '--json']).json()).toHaveLength(1);
+
+    // --- up: an event arrives within seconds, signed; an event not subscribed to does not
+    const a = createClient(db.url, ['--name', 'A']).clientId;
+    expect(runCli(['resources', 'create', '--identifier', 'https://api.example.com', '--json'], db.url).code).toBe(0);
+    await eventually(async () => acknowledgedAbout(a).length > 0, 'the first event', 10_000);
+    const [first] = acknowledgedAbout(a);
+    expect(first.valid).toBe(true);
+    expect(first.headers['content-type']).toBe('application/json');
+    expect(first.payload.type).toBe('client.created');
+    expect(first.payload.data).toMatchObject({ action: 'client.created', targetType: 'client', targetId: a, actorType: 'cli', outcome: 'success' });
+    expect(first.id).toBe(`msg_${first.payload.data.id}_${webhookId}`);
+    expect(Math.abs(Number(first.timestamp) - Date.now() / 1000)).toBeLessThan(30);
+    expect(Date.parse(first.payload.timestamp)).toBe(Date.parse(first.payload.data.at));
+
+    // --- down: 503 for two events, then a closed port for a third
+    receiver.mode = 'unavailable';
+    const b = createClient(db.url, ['--name', 'B']).clientId;
+    const c = createClient(db.url, ['--name', 'C']).clientId;
+    await eventually(async () => receiver.about(b).length > 0 && receiver.about(c).length > 0, 'attempts while unavailable', 10_000);
+    await receiver.close();
+    const d = createClient(db.url, ['--name', 'D']).clientId;
+    await eventually(async () => (await deliveryAbout(d)).attempts.some((t) => t.error !== null), 'an attempt at the closed port', 10_000);
+    expect(acknowledgedAbout(b)).toHaveLength(0);
+    expect(acknowledgedAbout(d)).toHaveLength(0);
+    // --- up again: the retries arrive
+    receiver.mode = 'ok';
+    await receiver.listen();
+    await eventually(async () => [b, c, d].every((t) => acknowledgedAbout(t).length > 0), 'the events of the outage', 45_000);
+    const bAttempts = (await deliveryAbout(b)).attempts;
+    expect(bAttempts[0].status).toBe(503);
+    expect(bAttempts.at(-1)!.status).toBe(204);
+    const dAttempts = (await deliveryAbout(d)).attempts;
+    expect(dAttempts[0].error).toMatch(/ECONNREFUSED/);
+    expect(dAttempts.at(-1)!.status).toBe(204);
+
+    // --- killed mid-delivery: the receiver holds the request, the server dies with SIGKILL
+    receiver.mode = 'hold';
+    const e = createClient(db.url, ['--name', 'E']).clientId;
+    await eventually(async () => receiver.about(e).length > 0, 'the held request', 10_000);
+    const killed = servers.shift()!;
+    const exited = once(killed.process, 'exit');
+    killed.process.kill('SIGKILL');
+    await exited;
+    const claimedUntil = (await deliveryAbout(e)).rows[0].lockedUntil;
+    expect(claimedUntil).not.toBeNull();
+    // an event while no server runs waits in the outbox
+    const f = createClient(db.url, ['--name', 'F']).clientId;
+    receiver.mode = 'ok';
+    servers.push(await startServer(env()));
+    await eventually(async () => acknowledgedAbout(f).length > 0, 'the event recorded while no server ran', 10_000);
+    await eventually(async () => acknowledgedAbout(e).length > 0, 'the event whose sender was killed', LOCK_MS + 15_000);
+    // sent again only once the dead sender's claim had passed
+    const eAck = acknowledgedAbout(e)[0];
+    expect(Number(eAck.timestamp) * 1000).toBeGreaterThanOrEqual(claimedUntil!.getTime() - 1000);
+    const eDelivery = await deliveryAbout(e);
+    expect(eDelivery.rows[0].attempts).toBe(2);
+    expect(eDelivery.attempts.map((t) => t.status)).toEqual([204]);
+
+    // --- and on: a deletion
+    expect(runCli(['clients', 'delete', a], db.url).code).toBe(0);
+    await eventually(async () => acknowledgedAbout(a).some((m) => m.payload.type === 'client.deleted'), 'the deletion', 10_000);
+
+    // --- every event arrived, none twice, all signed, nothing unsubscribed
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(receiver.messages.every((m) => m.valid)).toBe(true);
+    const acked = receiver.acknowledged();
+    const counts = new Map<string, number>();
+    for (const m of acked) counts.set(m.id, (counts.get(m.id) ?? 0) + 1);
+    expect([...counts.values()].every((n) => n === 1)).toBe(true);
+    const events = cli(['audit', 'list', '--json']).json() as { id: string; action: string }[];
+    const expected = events.filter((ev) => SUBSCRIBED.includes(ev.action)).map((ev) => ev.id).sort();
+    expect(expected).toHaveLength(7);
+    expect([...new Set(acked.map((m) => m.payload.data.id))].sort()).toEqual(expected);
+    expect(acked.every((m) => m.id === `msg_${m.payload.data.id}_${webhookId}`)).toBe(true);
+    expect(events.some((ev) => ev.action === 'api.created')).toBe(true);
+    expect(receiver.messages.some((m) => m.payload.type === 'api.created')).toBe(false);
+    const outbox = await database.prisma.webhookDelivery.findMany();
+    expect(outbox).toHaveLength(7);
+    expect(outbox.every((r) => r.deliveredAt !== null && r.failedAt === null)).toBe(true);
+
+    // --- the CLI shows deliveries and their attempts
+    const shown = cli(['webhooks', 'show', webhookId, '--json']);
+    expect(shown.code).toBe(0);
+    const details = shown.json();
+    expect(details.secret).toBeUndefined();
+    expect(details.deliveries).toHaveLength(7);
+    const shownB = details.deliveries.find((dl: { id: string }) => dl.id === acknowledgedAbout(b)[0].id);
+    expect(shownB.attemptLog.map((t: { status: number | null }) => t.status)).toContain(503);
+    expect(cli(['webhooks', 'show', webhookId]).stdout).toMatch(/503/);
+  }, 180_000);
+
+  it('rotates the secret (the old one no longer verifies) and deletes the webhook with its outbox', async () => {
+    expect(webhookId).not.toBe('');
+    const old = receiver.secret;
+    const rotated = cli(['webhooks', 'rotate-secret', webhookId, '--json']);
+    expect(rotated.code).toBe(0);
+    const secret = rotated.json().secret as string;
+    expect(secret).toMatch(/^whsec_/);
+    expect(secret).not.toBe(old);
+    receiver.secret = secret;
+    const before = receiver.messages.length;
+    const g = createClient(db.url, ['--name', 'G']).clientId;
+    await eventually(async () => acknowledgedAbout(g).length > 0, 'an event signed with the new secret', 10_000);
+    const m = receiver.about(g)[0];
+    expect(verifyStandardWebhook(secret, m.headers, m.body)).toBe(true);
+    expect(verifyStandardWebhook(old, m.headers, m.body)).toBe(false);
+
+    const deleted = cli(['webhooks', 'delete', webhookId]);
+    expect(deleted.code).toBe(0);
+    expect(cli(['webhooks', 'list', '--json']).json()).toEqual([]);
+    expect(await database.prisma.webhookDelivery.count()).toBe(0);
+    expect(await database.prisma.webhookAttempt.count()).toBe(0);
+    expect(cli(['audit', 'list', '--action', 'webhook.deleted', '--json']).json()).toHaveLength(1);
+    createClient(db.url, ['--name', 'H']);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(receiver.messages.length).toBe(before + 1);
+  }, 60_000);
+});
+
+describe.each(databaseKinds())('a server without ALLOW_PRIVATE_NETWORK_REQUESTS on %s', (kind: Kind) => {
+  let db: TestDatabase;
+  let database: Database;
+  let server: RunningServer;
+  const receiver = new WebhookReceiver();
+
+  beforeAll(async () => {
+    db = await createTestDatabase(kind);
+    await receiver.listen();
+    server = await startServer({ DATABASE_URL: db.url });
+    database = await openDatabase({ url: db.url, kind }, { poolSize: 2 });
+  });
+  afterAll(async () => {
+    await server?.stop();
+    await database?.close();
+    await receiver.close();
+    await db?.drop();
+  });
+
+  it('refuses to send to special-use addresses, named by address or by a host name that resolves to one', async () => {
+    const urls = [`http://127.0.0.1:${receiver.port}/a`, `http://localhost:${receiver.port}/b`, `http://[::1]:${receiver.port}/c`];
+    for (const url of urls) {
+      const r = runCli(['webhooks', 'create', '--url', url, '--event', 'client.created'], db.url);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain('refuse to send to it unless ALLOW_PRIVATE_NETWORK_REQUESTS=true');
+    }
+    createClient(db.url, ['--name', 'ssrf']);
+    const attempts = () => database.prisma.webhookAttempt.findMany();
+    await eventually(async () => (await attempts()).length >= 3, 'an attempt for each', 10_000);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(receiver.messages).toHaveLength(0);
+    const errors = (await attempts()).map((a) => `${a.status} ${a.error}`).join('\n');
+    expect(errors).toMatch(/^null 127\.0\.0\.1 is a special-use address/m);
+    expect(errors).toMatch(/^null ::1 is a special-use address/m);
+    expect(errors).toMatch(/^null localhost resolves to the special-use address (127\.0\.0\.1|::1)/m);
+    expect(errors).not.toMatch(/^\d/m);
+    const deliveries = await database.prisma.webhookDelivery.findMany();
+    expect(deliveries).toHaveLength(3);
+    expect(deliveries.every((d) => d.deliveredAt === null && d.failedAt === null)).toBe(true);
+  });
+});
+
+describe.each(databaseKinds())('the delivery worker on %s', (kind: Kind) => {
+  let database: Database;
+  let close: () => Promise<void>;
+  const receiver = new WebhookReceiver();
+  const logger = createLogger('silent');
+
+  beforeAll(async () => {
+    ({ database, close } = await migratedDatabase(kind));
+    await receiver.listen();
+  });
+  afterAll(async () => {
+    await receiver.close();
+    await close?.();
+  });
+
+  it('lets one of several racing nodes claim each delivery, signs only with the key that opens the secret, and keeps to ALLOW_PRIVATE_NETWORK_REQUESTS', async () => {
+    const db = database.prisma;
+    const kek = randomBytes(32);
+    const { secret } = await createWebhook(db, { url: `http://127.0.0.1:${receiver.port}/race`, events: ['*'] }, kek);
+    expect((await db.webhook.findFirstOrThrow()).secretEncrypted).toBe(true);
+    receiver.secret = secret;
+    for (let i = 0; i < 12; i++) await recordAudit(db, { action: 'client.updated', target: { type: 'client', id: `race-${i}` }, actor: { type: 'cli' } });
+    // 13 messages: the webhook's own creation, and the 12 updates
+    expect(await db.webhookDelivery.count()).toBe(13);
+
+    // a node that may not reach private addresses refuses before connecting
+    await new WebhookWorker(db, { logger, keyEncryptionKey: kek, allowPrivateNetworkRequests: false }).runOnce();
+    expect(receiver.messages).toHaveLength(0);
+    let attempts = await db.webhookAttempt.findMany();
+    expect(attempts).toHaveLength(13);
+    expect(attempts.every((a) => a.status === null && /^127\.0\.0\.1 is a special-use address/.test(a.error ?? ''))).toBe(true);
+    const pending = await db.webhookDelivery.findMany();
+    expect(pending.every((p) => p.deliveredAt === null && p.failedAt === null && p.lockedUntil === null && p.attempts === 1 && p.nextAttemptAt.getTime() > Date.now())).toBe(true);
+
+    // a node without the key cannot sign, and says so (once the retry is due)
+    const later = (ms: number) => () => Date.now() + ms;
+    await new WebhookWorker(db, { logger, keyEncryptionKey: undefined, allowPrivateNetworkRequests: true, now: later(10_000) }).runOnce();
+    expect(receiver.messages).toHaveLength(0);
+    attempts = await db.webhookAttempt.findMany({ where: { error: { contains: 'encrypted: set KEY_ENCRYPTION_KEY' } } });
+    expect(attempts).toHaveLength(13);
+
+    // three nodes with the key, at once, a few times over: each message once
+    const nodes = [1, 2, 3].map(() => new WebhookWorker(db, { logger, keyEncryptionKey: kek, allowPrivateNetworkRequests: true, now: later(60_000) }));
+    for (let round = 0; round < 3; round++) await Promise.all(nodes.map((n) => n.runOnce()));
+    expect(receiver.messages).toHaveLength(13);
+    expect(receiver.messages.every((m) => m.valid)).toBe(true);
+    expect(new Set(receiver.messages.map((m) => m.id)).size).toBe(13);
+    const rows = await db.webhookDelivery.findMany();
+    expect(rows.every((r) => r.deliveredAt !== null && r.attempts === 3)).toBe(true);
+  });
+});
