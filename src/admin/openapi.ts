@@ -161,6 +161,29 @@ export function adminOpenApi(issuer: string) {
           type: 'object', additionalProperties: false, required: ['id', 'identities', 'consents', 'endedArtifacts'],
           properties: { id: string, identities: { type: 'integer' }, consents: { type: 'integer' }, endedArtifacts: { type: 'integer' } },
         },
+        Webhook: {
+          type: 'object', additionalProperties: false, required: ['id', 'url', 'events', 'secretEncrypted', 'disabled', 'createdAt', 'updatedAt'],
+          properties: { id: string, url: string, events: strings, secretEncrypted: { type: 'boolean' }, disabled: { type: 'boolean' }, createdAt: dateTime, updatedAt: dateTime },
+        },
+        WebhookWithSecret: {
+          type: 'object', additionalProperties: false, required: ['id', 'url', 'events', 'secretEncrypted', 'disabled', 'createdAt', 'updatedAt', 'secret'],
+          properties: {
+            id: string, url: string, events: strings, secretEncrypted: { type: 'boolean' }, disabled: { type: 'boolean' }, createdAt: dateTime, updatedAt: dateTime,
+            secret: { ...string, description: 'the Standard Webhooks signing secret (whsec_…), shown once' },
+          },
+        },
+        WebhookList: { type: 'object', additionalProperties: false, required: ['items'], properties: { items: { type: 'array', items: ref('Webhook') } } },
+        WebhookDetails: {
+          type: 'object', required: ['id', 'url', 'events', 'deliveries'],
+          properties: {
+            id: string, url: string, events: strings, secretEncrypted: { type: 'boolean' }, disabled: { type: 'boolean' }, createdAt: dateTime, updatedAt: dateTime,
+            deliveries: { type: 'array', items: { type: 'object', required: ['id', 'eventType', 'attempts'], properties: {
+              id: string, webhookId: string, eventId: string, eventType: string, attempts: { type: 'integer' }, nextAttemptAt: dateTime,
+              lockedUntil: nullable(dateTime), deliveredAt: nullable(dateTime), failedAt: nullable(dateTime), createdAt: dateTime,
+              attemptLog: { type: 'array', items: { type: 'object', required: ['at', 'durationMs'], properties: { id: string, at: dateTime, status: nullable({ type: 'integer' }), error: nullable(string), durationMs: { type: 'integer' } } } },
+            } } },
+          },
+        },
         AuditEvent: {
           type: 'object', additionalProperties: false,
           required: ['id', 'at', 'actorType', 'actorId', 'address', 'action', 'targetType', 'targetId', 'outcome', 'details'],
@@ -244,6 +267,21 @@ export function adminOpenApi(issuer: string) {
       '/accounts/{id}/enable': {
         parameters: [idParam('id', 'the account id (its sub)')],
         post: write('allow sign-in again', { 200: json('the change', ref('AccountChange')), ...notFound }),
+      },
+      '/webhooks': {
+        get: read('webhook receivers', { 200: json('every webhook (never its secret)', ref('WebhookList')) }),
+        post: write('register a receiver of audit events (Standard Webhooks); its secret is returned once', { 201: json('created', ref('WebhookWithSecret')) }, body({
+          type: 'object', required: ['url', 'events'], properties: { url: string, events: { type: 'array', items: { enum: ['*', ...AUDIT_ACTIONS] } } },
+        })),
+      },
+      '/webhooks/{id}': {
+        parameters: [idParam('id', 'the webhook id')],
+        get: read('one webhook with its recent deliveries and their attempts', { 200: json('the webhook', ref('WebhookDetails')), ...notFound }),
+        delete: write('delete the webhook and its pending deliveries', { 204: { description: 'deleted' }, ...notFound }),
+      },
+      '/webhooks/{id}/secret': {
+        parameters: [idParam('id', 'the webhook id')],
+        post: write('replace the signing secret; the new one is returned once', { 200: json('the webhook and its new secret', ref('WebhookWithSecret')), ...notFound }),
       },
       '/audit-events': {
         get: read('the audit trail, newest first', { 200: json('a page', ref('AuditPage')) }, [

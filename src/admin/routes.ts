@@ -11,6 +11,7 @@ import { withActor, listAudit } from '../services/audit.js';
 import * as clients from '../services/clients.js';
 import * as apis from '../services/apis.js';
 import * as accounts from '../services/accounts.js';
+import * as webhooks from '../services/webhooks.js';
 import { listConsents, withdrawConsents } from '../services/consents.js';
 import { describeSigningKeys, rotateSigningKeys } from '../services/keys.js';
 import { auditRegistrationTokenCreated, listRegistrationTokens, revokeRegistrationToken, tokenPrefix } from '../services/registration-tokens.js';
@@ -324,6 +325,29 @@ export function adminRoutes(deps: AdminDeps): Router {
   });
   router.delete('/accounts/:id', writes, async (ctx) => {
     ctx.body = await accounts.deleteAccount(db, ctx.params.id);
+  });
+
+  // webhooks
+  router.get('/webhooks', reads, async (ctx) => {
+    ctx.body = { items: await webhooks.listWebhooks(db) };
+  });
+  router.post('/webhooks', writes, parseJson, async (ctx) => {
+    const { url, events } = bodyOf(ctx);
+    const { webhook, secret } = await webhooks.createWebhook(db, { url, events }, deps.keyEncryptionKey);
+    ctx.status = 201;
+    ctx.set('Location', `${ADMIN_PREFIX}/webhooks/${webhook.id}`);
+    ctx.body = { ...webhook, secret };
+  });
+  router.get('/webhooks/:id', reads, async (ctx) => {
+    ctx.body = await webhooks.showWebhook(db, ctx.params.id);
+  });
+  router.delete('/webhooks/:id', writes, async (ctx) => {
+    await webhooks.deleteWebhook(db, ctx.params.id);
+    ctx.status = 204;
+  });
+  router.post('/webhooks/:id/secret', writes, async (ctx) => {
+    const { webhook, secret } = await webhooks.rotateWebhookSecret(db, ctx.params.id, deps.keyEncryptionKey);
+    ctx.body = { ...webhook, secret };
   });
 
   // the audit trail

@@ -228,11 +228,22 @@ describe.each(databaseKinds())('the management API on %s', (kind) => {
     expect((await call('GET', '/consents')).body.items).toEqual([]);
     expect((await call('DELETE', '/consents')).status).toBe(400);
 
+    const hook = await call('POST', '/webhooks', { body: { url: 'https://hooks.example.com/gatehouse', events: ['client.created'] } });
+    expect(hook).toMatchObject({ status: 201, body: { id: expect.any(String), secret: expect.stringMatching(/^whsec_/) } });
+    expect((await call('POST', '/webhooks', { body: { url: 'http://hooks.example.com', events: ['no.such'] } })).body.errors.length).toBe(2);
+    expect((await call('GET', '/webhooks')).body.items).toEqual([expect.not.objectContaining({ secret: expect.anything() })]);
+    expect((await call('GET', `/webhooks/${hook.body.id}`)).body).toMatchObject({ id: hook.body.id, deliveries: [] });
+    const newSecret = await call('POST', `/webhooks/${hook.body.id}/secret`);
+    expect(newSecret.body.secret).not.toBe(hook.body.secret);
+    expect((await call('DELETE', `/webhooks/${hook.body.id}`)).status).toBe(204);
+    expect((await call('GET', `/webhooks/${hook.body.id}`)).status).toBe(404);
+
     const trail = await call('GET', '/audit-events?actor=ops&limit=1000');
     const actions = trail.body.items.map((e: { action: string }) => e.action);
-    expect(actions).toEqual(expect.arrayContaining(['client.created', 'client.updated', 'client.secret_rotated', 'client.deleted', 'api.created', 'api.deleted', 'registration_token.created', 'registration_token.revoked', 'signing_key.rotated']));
+    expect(actions).toEqual(expect.arrayContaining(['client.created', 'client.updated', 'client.secret_rotated', 'client.deleted', 'api.created', 'api.deleted', 'registration_token.created', 'registration_token.revoked', 'signing_key.rotated', 'webhook.created', 'webhook.secret_rotated', 'webhook.deleted']));
     expect(trail.body.items.every((e: { actorType: string; actorId: string }) => e.actorType === 'admin-client' && e.actorId === 'ops')).toBe(true);
     expect(JSON.stringify(trail.body)).not.toContain(created.body.token);
+    expect(JSON.stringify(trail.body)).not.toContain(hook.body.secret);
   });
 
   it('answered every documented operation it called with a documented status', () => {
