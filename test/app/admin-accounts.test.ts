@@ -77,6 +77,22 @@ describe.each(databaseKinds())('the management API for accounts on %s', (kind) =
     expect(trail.filter((e) => e.actorType === 'admin-client').map((e) => e.action).sort()).toEqual(['account.deleted', 'account.disabled', 'account.enabled']);
   });
 
+  it('takes DPoP-bound tokens too, only with their proof', async () => {
+    const { secret } = await createClient(server.database.prisma, {
+      clientId: 'ops-dpop', name: 'Ops (DPoP)', resources: [`${server.url}/admin/v1`], scopes: ['admin:read'],
+    });
+    await server.app.cache.refresh();
+    const rp = await oidc.discovery(new URL(server.url), 'ops-dpop', undefined, oidc.ClientSecretBasic(secret!), { execute: [oidc.allowInsecureRequests] });
+    const dpop = oidc.getDPoPHandle(rp, await oidc.randomDPoPKeyPair('ES256'));
+    const tokens = await oidc.clientCredentialsGrant(rp, { resource: `${server.url}/admin/v1`, scope: 'admin:read' }, { DPoP: dpop });
+    expect(tokens.token_type).toBe('dpop');
+    const withProof = await oidc.fetchProtectedResource(rp, tokens.access_token, new URL(`${server.url}/admin/v1/accounts`), 'GET', undefined, undefined, { DPoP: dpop });
+    expect(withProof.status).toBe(200);
+    const asBearer = await fetch(`${server.url}/admin/v1/accounts`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+    expect(asBearer.status).toBe(401);
+    expect(asBearer.headers.get('content-type')).toContain('application/problem+json');
+  });
+
   it('answered every accounts operation with a documented status', () => {
     const called = new Set([...check.checked].map((c) => c.split(' ').slice(0, 2).join(' ')));
     for (const op of ['GET /accounts', 'GET /accounts/{id}', 'DELETE /accounts/{id}', 'POST /accounts/{id}/disable', 'POST /accounts/{id}/enable']) expect(called).toContain(op);
