@@ -9,6 +9,7 @@ import type { JWK } from 'jose';
 import { purgeExpiredPayloads } from './storage/oidc-payloads.js';
 import { purgeAudit, withActor } from './services/audit.js';
 import { ensureAdminApi } from './services/apis.js';
+import { ensureAccountClient } from './services/account-page.js';
 import { AdminDataCache } from './services/admin-data-cache.js';
 import { ensureSigningKeys, pruneRetiredKeys, readKeySet, rotateSigningKeys, rotationDue } from './services/keys.js';
 import { SecretVerifier, type SecretCheckResult } from './services/client-secrets.js';
@@ -29,6 +30,7 @@ import { issuerGate } from './oidc/issuer-urls.js';
 import { authorizationServerMetadata } from './oidc/authorization-server-metadata.js';
 import { healthRoutes } from './health.js';
 import { interactionRoutes } from './interactions/routes.js';
+import { accountPageRoutes } from './interactions/account-page.js';
 import { providerViews } from './interactions/provider-views.js';
 import { render, serveAssets } from './interactions/views.js';
 import { createUpstreams, type Upstream } from './federation/index.js';
@@ -57,7 +59,7 @@ export interface App {
 }
 
 /** Paths served by Gatehouse itself rather than oidc-provider. */
-const OWN_ROUTES = /^\/(?:interaction\/|oauth2\/|assets\/|admin\/v1(?:\/|$)|healthz$|readyz$)/;
+const OWN_ROUTES = /^\/(?:interaction\/|oauth2\/|account(?:\/|$)|assets\/|admin\/v1(?:\/|$)|healthz$|readyz$)/;
 
 /** One line per request: method, path without the query string, status, duration. */
 function requestLog(logger: Logger): Middleware {
@@ -109,6 +111,8 @@ export async function createApp({
   await ensureSigningKeys(db, config.keyEncryptionKey);
   // the management API's own API (audience <issuer>/admin/v1), made by whichever node starts first
   await withActor({ type: 'system' }, () => ensureAdminApi(db, config.issuer));
+  // the account page's own client (/account signs in through it)
+  await withActor({ type: 'system' }, () => ensureAccountClient(db, config.issuer));
   // per minute, in seconds
   const MINUTE = 60;
   const secretCheckCounters = Object.fromEntries(
@@ -152,6 +156,7 @@ export async function createApp({
       interactionRoutes({
         provider, db, cache, upstreams, issuer: config.issuer, linkVerifiedEmails: config.linkVerifiedEmails, logger, metrics,
       }).routes(),
+      accountPageRoutes({ provider, db, cache, upstreams, issuer: config.issuer, logger }).routes(),
       adminRoutes({
         provider, db, cache, issuer: config.issuer, keys, keyEncryptionKey: config.keyEncryptionKey,
         keyPublishLeadSeconds: config.keyPublishLeadSeconds, registrationMode: config.registration, logger,

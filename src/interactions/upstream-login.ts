@@ -9,17 +9,19 @@ import { accountDisabled, PageError, signInLinkExpired } from './page-error.js';
 import type { InteractionDeps } from './routes.js';
 
 /** The pending upstream sign-in, kept in a short-lived signed cookie bound to the interaction. */
-interface PendingUpstream {
+export interface PendingUpstream {
   uid: string;
   provider: string;
   state: string;
   nonce: string;
   codeVerifier: string;
+  /** 'link': started on the account page, which finishes it (account-page.ts, bound to the account, no uid); absent: a sign-in */
+  purpose?: 'link';
 }
 
-const PENDING_COOKIE = 'gatehouse.upstream';
+export const PENDING_COOKIE = 'gatehouse.upstream';
 // 10 minutes, in ms
-const PENDING_MAX_AGE = 10 * 60 * 1000;
+export const PENDING_MAX_AGE = 10 * 60 * 1000;
 
 const ERROR_TEXT: Record<UpstreamError['kind'], (name: string) => string> = {
   denied: (name) => `You cancelled signing in with ${name}.`,
@@ -91,11 +93,12 @@ export function upstreamLoginRoutes(router: Router, deps: InteractionDeps): void
   });
 
   // The upstream's redirect lands here; the interaction cookie is scoped to
-  // /interaction/:uid, so bounce there with the same query.
+  // /interaction/:uid, so bounce there with the same query (a link: to the account page).
   router.get('/oauth2/:provider/callback', async (ctx) => {
     const pending = readPending(ctx);
     if (!pending || pending.provider !== ctx.params.provider) throw signInLinkExpired();
     ctx.set('Cache-Control', 'no-store');
+    if (pending.purpose === 'link') return ctx.redirect(`/account/link/${encodeURIComponent(pending.provider)}/callback${ctx.search}`);
     ctx.redirect(`/interaction/${encodeURIComponent(pending.uid)}/callback/${encodeURIComponent(pending.provider)}${ctx.search}`);
   });
 
@@ -103,7 +106,7 @@ export function upstreamLoginRoutes(router: Router, deps: InteractionDeps): void
     const pending = readPending(ctx);
     // single use: a replayed callback finds no pending sign-in
     ctx.cookies.set(PENDING_COOKIE, null, { signed: true, overwrite: true });
-    if (!pending || pending.uid !== ctx.params.uid || pending.provider !== ctx.params.provider) throw signInLinkExpired();
+    if (!pending || pending.purpose || pending.uid !== ctx.params.uid || pending.provider !== ctx.params.provider) throw signInLinkExpired();
     const interaction = await currentInteraction(provider, ctx, pending.uid);
     const upstream = upstreams.get(pending.provider);
     if (interaction.prompt.name !== 'login' || !upstream) throw signInLinkExpired();

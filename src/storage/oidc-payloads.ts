@@ -160,3 +160,9 @@ export async function purgeExpiredPayloads(hot: Pick<HotStatements, 'deleteExpir
     await new Promise((resolve) => setImmediate(resolve));
   }
 }
+
+/** Every sign-in session of a person ("sign out everywhere"), found through the accountId index; how many. Their grants and tokens stay. */
+export async function deleteSessionsOfAccount(db: Payloads, accountId: string): Promise<number> {
+  if (!isStorable(accountId)) return 0;
+  return (await db.oidcPayload.deleteMany({ where: { type: 'Session', accountId } })).count;
+}
