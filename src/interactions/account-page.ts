@@ -355,8 +355,7 @@ export function accountPageRoutes(deps: AccountPageDeps): Router {
 
   router.post('/account/sign-out-everywhere', formBody, async (ctx) => {
     const { session } = await formSignedIn(ctx);
-    // no audit event: AUDIT_ACTIONS has no action for it yet
-    const ended = await signOutEverywhere(db, session.accountId);
+    const ended = await withActor({ type: 'account', id: session.accountId, address: ctx.ip }, () => signOutEverywhere(db, session.accountId));
     logger.info({ accountId: session.accountId, ended }, 'signed out everywhere');
     ctx.cookies.set(CSRF_COOKIE, null, { path: '/account', signed: true, overwrite: true });
     renderSignedOut(ctx, `You are signed out on every device and browser (${ended === 1 ? '1 session' : `${ended} sessions`} ended). Apps you allowed keep their access until you withdraw it.`);

@@ -129,6 +129,8 @@ export async function linkIdentity(db: Db, accountId: string, identity: Upstream
  * the person allowed (their grants and tokens), which the page withdraws per
  * app. How many sessions ended.
  */
-export function signOutEverywhere(db: Db, accountId: string): Promise<number> {
-  return deleteSessionsOfAccount(db, accountId);
+export async function signOutEverywhere(db: Db, accountId: string): Promise<number> {
+  const ended = await deleteSessionsOfAccount(db, accountId);
+  await recordAudit(db, { action: 'account.signed_out_everywhere', target: { type: 'account', id: accountId }, details: { endedSessions: ended } });
+  return ended;
 }

@@ -32,7 +32,7 @@ export const AUDIT_ACTIONS = [
   'registration_token.created', 'registration_token.revoked',
   'signing_key.rotated',
   'sign_in.succeeded', 'sign_in.failed', 'account.created', 'account.linked',
-  'account.disabled', 'account.enabled', 'account.deleted',
+  'account.disabled', 'account.enabled', 'account.deleted', 'account.signed_out_everywhere',
   'consent.granted', 'consent.withdrawn',
   'refresh_token.reuse_detected', 'token.exchanged', 'rate_limit.tripped',
   'webhook.created', 'webhook.deleted', 'webhook.secret_rotated',

@@ -258,6 +258,10 @@ describe.each(databaseKinds())('the account page on %s', (kind) => {
     expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
     expect(await sessionsOf(accountId)).toBe(0);
     expect(await sessionsOf(someoneElse)).toBe(othersBefore);
+    // in the trail, as the person's own doing
+    expect(await prisma().auditEvent.findMany({ where: { action: 'account.signed_out_everywhere', targetId: accountId } })).toEqual([
+      expect.objectContaining({ actorType: 'account', actorId: accountId, details: { endedSessions: 2 } }),
+    ]);
 
     // both browsers have to sign in again
     for (const b of [laptop, phone]) {
