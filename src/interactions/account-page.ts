@@ -17,7 +17,7 @@ import { UpstreamError, type Upstream } from '../federation/index.js';
 import { render } from './views.js';
 import { formBody } from './current-interaction.js';
 import { PageError, renderPageError } from './page-error.js';
-import { PENDING_COOKIE, PENDING_MAX_AGE, type PendingUpstream } from './upstream-login.js';
+import { PENDING_COOKIE, startUpstream, type PendingUpstream } from './upstream-login.js';
 import { SCOPE_TEXT } from './consent-summary.js';
 
 /**
@@ -270,27 +270,8 @@ export function accountPageRoutes(deps: AccountPageDeps): Router {
     const { session } = await formSignedIn(ctx);
     const upstream = upstreams.get(ctx.params.provider);
     if (!upstream) throw new PageError(404, 'Unknown sign-in method', 'Choose one of the sign-in options on your account page.', '/account');
-    const pending: PendingLink = {
-      purpose: 'link',
-      accountId: session.accountId,
-      provider: upstream.id,
-      state: oauth.randomState(),
-      nonce: oauth.randomNonce(),
-      codeVerifier: oauth.randomPKCECodeVerifier(),
-    };
-    let url: URL;
-    try {
-      // the redirect URI registered at the upstream; its route bounces here (upstream-login.ts)
-      url = await upstream.authorizationUrl(pending, `${issuer}/oauth2/${upstream.id}/callback`);
-    } catch (err) {
-      throw linkFailure(err, upstream, 'linking could not start');
-    }
-    // the same cookie as a sign-in's: the upstream's callback route reads it
-    ctx.cookies.set(PENDING_COOKIE, JSON.stringify(pending), {
-      httpOnly: true, sameSite: 'lax', signed: true, secure: ctx.secure, maxAge: PENDING_MAX_AGE, overwrite: true,
-    });
-    ctx.set('Cache-Control', 'no-store');
-    ctx.redirect(url.href);
+    const link: Pick<PendingLink, 'purpose' | 'accountId'> = { purpose: 'link', accountId: session.accountId };
+    await startUpstream(ctx, upstream, issuer, link, (err) => linkFailure(err, upstream, 'linking could not start'));
   });
 
   function linkFailure(err: unknown, upstream: Upstream, step: string): PageError {

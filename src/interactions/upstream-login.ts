@@ -59,6 +59,42 @@ function readPending(ctx: Context): PendingUpstream | undefined {
  * bounces to the interaction's own path, where the code is exchanged and the
  * person's account found or created.
  */
+/**
+ * Sends the browser to an upstream: fresh state, nonce and PKCE verifier, kept
+ * in the short-lived signed pending cookie with what the callback needs
+ * (`extra`: the interaction, or the account a link is for). Used by sign-in
+ * and by linking on the account page.
+ */
+export async function startUpstream<T extends object>(
+  ctx: Context, upstream: Upstream, issuer: string, extra: T, failure: (err: unknown) => Error,
+): Promise<void> {
+  const pending = {
+    ...extra,
+    provider: upstream.id,
+    state: oauth.randomState(),
+    nonce: oauth.randomNonce(),
+    codeVerifier: oauth.randomPKCECodeVerifier(),
+  };
+  let url: URL;
+  try {
+    // the redirect URI registered at the upstream; its route reads the pending cookie
+    url = await upstream.authorizationUrl(pending, `${issuer}/oauth2/${upstream.id}/callback`);
+  } catch (err) {
+    throw failure(err);
+  }
+  ctx.cookies.set(PENDING_COOKIE, JSON.stringify(pending), {
+    httpOnly: true,
+    // lax: the upstream's redirect back is a cross-site top-level GET
+    sameSite: 'lax',
+    signed: true,
+    secure: ctx.secure,
+    maxAge: PENDING_MAX_AGE,
+    overwrite: true,
+  });
+  ctx.set('Cache-Control', 'no-store');
+  ctx.redirect(url.href);
+}
+
 export function upstreamLoginRoutes(router: Router, deps: InteractionDeps): void {
   const { provider, upstreams, issuer, logger } = deps;
 
@@ -66,30 +102,7 @@ export function upstreamLoginRoutes(router: Router, deps: InteractionDeps): void
     const interaction = await formInteraction(provider, ctx, ctx.params.uid, 'login');
     const upstream = upstreams.get(ctx.params.provider);
     if (!upstream) throw new PageError(404, 'Unknown sign-in method', 'Choose one of the sign-in options.', `/interaction/${interaction.uid}`);
-    const pending: PendingUpstream = {
-      uid: interaction.uid,
-      provider: upstream.id,
-      state: oauth.randomState(),
-      nonce: oauth.randomNonce(),
-      codeVerifier: oauth.randomPKCECodeVerifier(),
-    };
-    let url: URL;
-    try {
-      url = await upstream.authorizationUrl(pending, `${issuer}/oauth2/${upstream.id}/callback`);
-    } catch (err) {
-      throw upstreamFailure(err, upstream, interaction.uid, deps, 'upstream sign-in could not start');
-    }
-    ctx.cookies.set(PENDING_COOKIE, JSON.stringify(pending), {
-      httpOnly: true,
-      // lax: the upstream's redirect back is a cross-site top-level GET
-      sameSite: 'lax',
-      signed: true,
-      secure: ctx.secure,
-      maxAge: PENDING_MAX_AGE,
-      overwrite: true,
-    });
-    ctx.set('Cache-Control', 'no-store');
-    ctx.redirect(url.href);
+    await startUpstream(ctx, upstream, issuer, { uid: interaction.uid }, (err) => upstreamFailure(err, upstream, interaction.uid, deps, 'upstream sign-in could not start'));
   });
 
   // The upstream's redirect lands here; the interaction cookie is scoped to
