@@ -93,7 +93,7 @@ export function providerConfiguration({ config, db, hot, cache, keys, views, now
       // RFC 8628; sign-in in between goes through the same interaction routes
       deviceFlow: { enabled: true, charset: 'base-20', mask: '****-****', ...views.device },
       clientCredentials: { enabled: true },
-      introspection: { enabled: true, allowedPolicy: introspectionPolicy(cache) },
+      introspection: { enabled: true, allowedPolicy: introspectionPolicy(cache, hot) },
       revocation: { enabled: true },
       // FAPI 2.0 Security Profile for the clients an admin puts on it (client-metadata.ts)
       fapi: { enabled: true, profile: (_ctx, client) => (isFapi2(client) ? '2.0' : undefined) },

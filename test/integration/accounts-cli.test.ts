@@ -222,6 +222,7 @@ describe.each(databaseKinds())('gatehouse accounts on %s', (kind) => {
     await server.database.prisma.account.update({ where: { id: bob }, data: { disabledAt: new Date() } });
     try {
       expect(await server.database.prisma.oidcPayload.count({ where: { accountId: bob } })).toBeGreaterThan(0);
+      expect(await introspect(bobTokens.access_token)).toBe(false);
       expect(await userinfoStatus(bobTokens.access_token)).toBe(401);
       expect(await refreshError(bobTokens.refresh_token!)).toBe('invalid_grant');
       expect((await authFor(bobBrowser)).silent).toBe(false);
@@ -229,6 +230,7 @@ describe.each(databaseKinds())('gatehouse accounts on %s', (kind) => {
       await server.database.prisma.account.update({ where: { id: bob }, data: { disabledAt: null } });
     }
     // the same token and session work again once the flag is clear: it was the flag that refused them
+    expect(await introspect(bobTokens.access_token)).toBe(true);
     expect(await userinfoStatus(bobTokens.access_token)).toBe(200);
     expect(await authFor(bobBrowser)).toEqual({ silent: true });
   });
