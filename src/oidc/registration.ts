@@ -1,6 +1,7 @@
 import { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Db } from '../storage/database.js';
 import { consumeSingleUseToken, releaseSingleUseToken } from '../services/registration-tokens.js';
+import { newClientId } from '../services/clients.js';
 import { SINGLE_USE_POLICY, type RegistrationMode } from '../common/protocol.js';
 
 /**
@@ -19,10 +20,12 @@ type RegistrationFeatures = Pick<NonNullable<Configuration['features']>, 'regist
 export function registrationFeatures(mode: RegistrationMode, db: Db, now: () => number = Date.now): RegistrationFeatures {
   const management = { enabled: true, rotateRegistrationAccessToken: true };
   if (mode === 'off') return { registration: { enabled: false }, registrationManagement: { enabled: false } };
-  if (mode === 'open') return { registration: { enabled: true, initialAccessToken: false }, registrationManagement: management };
+  // client ids like the CLI's: hex, never starting with "-" (it would read as an option in the CLI)
+  if (mode === 'open') return { registration: { enabled: true, initialAccessToken: false, idFactory: newClientId }, registrationManagement: management };
   return {
     registration: {
       enabled: true,
+      idFactory: newClientId,
       initialAccessToken: true,
       // policies exist only with stored initial access tokens
       policies: {

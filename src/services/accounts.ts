@@ -54,7 +54,16 @@ export class AccountDisabledError extends ServiceError {
 }
 
 /** Our own `sub`: random, opaque, never derived from an upstream id. */
-const newAccountId = () => randomBytes(16).toString('base64url');
+/**
+ * Our own `sub`: 128 random bits, base64url, never starting with "-" (an id
+ * that did would read as an option: `gatehouse accounts show -x…`).
+ */
+function newAccountId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
+}
 
 const normalizeEmail = (email: string | null) => email?.trim().toLowerCase() || null;
 

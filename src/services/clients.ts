@@ -103,7 +103,7 @@ export async function listClientsPage(db: Db, page: { after?: string; limit?: nu
 }
 
 /** A new client id: hex, so a generated id never starts with "-" (which would read as a flag). */
-const newClientId = () => randomBytes(12).toString('hex');
+export const newClientId = () => randomBytes(12).toString('hex');
 
 /** Creates a client; a confidential one gets a generated secret, returned once. */
 export async function createClient(db: Db, fields: Record<string, unknown>): Promise<{ client: ClientRecord; secret?: string }> {
