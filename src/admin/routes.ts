@@ -19,6 +19,7 @@ import { DatabaseUnavailableError, storageError } from '../storage/errors.js';
 import { SINGLE_USE_POLICY } from '../common/protocol.js';
 import { adminOpenApi } from './openapi.js';
 import { ApiProblem, problemOf, sendProblem } from './problems.js';
+import { publicJwk } from '../common/jwk.js';
 
 /**
  * The management API, /admin/v1: JSON over HTTP for what the CLI does, on the
@@ -49,8 +50,6 @@ export interface AdminDeps {
 
 type AdminContext = Context & { state: AuthState };
 
-const PRIVATE_MEMBERS = new Set(['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']);
-const publicJwk = (jwk: JWK): JWK => Object.fromEntries(Object.entries(jwk).filter(([key]) => !PRIVATE_MEMBERS.has(key))) as JWK;
 
 /** A client's version, as an ETag: its last change, to the millisecond. */
 const etagOf = (updatedAt: Date) => `"${updatedAt.getTime()}"`;

@@ -14,6 +14,7 @@ import {
 } from '../services/token-exchange.js';
 import { RESOURCES, SCOPES } from './client-metadata.js';
 import { resourceServerInfo } from './resource-indicators.js';
+import { publicJwk } from '../common/jwk.js';
 
 /**
  * RFC 8693 token exchange at /token: an API's own credential exchanges a
@@ -47,8 +48,6 @@ const PARAMETERS = ['subject_token', 'subject_token_type', 'actor_token', 'actor
 /** may be repeated: more than one target is then refused with invalid_target, not invalid_request */
 const REPEATABLE = ['resource', 'audience'];
 
-const PRIVATE_MEMBERS = new Set(['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']);
-const publicJwk = (jwk: JWK): JWK => Object.fromEntries(Object.entries(jwk).filter(([key]) => !PRIVATE_MEMBERS.has(key))) as JWK;
 
 /** oidc-provider's error for a refusal; its descriptions are meant for the client. */
 function oauthError(err: ExchangeRefused): Error {

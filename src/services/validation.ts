@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { LOOPBACK_HOSTS } from '../common/loopback.js';
 import { formatProblem, type Problem } from './errors.js';
+import { PRIVATE_JWK_MEMBERS } from '../common/jwk.js';
 import { isStorable } from '../storage/text.js';
 import { AUTH_METHODS, CLIENT_PROFILES, DEVICE_CODE_GRANT, GRANT_TYPES, SIGNING_ALGS, TOKEN_EXCHANGE_GRANT, TOKEN_FORMATS } from '../common/protocol.js';
 
@@ -54,8 +55,6 @@ const unique = <T extends z.ZodTypeAny>(item: T) =>
 /** Where RP-initiated logout may return to: the same rules as redirect URIs. */
 export const postLogoutRedirectUri = redirectUri;
 
-/** Members only a private (or symmetric) JWK has (RFC 7518 §6). */
-const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 /** The members each key type needs to verify a signature. */
 const PUBLIC_JWK_MEMBERS: Record<string, string[]> = { RSA: ['n', 'e'], EC: ['crv', 'x', 'y'], OKP: ['crv', 'x'] };
 
