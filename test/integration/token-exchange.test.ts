@@ -121,6 +121,11 @@ describe.each(databaseKinds())('token exchange (RFC 8693) on %s', (kind) => {
     // STOCK tokens live an hour; this one ends with the subject token
     expect(payload.exp).toBe(subject.exp);
     expect(tokens.expires_in).toBeLessThanOrEqual(subject.exp! - subject.iat!);
+    // in the audit trail, as the exchanging API's doing, without the tokens
+    const trail = await server.database.prisma.auditEvent.findMany({ where: { action: 'token.exchanged', actorId: 'orders-api' } });
+    expect(trail).toEqual(expect.arrayContaining([expect.objectContaining({ actorType: 'client', targetType: 'account', targetId: person, details: expect.objectContaining({ target: STOCK, act: { sub: 'orders-api' } }) })]));
+    expect(JSON.stringify(trail)).not.toContain(tokens.access_token);
+    expect(JSON.stringify(trail)).not.toContain(ordersToken);
   });
 
   it('exchanges an opaque token for an opaque one whose introspection shows sub and act, and stores it', async () => {
