@@ -52,6 +52,7 @@ const REPEATABLE = ['resource', 'audience'];
 /** oidc-provider's error for a refusal; its descriptions are meant for the client. */
 function oauthError(err: ExchangeRefused): Error {
   switch (err.code) {
+    // RFC 8693 §2.2.2: a bad request, and a subject token that is invalid or unacceptable by policy
     case 'invalid_request':
       return new errors.InvalidRequest(err.message);
     case 'unauthorized_client':
@@ -60,9 +61,6 @@ function oauthError(err: ExchangeRefused): Error {
       return new errors.InvalidTarget(err.message);
     case 'invalid_scope':
       return new errors.InvalidScope(err.message, '');
-    case 'invalid_grant':
-      // oidc-provider's InvalidGrant keeps its detail to itself; this one says what is wrong with the token
-      return Object.assign(new errors.InvalidGrant(err.message), { error_description: err.message });
   }
 }
 
@@ -100,8 +98,8 @@ export function installTokenExchange(provider: Provider, deps: TokenExchangeDeps
       return subjectFromJwtClaims(payload);
     } catch (err) {
       if (err instanceof ExchangeRefused) throw err;
-      if (err instanceof joseErrors.JWTExpired) throw new ExchangeRefused('invalid_grant', 'subject token has expired');
-      throw new ExchangeRefused('invalid_grant', 'subject token is not a valid access token of this server');
+      if (err instanceof joseErrors.JWTExpired) throw new ExchangeRefused('invalid_request', 'subject token has expired');
+      throw new ExchangeRefused('invalid_request', 'subject token is not a valid access token of this server');
     }
   }
 
@@ -110,14 +108,14 @@ export function installTokenExchange(provider: Provider, deps: TokenExchangeDeps
     const found = await provider.AccessToken.find(token);
     if (!found) {
       const client = await provider.ClientCredentials.find(token);
-      if (client?.isValid) throw new ExchangeRefused('invalid_grant', 'subject token has no subject person');
-      throw new ExchangeRefused('invalid_grant', 'subject token is not a valid access token of this server');
+      if (client?.isValid) throw new ExchangeRefused('invalid_request', 'subject token has no subject person');
+      throw new ExchangeRefused('invalid_request', 'subject token is not a valid access token of this server');
     }
     if (found.grantId) {
       // as introspection does: a token whose grant was revoked or ended is not active
       const grant = await provider.Grant.find(found.grantId);
       if (!grant || grant.clientId !== found.clientId || grant.accountId !== found.accountId) {
-        throw new ExchangeRefused('invalid_grant', 'subject token is not a valid access token of this server');
+        throw new ExchangeRefused('invalid_request', 'subject token is not a valid access token of this server');
       }
     }
     return subjectFromStoredToken(found);
@@ -147,7 +145,7 @@ export function installTokenExchange(provider: Provider, deps: TokenExchangeDeps
       now: nowSeconds,
     });
     // the person must still exist (a client_credentials token never gets here)
-    if (!(await findAccount(deps.hot, decision.accountId))) throw new ExchangeRefused('invalid_grant', "subject token's person is unknown");
+    if (!(await findAccount(deps.hot, decision.accountId))) throw new ExchangeRefused('invalid_request', "subject token's person is unknown");
 
     if (!dPoP && client.dpopBoundAccessTokens) throw new errors.InvalidGrant('DPoP proof JWT not provided');
 

@@ -20,7 +20,7 @@ import { scopesForClient } from './apis.js';
 /** RFC 8693 §3: the only token type Gatehouse takes and issues. */
 export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 
-export type ExchangeErrorCode = 'invalid_request' | 'invalid_grant' | 'unauthorized_client' | 'invalid_target' | 'invalid_scope';
+export type ExchangeErrorCode = 'invalid_request' | 'unauthorized_client' | 'invalid_target' | 'invalid_scope';
 
 /** A refused exchange: the OAuth error code (RFC 8693 §2.2.2) and a description for the client. */
 export class ExchangeRefused extends Error {
@@ -103,7 +103,7 @@ export function readExchangeRequest(params: ExchangeParams): { subjectToken: str
 export function readActor(value: unknown, depth = 0): Actor | undefined {
   if (value === undefined || value === null) return undefined;
   const v = value as Record<string, unknown>;
-  if (typeof value !== 'object' || Array.isArray(value) || typeof v.sub !== 'string' || depth > 32) refuse('invalid_grant', 'subject token has a malformed act claim');
+  if (typeof value !== 'object' || Array.isArray(value) || typeof v.sub !== 'string' || depth > 32) refuse('invalid_request', 'subject token has a malformed act claim');
   const inner = readActor(v.act, depth + 1);
   return { sub: v.sub as string, ...(inner ? { act: inner } : {}) };
 }
@@ -117,7 +117,7 @@ const scopesOf = (scope: unknown) => (typeof scope === 'string' ? scope.split(' 
  */
 export function subjectFromJwtClaims(claims: Record<string, unknown>): SubjectToken {
   const { sub, client_id: clientId, exp } = claims;
-  if (typeof sub !== 'string' || typeof clientId !== 'string' || typeof exp !== 'number') refuse('invalid_grant', 'subject token lacks sub, client_id or exp');
+  if (typeof sub !== 'string' || typeof clientId !== 'string' || typeof exp !== 'number') refuse('invalid_request', 'subject token lacks sub, client_id or exp');
   return {
     accountId: sub === clientId ? undefined : (sub as string),
     clientId: clientId as string,
@@ -130,7 +130,7 @@ export function subjectFromJwtClaims(claims: Record<string, unknown>): SubjectTo
 
 /** A stored (opaque) access token, as oidc-provider's AccessToken model holds it. */
 export function subjectFromStoredToken(token: { accountId?: unknown; clientId?: unknown; aud?: unknown; scope?: unknown; exp?: unknown; extra?: unknown }): SubjectToken {
-  if (typeof token.clientId !== 'string' || typeof token.exp !== 'number') refuse('invalid_grant', 'subject token is invalid');
+  if (typeof token.clientId !== 'string' || typeof token.exp !== 'number') refuse('invalid_request', 'subject token is invalid');
   return {
     accountId: typeof token.accountId === 'string' && token.accountId ? token.accountId : undefined,
     clientId: token.clientId as string,
@@ -184,7 +184,7 @@ export interface ExchangeDecision {
 
 /**
  * Decides an exchange, in the order the refusals are checked: the subject
- * token (expired, no person, not for an API: invalid_grant), the client
+ * token (expired, no person, not for an API: invalid_request), the client
  * (not the subject API's credential: unauthorized_client), the target
  * (unknown or not the client's: invalid_target), the scopes (invalid_scope).
  */
@@ -201,9 +201,9 @@ export function decideExchange(input: {
   now: number;
 }): ExchangeDecision {
   const { client, subject, subjectApis, target, now } = input;
-  if (subject.exp <= now) refuse('invalid_grant', 'subject token has expired');
-  if (!subject.accountId) refuse('invalid_grant', 'subject token has no subject person');
-  if (!subjectApis.some(Boolean)) refuse('invalid_grant', 'subject token was not issued for a registered API');
+  if (subject.exp <= now) refuse('invalid_request', 'subject token has expired');
+  if (!subject.accountId) refuse('invalid_request', 'subject token has no subject person');
+  if (!subjectApis.some(Boolean)) refuse('invalid_request', 'subject token was not issued for a registered API');
   if (!isSubjectApiCredential(client.clientId, subjectApis)) {
     refuse('unauthorized_client', "this client may not exchange tokens issued for the subject token's API: it is not one of that API's credentials");
   }

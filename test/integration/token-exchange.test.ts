@@ -198,9 +198,9 @@ describe.each(databaseKinds())('token exchange (RFC 8693) on %s', (kind) => {
       expect(await refusal('ledger-api', { subject_token: ledgerToken, resource: WAREHOUSE, scope: 'stock:write' })).toMatchObject({ error: 'invalid_scope' });
     });
 
-    it('refuses garbage, foreign, expired and personless subject tokens: invalid_grant', async () => {
+    it('refuses garbage, foreign, expired and personless subject tokens: invalid_request (RFC 8693 §2.2.2)', async () => {
       const garbage = await refusal('orders-api', { subject_token: 'not-a-token', resource: WAREHOUSE });
-      expect(garbage.error).toBe('invalid_grant');
+      expect(garbage.error).toBe('invalid_request');
 
       // signed like Gatehouse's, by a key that is not Gatehouse's
       const { privateKey } = await generateKeyPair('ES256');
@@ -208,7 +208,7 @@ describe.each(databaseKinds())('token exchange (RFC 8693) on %s', (kind) => {
         .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt' })
         .setIssuer(server.url).setAudience(ORDERS).setSubject(person).setIssuedAt().setExpirationTime('5m').setJti('forged')
         .sign(privateKey);
-      expect(await refusal('orders-api', { subject_token: forged, resource: WAREHOUSE })).toMatchObject({ error: 'invalid_grant' });
+      expect(await refusal('orders-api', { subject_token: forged, resource: WAREHOUSE })).toMatchObject({ error: 'invalid_request' });
 
       // tokens Gatehouse made itself, through its own models, that expired a minute ago
       const { provider } = server.app;
@@ -221,10 +221,10 @@ describe.each(databaseKinds())('token exchange (RFC 8693) on %s', (kind) => {
         } as any).save();
       const expiredJwt = await expired(ORDERS, 'jwt', 'orders:read stock:read');
       expect(decodeJwt(expiredJwt)).toMatchObject({ sub: person, aud: ORDERS, exp: past });
-      expect(await refusal('orders-api', { subject_token: expiredJwt, resource: WAREHOUSE })).toEqual({ error: 'invalid_grant', error_description: 'subject token has expired' });
+      expect(await refusal('orders-api', { subject_token: expiredJwt, resource: WAREHOUSE })).toEqual({ error: 'invalid_request', error_description: 'subject token has expired' });
       const expiredOpaque = await expired(LEDGER, 'opaque', 'stock:read');
       before = await storedTokens(); // the expired token itself is a row
-      expect(await refusal('ledger-api', { subject_token: expiredOpaque, resource: WAREHOUSE })).toMatchObject({ error: 'invalid_grant' });
+      expect(await refusal('ledger-api', { subject_token: expiredOpaque, resource: WAREHOUSE })).toMatchObject({ error: 'invalid_request' });
 
       // an API's own client_credentials tokens, JWT and opaque, have no person
       const billing = await rp('billing');
@@ -232,7 +232,7 @@ describe.each(databaseKinds())('token exchange (RFC 8693) on %s', (kind) => {
         const machine = (await oidc.clientCredentialsGrant(billing, { resource, scope: 'stock:read' })).access_token;
         before = await storedTokens();
         const exchanger = resource === ORDERS ? 'orders-api' : 'ledger-api';
-        expect(await refusal(exchanger, { subject_token: machine, resource: WAREHOUSE })).toEqual({ error: 'invalid_grant', error_description: 'subject token has no subject person' });
+        expect(await refusal(exchanger, { subject_token: machine, resource: WAREHOUSE })).toEqual({ error: 'invalid_request', error_description: 'subject token has no subject person' });
       }
     });
 

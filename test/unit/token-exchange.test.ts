@@ -75,7 +75,7 @@ describe('reading subject tokens', () => {
     expect(subjectFromJwtClaims(claims)).toEqual({ accountId: 'person-1', clientId: 'shop', audiences: [ORDERS], scopes: ['orders:read', 'stock:read'], exp: NOW, act: undefined });
     expect(subjectFromJwtClaims({ ...claims, sub: 'shop' }).accountId).toBeUndefined();
     expect(subjectFromJwtClaims({ ...claims, aud: [ORDERS, STOCK], scope: undefined })).toMatchObject({ audiences: [ORDERS, STOCK], scopes: [] });
-    expect(refusalOf(() => subjectFromJwtClaims({ ...claims, client_id: undefined })).code).toBe('invalid_grant');
+    expect(refusalOf(() => subjectFromJwtClaims({ ...claims, client_id: undefined })).code).toBe('invalid_request');
   });
 
   it('takes a stored token, and its act from extra', () => {
@@ -87,7 +87,7 @@ describe('reading subject tokens', () => {
   it('refuses a malformed act claim', () => {
     expect(readActor({ sub: 'a', extra: 'dropped' })).toEqual({ sub: 'a' });
     for (const bad of ['a', { act: { sub: 'b' } }, { sub: 'a', act: { sub: 7 } }, [{ sub: 'a' }]]) {
-      expect(refusalOf(() => readActor(bad)).code).toBe('invalid_grant');
+      expect(refusalOf(() => readActor(bad)).code).toBe('invalid_request');
     }
   });
 });
@@ -114,10 +114,10 @@ describe('who may exchange what', () => {
   });
 
   it.each<[string, Partial<Parameters<typeof decideExchange>[0]>, string, RegExp]>([
-    ['an expired subject token', { subject: { ...subject, exp: NOW } }, 'invalid_grant', /expired/],
-    ['a subject token without a person', { subject: { ...subject, accountId: undefined } }, 'invalid_grant', /no subject person/],
-    ['a subject token for no registered API', { subjectApis: [null] }, 'invalid_grant', /registered API/],
-    ['a subject token without audience', { subjectApis: [] }, 'invalid_grant', /registered API/],
+    ['an expired subject token', { subject: { ...subject, exp: NOW } }, 'invalid_request', /expired/],
+    ['a subject token without a person', { subject: { ...subject, accountId: undefined } }, 'invalid_request', /no subject person/],
+    ['a subject token for no registered API', { subjectApis: [null] }, 'invalid_request', /registered API/],
+    ['a subject token without audience', { subjectApis: [] }, 'invalid_request', /registered API/],
     ["a client that is not the subject API's credential", { client: { ...ordersApi, clientId: 'intruder' } }, 'unauthorized_client', /credentials/],
     ['a target the client does not list', { target: payroll }, 'invalid_target', /unknown or not allowed/],
     ['an unknown target', { target: null }, 'invalid_target', /unknown or not allowed/],
@@ -136,7 +136,7 @@ describe('who may exchange what', () => {
 
   it('checks the client before the target, and the subject token before the client', () => {
     expect(refusalOf(() => decide({ client: { ...ordersApi, clientId: 'intruder' }, target: null })).code).toBe('unauthorized_client');
-    expect(refusalOf(() => decide({ client: { ...ordersApi, clientId: 'intruder' }, subject: { ...subject, exp: NOW - 1 } })).code).toBe('invalid_grant');
+    expect(refusalOf(() => decide({ client: { ...ordersApi, clientId: 'intruder' }, subject: { ...subject, exp: NOW - 1 } })).code).toBe('invalid_request');
   });
 
   it('lets a registered app exchange towards an API that accepts registered apps', () => {
