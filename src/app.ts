@@ -142,7 +142,8 @@ export async function createApp({
     provider.use(metrics.http());
     provider.use(anonymousActor());
     provider.use(outage.middleware());
-    provider.use(authorizationServerMetadata(config.issuer));
+    const issuerPathMetadata = authorizationServerMetadata(config.issuer);
+    if (issuerPathMetadata) provider.use(issuerPathMetadata);
     provider.use(issuerGate(config.issuer, config.keyPublishLeadSeconds));
     provider.use(inactiveForStructuredTokens);
     if (logger.isLevelEnabled('info')) provider.use(requestLog(logger));

@@ -32,9 +32,10 @@ export const OPENID_CONFIGURATION_PATH = '/.well-known/openid-configuration';
  * @see https://www.rfc-editor.org/rfc/rfc8414#section-3
  * @see https://openid.net/specs/openid-connect-discovery-1_0.html#ProviderConfig
  */
-export function authorizationServerMetadata(issuer: string): Middleware {
+export function authorizationServerMetadata(issuer: string): Middleware | undefined {
   const path = new URL(issuer).pathname.replace(/\/+$/, '');
-  if (!path) return (_ctx, next) => next();
+  // an issuer without a path needs nothing: no pass-through on every request (/token included)
+  if (!path) return undefined;
   const aliases = new Set([`${OAUTH_METADATA_PATH}${path}`, `${OPENID_CONFIGURATION_PATH}${path}`, `${path}${OPENID_CONFIGURATION_PATH}`]);
   return async function issuerPathMetadata(ctx, next) {
     // GET also answers HEAD; OPTIONS is oidc-provider's CORS preflight for discovery

@@ -129,8 +129,10 @@ export async function linkIdentity(db: Db, accountId: string, identity: Upstream
  * the person allowed (their grants and tokens), which the page withdraws per
  * app. How many sessions ended.
  */
-export async function signOutEverywhere(db: Db, accountId: string): Promise<number> {
-  const ended = await deleteSessionsOfAccount(db, accountId);
-  await recordAudit(db, { action: 'account.signed_out_everywhere', target: { type: 'account', id: accountId }, details: { endedSessions: ended } });
-  return ended;
+export function signOutEverywhere(db: Db, accountId: string): Promise<number> {
+  return transaction(db, async (tx) => {
+    const ended = await deleteSessionsOfAccount(tx, accountId);
+    await recordAudit(tx, { action: 'account.signed_out_everywhere', target: { type: 'account', id: accountId }, details: { endedSessions: ended } });
+    return ended;
+  });
 }

@@ -4,7 +4,8 @@ import type { HotStatements } from '../storage/hot-statements.js';
 import { transaction } from '../storage/database.js';
 import * as accounts from '../storage/accounts.js';
 import type { AccountClaims, AccountRecord } from '../storage/accounts.js';
-import { deleteGrants, deletePayloadsOfAccount } from '../storage/oidc-payloads.js';
+import { deletePayloadsOfAccount } from '../storage/oidc-payloads.js';
+import { deleteConsents } from '../storage/consents.js';
 import { UniqueViolationError } from '../storage/errors.js';
 import { forgetAddressesOf, recordAudit } from './audit.js';
 import { invalid, notFound, ServiceError, type Problem } from './errors.js';
@@ -229,13 +230,14 @@ export interface AccountChange {
 
 /**
  * Ends everything of an account, inside the caller's transaction: every
- * artifact that names it (sessions, grants, codes, stored tokens), then
- * anything still stored under the grants its consents remember. How many
- * artifacts named it.
+ * artifact that names it (sessions, grants, codes, stored tokens), and its
+ * remembered consents with whatever is still stored under their grants (so no
+ * app is listed as having access to a grant that is gone). How many artifacts
+ * named it.
  */
 async function endArtifacts(tx: Tx, id: string): Promise<number> {
   const ended = await deletePayloadsOfAccount(tx, id);
-  await deleteGrants(tx, await accounts.consentGrantIdsOfAccount(tx, id));
+  await deleteConsents(tx, { accountId: id });
   return ended;
 }
 

@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import type { Db, Tx } from '../storage/database.js';
+import { transaction } from '../storage/database.js';
 import * as audit from '../storage/audit.js';
 import type { AuditFilter, AuditRow } from '../storage/audit.js';
 import { invalid, type Problem } from './errors.js';
@@ -87,8 +88,15 @@ export async function recordAudit(db: Tx, input: AuditInput, now: Date = new Dat
 /** Records several events at once (a seed file's changes): one statement per 500. */
 export async function recordAuditMany(db: Tx, inputs: AuditInput[], now: Date = new Date()): Promise<AuditEvent[]> {
   const events = inputs.map((input) => toEvent(input, now));
-  for (let i = 0; i < events.length; i += 500) await audit.insertAuditEvents(db, events.slice(i, i + 500));
-  if (events.length) for (const subscriber of subscribers) await subscriber(db, events);
+  if (!events.length) return events;
+  const write = async (tx: Tx) => {
+    for (let i = 0; i < events.length; i += 500) await audit.insertAuditEvents(tx, events.slice(i, i + 500));
+    for (const subscriber of subscribers) await subscriber(tx, events);
+  };
+  // the rows and what subscribers write (the webhooks' outbox) commit together: given
+  // the database itself rather than a transaction, open one
+  if (subscribers.length && '$transaction' in db) await transaction(db as Db, write);
+  else await write(db);
   return events;
 }
 

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Db, Tx } from '../storage/database.js';
 import type { AttemptRow, DeliveryRow, WebhookRow } from '../storage/webhooks.js';
 import { isLoopbackHttp } from '../common/loopback.js';
+import { isStorable } from '../storage/text.js';
 import { AUDIT_ACTIONS, onAuditEvent, recordAudit, type AuditEvent } from './audit.js';
 import { invalid, notFound, type Problem } from './errors.js';
 
@@ -95,6 +96,7 @@ function urlProblems(url: unknown): Problem[] {
   if (url === undefined || url === '') return [{ path: ['url'], message: 'required' }];
   if (typeof url !== 'string') return [{ path: ['url'], message: 'must be a URL' }];
   if (url.length > MAX_URL_LENGTH) return [{ path: ['url'], message: `must be at most ${MAX_URL_LENGTH} characters` }];
+  if (!isStorable(url)) return [{ path: ['url'], message: 'must not contain a NUL character or a lone UTF-16 surrogate' }];
   if (!URL.canParse(url)) return [{ path: ['url'], message: `not an absolute URL: ${url}` }];
   const u = new URL(url);
   const problems: Problem[] = [];
@@ -218,9 +220,16 @@ export async function purgeWebhookDeliveries(db: Db, days: number, now: Date = n
 // ---------------------------------------------------------------------------
 // Outbox
 
-/** The Standard Webhooks message of an audit event: type, timestamp, and the event as `audit list --json` shows it. */
+/**
+ * The Standard Webhooks message of an audit event: type, timestamp, and the
+ * event as `audit list --json` shows it, less the client address. The outbox
+ * keeps a copy of the message, and erasing an account removes the addresses of
+ * its events from the trail only; a receiver that needs the address reads the
+ * event by its id.
+ */
 function message(event: AuditEvent): Record<string, unknown> {
-  return { type: event.action, timestamp: event.at.toISOString(), data: { ...event, at: event.at.toISOString() } };
+  const { address: _address, ...data } = event;
+  return { type: event.action, timestamp: event.at.toISOString(), data: { ...data, at: event.at.toISOString() } };
 }
 
 /** Workers of this process, nudged when an event of this process is queued. */
@@ -444,6 +453,8 @@ export class WebhookWorker {
       const now = this.#now();
       const ids = await store.dueDeliveryIds(this.db, new Date(now), free);
       for (const id of ids) {
+        // a stopping node claims nothing more
+        if (this.#stopped) break;
         // the claim's end is its token: results are written only while the row still holds it
         const until = new Date(now + LOCK_MS);
         if (!(await store.claimDelivery(this.db, id, new Date(now), until))) continue;
@@ -474,12 +485,15 @@ export class WebhookWorker {
       const started = this.#now();
       const result = webhook ? await this.#post(webhook, delivery) : { error: 'the webhook was deleted' };
       const at = new Date(this.#now());
-      await store.insertAttempt(this.db, { id: randomUUID(), deliveryId: id, at: new Date(started), status: result.status ?? null, error: result.error ?? null, durationMs: Math.max(0, at.getTime() - started) });
+      const attempt = { id: randomUUID(), deliveryId: id, at: new Date(started), status: result.status ?? null, error: result.error ?? null, durationMs: Math.max(0, at.getTime() - started) };
       const log = { webhook: delivery.webhookId, delivery: id, attempt: delivery.attempts, status: result.status, error: result.error };
       if (result.status !== undefined && result.status >= 200 && result.status < 300) {
+        // delivered first: a failure between the two writes loses an attempt row, never sends twice
         await store.markDelivered(this.db, id, at);
+        await store.insertAttempt(this.db, attempt);
         return;
       }
+      await store.insertAttempt(this.db, attempt);
       if (this.#stopping.signal.aborted && result.interrupted) {
         // this node is stopping: due again at once, for another node or the next start
         await store.releaseDelivery(this.db, id, claim, {});

@@ -194,11 +194,6 @@ export async function countAccountLinks(db: Pick<Db, 'federatedIdentity' | 'cons
   return { identities, consents };
 }
 
-/** The grant ids the account's consents remember. */
-export async function consentGrantIdsOfAccount(db: Pick<Db, 'consent'>, id: string): Promise<string[]> {
-  return (await db.consent.findMany({ where: { accountId: id }, select: { grantId: true } })).map((c) => c.grantId);
-}
-
 /** Deletes the account; its identities and consents go with it (ON DELETE CASCADE). Whether it existed. */
 export async function deleteAccountRow(db: Pick<Db, 'account'>, id: string): Promise<boolean> {
   if (!isStorable(id)) return false;

@@ -338,9 +338,12 @@ describe.each(databaseKinds())('account rules on %s', (kind) => {
     expect(await disableAccount(database.prisma, account.id)).toMatchObject({ changed: true, endedArtifacts: 2 });
     expect([await sessions.find('s-2'), await grants.find('g-2'), await refresh.find('rt-2')]).toEqual([undefined, undefined, undefined]);
     expect(await sessions.find('s-3')).toBeDefined();
+    // the consent whose grant ended goes too: no app is shown access it no longer has
+    expect(await database.prisma.consent.count({ where: { accountId: account.id } })).toBe(0);
     expect(await disableAccount(database.prisma, account.id)).toMatchObject({ changed: false, endedArtifacts: 0 });
 
     await artifacts();
+    await rememberConsent(database.prisma, account.id, 'app', 'g-2');
     expect(await deleteAccount(database.prisma, account.id)).toEqual({ id: account.id, identities: 1, consents: 1, endedArtifacts: 2 });
     expect([await sessions.find('s-2'), await grants.find('g-2'), await refresh.find('rt-2')]).toEqual([undefined, undefined, undefined]);
     expect(await database.prisma.consent.count({ where: { accountId: account.id } })).toBe(0);
