@@ -454,7 +454,7 @@ export class WebhookWorker {
       const ids = await store.dueDeliveryIds(this.db, new Date(now), free);
       for (const id of ids) {
         // a stopping node claims nothing more
-        if (this.#stopped) break;
+        if (this.#stopping.signal.aborted) break;
         // the claim's end is its token: results are written only while the row still holds it
         const until = new Date(now + LOCK_MS);
         if (!(await store.claimDelivery(this.db, id, new Date(now), until))) continue;
