@@ -79,16 +79,29 @@ interface Entry {
 }
 
 /**
+ * What one shared verification came to: the secret is right, wrong, or the
+ * request that started it was over its failure limit (at `source`), so argon2
+ * did not run.
+ */
+type Outcome = { kind: 'ok' } | { kind: 'bad' } | { kind: 'limited'; source: string; error: SecretAttemptsLimitedError };
+
+/**
  * Verifies a presented secret against a stored argon2id hash, remembering the
  * last success per client as a keyed digest (random per-process key) of the secret.
  * An entry only counts while the stored hash is unchanged, so a rotated secret
  * is never accepted from the cache. Failures are never cached.
+ *
+ * A failure limit never refuses the right secret for failures it has not had:
+ * concurrent verifications of one (client, hash, secret) share one argon2 run,
+ * and only the request that starts it reserves a failure ahead of argon2 (so
+ * a burst of different wrong secrets runs no more checks than the limit allows).
+ * The others count a failure only when the shared run found the secret wrong.
  */
 export class SecretVerifier {
   readonly #key = randomBytes(32);
   readonly #entries = new Map<string, Entry>();
   /** concurrent first verifications of the same secret share one argon2 run */
-  readonly #pending = new Map<string, Promise<boolean>>();
+  readonly #pending = new Map<string, Promise<Outcome>>();
   readonly #limits: VerifierLimits;
   #running = 0;
   readonly #waiting: (() => void)[] = [];
@@ -123,46 +136,90 @@ export class SecretVerifier {
 
   /**
    * True when `secret` matches the stored hash. A cache hit costs one digest
-   * and nothing else. A miss first reserves a failure for the client at
-   * `source` (the caller's address), so a burst of wrong secrets cannot run
-   * more argon2 checks than the limit allows; a success gives it back. Throws
-   * SecretAttemptsLimitedError when the client used up its failures, and
+   * and nothing else. A miss joins the verification of the same secret already
+   * running, or starts one, which first reserves a failure for the client at
+   * `source` (the caller's address) and gives it back when the secret was right.
+   * Throws SecretAttemptsLimitedError when the client used up its failures at
+   * `source` (a request that shared a wrong secret's run counts one too), and
    * VerifierBusyError when the argon2 queue is full.
    */
-  async verify(clientId: string, hash: string, secret: string, source?: string): Promise<boolean> {
+  verify(clientId: string, hash: string, secret: string, source?: string): Promise<boolean> {
+    return this.#verify(clientId, hash, secret, source, true);
+  }
+
+  async #verify(clientId: string, hash: string, secret: string, source: string | undefined, mayRetry: boolean): Promise<boolean> {
     const mac = this.#mac(secret);
     const entry = this.#entries.get(clientId);
     if (entry && entry.hash === hash && timingSafeEqual(entry.mac, mac)) {
       this.#observe('cache_hit');
       return true;
     }
-    const reserved = source !== undefined && this.#failures ? await this.#reserve(this.#failures, clientId, source) : undefined;
-
-    const pendingKey = `${clientId}\0${hash}\0${mac.toString('base64')}`;
-    let pending = this.#pending.get(pendingKey);
-    if (!pending) {
-      pending = this.#limited(() => verifySecret(hash, secret)).finally(() => this.#pending.delete(pendingKey));
-      this.#pending.set(pendingKey, pending);
-    }
-    let ok = false;
-    let failed = false;
+    const key = `${clientId}\0${hash}\0${mac.toString('base64')}`;
+    const shared = this.#pending.get(key);
+    let outcome: Outcome;
     try {
-      ok = await pending;
-      failed = !ok;
-      this.#observe(ok ? 'argon2_ok' : 'argon2_fail');
+      outcome = await (shared ?? this.#start(key, clientId, hash, secret, mac, source));
     } catch (err) {
       if (err instanceof VerifierBusyError) this.#observe('busy');
       throw err;
-    } finally {
-      // only a wrong secret keeps its reservation
-      if (reserved && !failed) await reserved.refund();
     }
-    if (ok) this.#remember(clientId, { hash, mac });
-    return ok;
+    if (outcome.kind === 'limited') {
+      // the request that started the run was over its limit: that says nothing
+      // about this one (another address), which tries once on its own
+      if (shared && mayRetry && outcome.source !== source) return this.#verify(clientId, hash, secret, source, false);
+      if (shared) this.#observe('limited');
+      throw outcome.error;
+    }
+    this.#observe(outcome.kind === 'ok' ? 'argon2_ok' : 'argon2_fail');
+    // the run's own failure is already counted; every request that shared a wrong secret's run counts one
+    if (outcome.kind === 'bad' && shared && source !== undefined && this.#failures) await this.#countFailure(this.#failures, clientId, source);
+    return outcome.kind === 'ok';
+  }
+
+  /**
+   * Starts the one verification of this (client, hash, secret): reserves a
+   * failure, runs argon2, and on success remembers the secret *before* the run
+   * ends, so a request arriving at any moment finds either the run or the entry.
+   */
+  #start(key: string, clientId: string, hash: string, secret: string, mac: Buffer, source: string | undefined): Promise<Outcome> {
+    const failures = this.#failures;
+    const run = (async (): Promise<Outcome> => {
+      let reserved: { refund(): Promise<void> } | undefined;
+      if (source !== undefined && failures) {
+        try {
+          reserved = await this.#reserve(failures, clientId, source);
+        } catch (err) {
+          if (err instanceof SecretAttemptsLimitedError) return { kind: 'limited', source, error: err };
+          throw err;
+        }
+      }
+      let ok: boolean;
+      try {
+        ok = await this.#limited(() => verifySecret(hash, secret));
+      } catch (err) {
+        await reserved?.refund();
+        throw err;
+      }
+      if (!ok) return { kind: 'bad' }; // only a wrong secret keeps its reservation
+      this.#remember(clientId, { hash, mac });
+      await reserved?.refund();
+      return { kind: 'ok' };
+    })().finally(() => {
+      if (this.#pending.get(key) === run) this.#pending.delete(key);
+    });
+    this.#pending.set(key, run);
+    return run;
   }
 
   /** Counts a failure ahead of argon2; throws when the client is over a limit. */
   async #reserve(failures: FailureLimits, clientId: string, source: string): Promise<{ refund(): Promise<void> }> {
+    const pair = `${clientId}|${source}`;
+    await this.#countFailure(failures, clientId, source);
+    return { refund: async () => void (await Promise.all([failures.perClientAndAddress.refund(pair), failures.perClient.refund(clientId)])) };
+  }
+
+  /** Counts one failure of the client at `source`; throws when the client is over a limit. */
+  async #countFailure(failures: FailureLimits, clientId: string, source: string): Promise<void> {
     const pair = `${clientId}|${source}`;
     const pairWait = await failures.perClientAndAddress.hit(pair);
     // refused at the address: the client's overall count is not touched, so one
@@ -177,7 +234,6 @@ export class SecretVerifier {
       await failures.perClientAndAddress.refund(pair);
       throw new SecretAttemptsLimitedError(clientWait);
     }
-    return { refund: async () => void (await Promise.all([failures.perClientAndAddress.refund(pair), failures.perClient.refund(clientId)])) };
   }
 
   async #limited<T>(run: () => Promise<T>): Promise<T> {

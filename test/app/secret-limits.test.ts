@@ -1,4 +1,5 @@
-import { startInProcess, type InProcess, type TestClient } from '../support/in-process.js';
+import { databaseKinds, startInProcess, type InProcess, type TestClient } from '../support/in-process.js';
+import { listAudit } from '../../src/services/audit.js';
 
 /**
  * Failed client authentications at the token endpoint are limited per client
@@ -69,5 +70,35 @@ describe('client-secret failure limits at the token endpoint', () => {
     expect(answers.filter((r) => r.status !== 200 && r.status !== 503)).toEqual([]);
     expect(busy.length).toBeGreaterThan(0);
     for (const r of busy) expect(r).toMatchObject({ retryAfter: '1', body: { error: 'temporarily_unavailable' } });
+  });
+});
+
+describe.each(databaseKinds())('a limit on failures never refuses the right secret, on %s', (kind) => {
+  // a fresh server: the success cache is empty, as after every start, restart or new node
+  let server: InProcess;
+  beforeAll(async () => {
+    server = await startInProcess({ kind });
+  });
+  afterAll(() => server?.close());
+
+  it('answers 40 simultaneous first requests with the right secret from one address with 40 × 200, and trips no limit', async () => {
+    const client = await server.createClient({ grantTypes: ['client_credentials'] });
+    const answers = await Promise.all(Array.from({ length: 40 }, () => token(server, client, client.clientSecret)));
+    expect(answers.map((r) => r.status)).toEqual(Array.from({ length: 40 }, () => 200));
+    expect(await listAudit(server.database.prisma, { action: 'rate_limit.tripped' })).toEqual([]);
+  });
+
+  it('still limits wrong secrets (the default 10 a minute), and the right secret still passes afterwards', async () => {
+    const client = await server.createClient({ grantTypes: ['client_credentials'] });
+    expect((await token(server, client, client.clientSecret)).status).toBe(200);
+    const distinct = await Promise.all(Array.from({ length: 14 }, (_, i) => token(server, client, `wrong-${i}`)));
+    expect(distinct.filter((r) => r.status === 401)).toHaveLength(10);
+    expect(distinct.filter((r) => r.status === 429)).toHaveLength(4);
+    const same = await Promise.all(Array.from({ length: 10 }, () => token(server, client, 'wrong-again')));
+    expect(same.map((r) => r.status)).toEqual(Array.from({ length: 10 }, () => 429));
+    // the success cache knows the right secret: the lockout does not touch it
+    const right = await Promise.all(Array.from({ length: 10 }, () => token(server, client, client.clientSecret)));
+    expect(right.map((r) => r.status)).toEqual(Array.from({ length: 10 }, () => 200));
+    expect(await listAudit(server.database.prisma, { action: 'rate_limit.tripped' })).not.toEqual([]);
   });
 });

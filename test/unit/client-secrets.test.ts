@@ -125,6 +125,63 @@ describe('SecretVerifier', () => {
     expect(await v.verify('c2', hashA, 'secret-a', '192.0.2.3')).toBe(true);
   });
 
+  it('never refuses the right secret for failures it has not had: a burst of first verifications reserves at most one', async () => {
+    // one failure allowed: before, every concurrent request reserved one ahead of argon2, and all but one were refused
+    const v = new SecretVerifier(100, {}, failureLimits(1, 10));
+    const results = await Promise.allSettled(Array.from({ length: 20 }, () => v.verify('c1', hashA, 'secret-a', '203.0.113.7')));
+    expect(results.map((r) => (r.status === 'fulfilled' ? r.value : r.reason))).toEqual(Array.from({ length: 20 }, () => true));
+  });
+
+  it('remembers a success before the shared run ends, so a request arriving in between costs no reservation', async () => {
+    // a limiter whose refund waits until the test lets it go (a slow Redis round trip)
+    const hits: string[] = [];
+    let release = () => {};
+    let refunding = () => {};
+    let held = false;
+    const refundStarted = new Promise<void>((resolve) => (refunding = resolve));
+    const slow = {
+      hit: async (key: string) => {
+        hits.push(key);
+        return 0;
+      },
+      refund: () => {
+        // only the first refund is held back
+        if (held) return Promise.resolve();
+        held = true;
+        refunding();
+        return new Promise<void>((resolve) => (release = resolve));
+      },
+    };
+    const v = new SecretVerifier(100, {}, { perClientAndAddress: slow, perClient: { hit: async () => 0, refund: async () => {} } });
+    const first = v.verify('c1', hashA, 'secret-a', '203.0.113.7');
+    await refundStarted;
+    // the first verification has succeeded and is giving its reservation back
+    expect(await v.verify('c1', hashA, 'secret-a', '203.0.113.7')).toBe(true);
+    expect(hits).toHaveLength(1);
+    release();
+    expect(await first).toBe(true);
+  });
+
+  it('counts a failure for every request that shared a wrong secret\'s run, and refuses those over the limit', async () => {
+    const v = new SecretVerifier(100, {}, failureLimits(5, 50));
+    const results = await Promise.allSettled(Array.from({ length: 30 }, () => v.verify('c1', hashA, 'same-guess', '203.0.113.7')));
+    expect(results.filter((r) => r.status === 'fulfilled' && r.value === false)).toHaveLength(5);
+    const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(refused).toHaveLength(25);
+    for (const r of refused) expect(r.reason).toBeInstanceOf(SecretAttemptsLimitedError);
+  });
+
+  it('does not pass one address\'s refusal on to a request from another address that shared the run', async () => {
+    const v = new SecretVerifier(100, {}, failureLimits(1, 10));
+    expect(await v.verify('c1', hashA, 'wrong', '203.0.113.7')).toBe(false);
+    const [over, other] = await Promise.allSettled([
+      v.verify('c1', hashA, 'secret-a', '203.0.113.7'),
+      v.verify('c1', hashA, 'secret-a', '198.51.100.1'),
+    ]);
+    expect(over).toMatchObject({ status: 'rejected', reason: expect.any(SecretAttemptsLimitedError) });
+    expect(other).toEqual({ status: 'fulfilled', value: true });
+  });
+
   it('runs a bounded number of argon2 verifications and fails fast beyond its queue', async () => {
     const v = new SecretVerifier(100, { concurrency: 1, queue: 2 });
     const results = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => v.verify(`c${i}`, hashA, `wrong-${i}`)));
