@@ -8,8 +8,9 @@ import type { Db } from '../storage/database.js';
 import { recordAuditQuietly } from '../services/audit.js';
 import type { HotStatements } from '../storage/hot-statements.js';
 import { findAccount } from '../services/accounts.js';
+import { rememberedGrantId } from '../services/consents.js';
 import {
-  ACCESS_TOKEN_TYPE, decideExchange, ExchangeRefused, readExchangeRequest, subjectFromJwtClaims, subjectFromStoredToken,
+  ACCESS_TOKEN_TYPE, APP_CLAIM, decideExchange, ExchangeRefused, readExchangeRequest, subjectFromJwtClaims, subjectFromStoredToken,
   type Actor, type ExchangeParams, type SubjectToken,
 } from '../services/token-exchange.js';
 import { RESOURCES, SCOPES } from './client-metadata.js';
@@ -21,14 +22,18 @@ import { publicJwk } from '../common/jwk.js';
  * person's access token (a JWT or an opaque token Gatehouse issued) for an
  * access token to a downstream API, with the person as `sub` and the
  * exchanging client in `act` (nested when the subject token had one). The
- * rules are in services/token-exchange.ts; here the subject token is read and
- * the new token is made with oidc-provider's own AccessToken model, so its
- * format, lifetime, audience and signature follow the target API's settings
- * (resource-indicators.ts), like every other token.
+ * rules are in services/token-exchange.ts; here the subject token and the
+ * person's grant to the app are read, and the new token is made with
+ * oidc-provider's own AccessToken model, so its format, lifetime, audience and
+ * signature follow the target API's settings (resource-indicators.ts), like
+ * every other token.
  *
  * No Grant is created: oidc-provider checks one only for tokens that carry a
- * `grantId`, and UserInfo refuses tokens with an audience. A DPoP proof binds
- * the new token (`cnf.jkt`), as oidc-provider's own grants do.
+ * `grantId`, and UserInfo refuses tokens with an audience. The person's grant
+ * to the app (the token's own grant, or the remembered consent) is read as the
+ * evidence of what they consented to at the target API. A DPoP proof binds the
+ * new token (`cnf.jkt`), as oidc-provider's own grants do; a DPoP-bound subject
+ * token needs a proof of its own key.
  * @see https://www.rfc-editor.org/rfc/rfc8693
  */
 
@@ -48,7 +53,6 @@ const PARAMETERS = ['subject_token', 'subject_token_type', 'actor_token', 'actor
 /** may be repeated: more than one target is then refused with invalid_target, not invalid_request */
 const REPEATABLE = ['resource', 'audience'];
 
-
 /** oidc-provider's error for a refusal; its descriptions are meant for the client. */
 function oauthError(err: ExchangeRefused): Error {
   switch (err.code) {
@@ -61,23 +65,27 @@ function oauthError(err: ExchangeRefused): Error {
       return new errors.InvalidTarget(err.message);
     case 'invalid_scope':
       return new errors.InvalidScope(err.message, '');
+    case 'invalid_dpop_proof':
+      return new errors.InvalidDpopProof(err.message);
   }
 }
 
 /** oidc-provider's ResourceServer class (`provider.ResourceServer`; its types leave it out). */
 type ResourceServerClass = new (identifier: string, info: ResourceServer) => ResourceServerInstance;
 
-/** The actor of each exchanged token, until it is saved. */
-const actors = new WeakMap<object, Actor>();
+/** The claims an exchanged token carries besides oidc-provider's own. */
+type ExchangedClaims = { act: Actor; [APP_CLAIM]: string };
+
+/** The claims of each exchanged token, until it is saved. */
+const exchanged = new WeakMap<object, ExchangedClaims>();
 
 /**
- * oidc-provider's `extraTokenClaims` (configuration.ts): `act` for exchanged
- * tokens, which oidc-provider writes into JWT claims and introspection
- * answers; nothing for any other token.
+ * oidc-provider's `extraTokenClaims` (configuration.ts): `act` and the app
+ * (APP_CLAIM) for exchanged tokens, which oidc-provider writes into JWT claims
+ * and introspection answers; nothing for any other token.
  */
-export async function exchangedTokenClaims(_ctx: unknown, token: object): Promise<{ act: Actor } | undefined> {
-  const act = actors.get(token);
-  return act ? { act } : undefined;
+export async function exchangedTokenClaims(_ctx: unknown, token: object): Promise<ExchangedClaims | undefined> {
+  return exchanged.get(token);
 }
 
 export function installTokenExchange(provider: Provider, deps: TokenExchangeDeps): void {
@@ -121,6 +129,20 @@ export function installTokenExchange(provider: Provider, deps: TokenExchangeDeps
     return subjectFromStoredToken(found);
   }
 
+  /**
+   * The scopes of the target API the person granted the app (subject.app), or
+   * undefined when no grant of theirs for that app is in force: the subject
+   * token's own grant when it has one, else the consent the person gave the app.
+   */
+  async function grantedAtTarget(subject: SubjectToken, target: string): Promise<string[] | undefined> {
+    const { accountId, app } = subject;
+    if (!accountId || !app) return undefined;
+    const grantId = subject.grantId ?? (await rememberedGrantId(deps.hot, accountId, app));
+    const grant = grantId ? await provider.Grant.find(grantId) : undefined;
+    if (!grant || grant.accountId !== accountId || grant.clientId !== app) return undefined;
+    return grant.getResourceScope(target).split(' ').filter(Boolean);
+  }
+
   async function exchange(ctx: KoaContextWithOIDC): Promise<void> {
     const client = ctx.oidc.client!;
     const params = ctx.oidc.params as ExchangeParams & { scope?: string };
@@ -142,6 +164,9 @@ export function installTokenExchange(provider: Provider, deps: TokenExchangeDeps
       subjectApis: await Promise.all(subject.audiences.map((aud) => deps.cache.api(aud))),
       target: await deps.cache.api(target),
       requestedScope: params.scope,
+      granted: await grantedAtTarget(subject, target),
+      proofJkt: dPoP?.thumbprint,
+      issuer: provider.issuer,
       now: nowSeconds,
     });
     // the person must still exist (a client_credentials token never gets here)
@@ -157,7 +182,7 @@ export function installTokenExchange(provider: Provider, deps: TokenExchangeDeps
       client,
       gty: TOKEN_EXCHANGE_GRANT,
       resourceServer,
-      scope: decision.scopes.join(' ') || undefined,
+      scope: decision.scopes.join(' '),
       // exp from the same clock as the decision: never past the subject token's
       iat: nowSeconds,
       exp: nowSeconds + decision.expiresIn,
@@ -167,15 +192,19 @@ export function installTokenExchange(provider: Provider, deps: TokenExchangeDeps
       await checkDpopReplay(provider, ctx, dPoP, client.clientId, errors.InvalidGrant);
       token.setThumbprint('jkt', dPoP.thumbprint);
     }
-    actors.set(token, decision.act);
+    exchanged.set(token, { act: decision.act, [APP_CLAIM]: decision.app });
     ctx.oidc.entity('AccessToken', token);
     const value = await token.save();
 
+    // who (the exchanging client), for whom (the person), through which app's grant; never a token
     await recordAuditQuietly(deps.db, {
       action: 'token.exchanged',
       actor: { type: 'client', id: client.clientId, address: ctx.ip },
       target: { type: 'account', id: decision.accountId },
-      details: { target, scope: token.scope, act: decision.act, subjectClientId: subject.clientId },
+      details: {
+        target, scope: token.scope, act: decision.act, app: decision.app,
+        subjectApis: subject.audiences, subjectClientId: subject.clientId,
+      },
     }, deps.onAuditError);
 
     // RFC 8693 §2.2.1
@@ -184,7 +213,7 @@ export function installTokenExchange(provider: Provider, deps: TokenExchangeDeps
       issued_token_type: ACCESS_TOKEN_TYPE,
       token_type: token.tokenType,
       expires_in: token.expiration,
-      ...(token.scope ? { scope: token.scope } : {}),
+      scope: token.scope,
     };
   }
 
