@@ -6,7 +6,6 @@ import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import type { Database, Db } from './storage/database.js';
 import type { JWK } from 'jose';
-import { purgeExpiredPayloads } from './storage/oidc-payloads.js';
 import { purgeAudit, withActor } from './services/audit.js';
 import { ensureAdminApi } from './services/apis.js';
 import { ensureAccountClient } from './services/account-page.js';
@@ -20,7 +19,8 @@ import { LiveProvider } from './oidc/live-provider.js';
 import { observeProvider } from './oidc/provider-metrics.js';
 import { anonymousActor, auditProvider } from './oidc/provider-audit.js';
 import { adminNotFound, adminRoutes } from './admin/routes.js';
-import { inactiveForStructuredTokens } from './oidc/introspection.js';
+import { structuredTokens } from './oidc/structured-tokens.js';
+import { PayloadStore, purgeExpiredPayloads } from './storage/oidc-payloads.js';
 import { DatabaseOutage, OUTAGE_RETRY_AFTER } from './oidc/database-outage.js';
 import { Metrics } from './metrics.js';
 import { createLimits, type Limits } from './limits/index.js';
@@ -65,11 +65,16 @@ const OWN_ROUTES = /^\/(?:interaction\/|oauth2\/|account(?:\/|$)|assets\/|admin\
 function requestLog(logger: Logger): Middleware {
   return async (ctx, next) => {
     const started = process.hrtime.bigint();
+    let status: number | undefined;
     try {
       await next();
+    } catch (err) {
+      // what Koa will answer for an error nothing inside handled
+      status = (err as { status?: number }).status ?? 500;
+      throw err;
     } finally {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      logger.info({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10 }, 'request');
+      logger.info({ method: ctx.method, path: ctx.path, status: status ?? ctx.status, ms: Math.round(ms * 10) / 10 }, 'request');
     }
   };
 }
@@ -141,12 +146,13 @@ export async function createApp({
     outage.observe(provider);
     provider.use(metrics.http());
     provider.use(anonymousActor());
+    // outside the outage's rewrite, so it logs the 503 that goes out, not the error inside
+    if (logger.isLevelEnabled('info')) provider.use(requestLog(logger));
     provider.use(outage.middleware());
     const issuerPathMetadata = authorizationServerMetadata(config.issuer);
     if (issuerPathMetadata) provider.use(issuerPathMetadata);
     provider.use(issuerGate(config.issuer, config.keyPublishLeadSeconds));
-    provider.use(inactiveForStructuredTokens);
-    if (logger.isLevelEnabled('info')) provider.use(requestLog(logger));
+    provider.use(structuredTokens({ db, hot: database.hot, store: new PayloadStore(database.hot), cache, issuer: config.issuer, keys, now }));
     provider.use(registrationGuard({ provider, db, cache, verifier, metrics, ...registrationLimits, onAuditError: (err) => logger.warn({ err }, 'could not record an audit event') }));
     // Gatehouse's own pages and routes, behind one prefix check so that protocol
     // requests (/token above all) pass a single cheap function on their way to oidc-provider.
@@ -160,7 +166,7 @@ export async function createApp({
       accountPageRoutes({ provider, db, cache, upstreams, issuer: config.issuer, logger }).routes(),
       adminRoutes({
         provider, db, cache, issuer: config.issuer, keys, keyEncryptionKey: config.keyEncryptionKey,
-        keyPublishLeadSeconds: config.keyPublishLeadSeconds, registrationMode: config.registration, logger,
+        keyPublishLeadSeconds: config.keyPublishLeadSeconds, registrationMode: config.registration, logger, hot: database.hot,
       }).routes(),
       adminNotFound(),
     ] as Middleware[]);

@@ -85,13 +85,14 @@ export function adminOpenApi(issuer: string) {
         Client: {
           type: 'object', additionalProperties: false,
           required: ['clientId', ...Object.keys(clientFields), 'dynamic', 'metadata', 'hasSecret', 'createdAt', 'updatedAt'],
-          properties: { clientId: string, ...clientFields, dynamic: { type: 'boolean' }, metadata: { type: 'object' }, hasSecret: { type: 'boolean' }, createdAt: dateTime, updatedAt: dateTime },
+          properties: { clientId: string, ...clientFields, dynamic: { type: 'boolean' }, metadata: { type: 'object' }, hasSecret: { type: 'boolean' }, createdAt: dateTime, updatedAt: dateTime,
+            credentialsChangedAt: { ...nullable(dateTime), description: 'the last change of the secret, keys or auth method: management tokens issued before are refused' } },
         },
         ClientWithSecret: {
           type: 'object', additionalProperties: false,
           required: ['clientId', ...Object.keys(clientFields), 'dynamic', 'metadata', 'hasSecret', 'createdAt', 'updatedAt'],
           properties: {
-            clientId: string, ...clientFields, dynamic: { type: 'boolean' }, metadata: { type: 'object' }, hasSecret: { type: 'boolean' }, createdAt: dateTime, updatedAt: dateTime,
+            clientId: string, ...clientFields, dynamic: { type: 'boolean' }, metadata: { type: 'object' }, hasSecret: { type: 'boolean' }, createdAt: dateTime, updatedAt: dateTime, credentialsChangedAt: nullable(dateTime),
             clientSecret: { ...string, description: 'shown once, for a client that authenticates with a secret; only its hash is kept' },
           },
         },

@@ -20,13 +20,17 @@ import { SINGLE_USE_POLICY } from '../common/protocol.js';
 import { adminOpenApi } from './openapi.js';
 import { ApiProblem, problemOf, sendProblem } from './problems.js';
 import { publicJwk } from '../common/jwk.js';
+import { checkManagementToken } from '../services/admin-access.js';
+import { PayloadStore } from '../storage/oidc-payloads.js';
+import type { HotStatements } from '../storage/hot-statements.js';
 
 /**
  * The management API, /admin/v1: JSON over HTTP for what the CLI does, on the
  * same services (same rules, same messages), protected by Gatehouse's own
  * access tokens for the built-in API `${ISSUER}/admin/v1` through the resource
  * kit (DPoP-bound tokens work too): admin:read for reads, admin:write for
- * changes. Every change is the admin client's in the audit trail. Objects
+ * changes, checked against live state on every request (services/admin-access.ts).
+ * Every change is the admin client's in the audit trail. Objects
  * with versions (clients) carry an ETag; changing them needs If-Match.
  * The contract is openapi.ts.
  */
@@ -46,6 +50,8 @@ export interface AdminDeps {
   keyPublishLeadSeconds: number;
   registrationMode: string;
   logger: Logger;
+  /** the revocation list of JWT access tokens is read through these */
+  hot: HotStatements;
 }
 
 type AdminContext = Context & { state: AuthState };
@@ -58,8 +64,9 @@ const etagOf = (updatedAt: Date) => `"${updatedAt.getTime()}"`;
 function ifMatch(ctx: Context): Date | undefined {
   const raw = ctx.get('If-Match');
   if (!raw) return undefined;
-  const m = /^(?:W\/)?"(\d{1,15})"$/.exec(raw.trim());
-  if (!m) throw new ApiProblem(412, 'Precondition failed', 'If-Match must be an ETag this API sent');
+  // RFC 9110 §13.1.1: If-Match compares strongly, so a weak tag never matches
+  const m = /^"(\d{1,15})"$/.exec(raw.trim());
+  if (!m) throw new ApiProblem(412, 'Precondition failed', 'If-Match must be the (strong) ETag this API sent');
   return new Date(Number(m[1]));
 }
 
@@ -131,7 +138,7 @@ function problems(logger: Logger): Middleware {
  * The resource kit's check for the built-in admin API, its own refusals
  * rewritten as problems (the WWW-Authenticate challenge stays).
  */
-function authorize(deps: AdminDeps, scope: (typeof ADMIN_SCOPES)[number]): Middleware {
+function authorize(deps: AdminDeps, store: PayloadStore, scope: (typeof ADMIN_SCOPES)[number]): Middleware {
   const jwks = JSON.stringify({ keys: deps.keys.map(publicJwk) });
   const check = requireToken({
     issuer: deps.issuer,
@@ -144,8 +151,14 @@ function authorize(deps: AdminDeps, scope: (typeof ADMIN_SCOPES)[number]): Middl
   return async (ctx, next) => {
     let passed = false;
     await check(ctx, async () => {
-      passed = true;
       const auth = (ctx as AdminContext).state.auth;
+      // live state: the client still exists, still may, has the same credentials; the token is not revoked
+      const refusal = await checkManagementToken({ cache: deps.cache, store }, auth.claims, scope, adminAudience(deps.issuer));
+      if (refusal) {
+        const challenge = `Bearer error="${refusal.status === 401 ? 'invalid_token' : 'insufficient_scope'}", error_description="${refusal.message.replace(/"/g, "'")}"`;
+        throw new ApiProblem(refusal.status, refusal.status === 401 ? 'Unauthorized' : 'Forbidden', refusal.message, [], { 'WWW-Authenticate': challenge });
+      }
+      passed = true;
       // every change below is this admin client's in the audit trail
       await withActor({ type: 'admin-client', id: auth.clientId, address: ctx.ip }, next);
     });
@@ -169,8 +182,9 @@ const withEtag = (ctx: Context, client: clients.ClientRecord) => ctx.set('ETag',
 export function adminRoutes(deps: AdminDeps): Router {
   const { db } = deps;
   const router = new Router({ prefix: ADMIN_PREFIX });
-  const reads = authorize(deps, 'admin:read');
-  const writes = authorize(deps, 'admin:write');
+  const store = new PayloadStore(deps.hot);
+  const reads = authorize(deps, store, 'admin:read');
+  const writes = authorize(deps, store, 'admin:write');
   const document = adminOpenApi(deps.issuer);
 
   router.use(problems(deps.logger));

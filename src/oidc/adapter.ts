@@ -67,8 +67,9 @@ export class PayloadAdapter implements Adapter {
     if (!row) return undefined;
     if (row.expiresAt && row.expiresAt.getTime() <= this.now()) return undefined;
     const payload = row.payload as AdapterPayload;
-    // consumed is seconds since the epoch
-    return row.consumedAt ? { ...payload, consumed: Math.floor(row.consumedAt.getTime() / 1000) } : payload;
+    // consumed is seconds since the epoch, to the millisecond: oidc-provider only tests it,
+    // and the refresh grace measures its period from it (whole seconds would cut it short)
+    return row.consumedAt ? { ...payload, consumed: row.consumedAt.getTime() / 1000 } : payload;
   }
 }
 

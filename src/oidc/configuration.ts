@@ -14,6 +14,7 @@ import { accountClaims } from './find-account.js';
 import { loadExistingGrant } from './existing-grant.js';
 import { privateNetworkFetch } from './outgoing-fetch.js';
 import { exchangedTokenClaims } from './token-exchange.js';
+import { nameGrant } from './structured-tokens.js';
 import type { ProviderViews } from '../interactions/provider-views.js';
 
 /** A sign-in session: 14 days, in seconds (oidc-provider's default, said explicitly). */
@@ -54,13 +55,24 @@ const extraClientMetadata: Configuration['extraClientMetadata'] = {
   },
 };
 
+/** The longest a client assertion may still be valid when it arrives, in seconds (RFC 7523 sets none; openid-client uses 60). */
+export const MAX_ASSERTION_LIFETIME = 300;
+/** clock skew allowed on top, in seconds */
+const ASSERTION_CLOCK_TOLERANCE = 60;
+
 /**
- * Client assertions (private_key_jwt). For FAPI 2.0 clients (§5.3.2.1, §5.4):
+ * Client assertions (private_key_jwt): valid for at most MAX_ASSERTION_LIFETIME
+ * from now, for every client. For FAPI 2.0 clients (§5.3.2.1, §5.4):
  * the audience is the issuer alone, and only PS256, ES256 or EdDSA. Setting
  * this hook replaces oidc-provider's default, whose one check is that audience
  * rule.
  */
 const assertJwtClientAuthClaimsAndHeader: Configuration['assertJwtClientAuthClaimsAndHeader'] = async (ctx, claims, header, client) => {
+  // a long-lived assertion is a long-lived credential (and a long-lived replay-detection row)
+  const lifetime = Number(claims.exp) - Math.floor(Date.now() / 1000);
+  if (lifetime > MAX_ASSERTION_LIFETIME + ASSERTION_CLOCK_TOLERANCE) {
+    throw new errors.InvalidClientAuth(`client assertions may be valid for at most ${MAX_ASSERTION_LIFETIME} seconds (exp is too far ahead)`);
+  }
   if (!isFapi2(client)) return;
   if (claims.aud !== ctx.oidc.issuer) throw new errors.InvalidClientAuth('audience (aud) must equal the issuer identifier url');
   if (!(FAPI2_SIGNING_ALGS as readonly string[]).includes(String(header.alg))) {
@@ -127,6 +139,8 @@ export function providerConfiguration({ config, db, hot, cache, keys, views, now
     findAccount: accountClaims(hot),
     // `act` in tokens made by RFC 8693 token exchange (token-exchange.ts)
     extraTokenClaims: exchangedTokenClaims as Configuration['extraTokenClaims'],
+    // a person's JWT access token names its grant, so introspection can tell whether it still stands
+    formats: { customizers: { jwt: nameGrant as NonNullable<NonNullable<Configuration['formats']>['customizers']>['jwt'] } },
     loadExistingGrant: loadExistingGrant(db, hot),
     // Refresh tokens rotate on every use; reuse of a rotated one revokes the grant
     // (see refresh-grace.ts). FAPI 2.0 §5.3.2.1 forbids rotation: those refresh

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import Provider, { errors } from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import instance from 'oidc-provider/lib/helpers/weak_cache.js';
@@ -18,7 +18,8 @@ import { isFapi2 } from './client-metadata.js';
  * and every check of oidc-provider run first; it never issues anything itself.
  * - A rotation stores its answer for the grace period (one insert), encrypted
  *   with a key derived from the old refresh token: the row is useless without
- *   the token it answers. The row's id is a hash of the token.
+ *   the token it answers. The store keeps it under a digest of the token, like
+ *   every artifact (storage/payload-sealing.ts).
  * - When the grant looks up a refresh token that was consumed within the grace
  *   period, the lookup waits for that answer (the first request may still be
  *   running, on any instance; up to PENDING_WAIT_MS) and, if there is one,
@@ -43,7 +44,6 @@ interface GraceRow {
   answer?: { iv: string; tag: string; data: string };
 }
 
-const rowId = (token: string) => createHash('sha256').update(token).digest('base64url');
 const answerKey = (token: string) => Buffer.from(hkdfSync('sha256', token, '', 'gatehouse refresh grace answer', 32));
 
 function seal(token: string, body: unknown): NonNullable<GraceRow['answer']> {
@@ -81,10 +81,10 @@ export function installRefreshGrace(provider: Provider, store: PayloadStore, gra
   const found = new WeakMap<object, { token: string; grace: GraceRow }>();
 
   /** The answer kept for this token; waits while the first request is still running. */
-  async function keptAnswer(id: string): Promise<GraceRow | null> {
+  async function keptAnswer(token: string): Promise<GraceRow | null> {
     const deadline = now() + PENDING_WAIT_MS;
     for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
-      const row = await store.find(TYPE, id);
+      const row = await store.find(TYPE, token);
       if (row && (!row.expiresAt || row.expiresAt.getTime() > now())) return row.payload as unknown as GraceRow;
       if (now() > deadline) return null;
       await sleep(wait);
@@ -98,7 +98,7 @@ export function installRefreshGrace(provider: Provider, store: PayloadStore, gra
     const ctx = Provider.ctx;
     const consumed = token?.consumed;
     if (!ctx || !graceLookups.has(ctx) || typeof consumed !== 'number' || now() / 1000 - consumed > graceSeconds) return token;
-    const grace = await keptAnswer(rowId(value));
+    const grace = await keptAnswer(value);
     if (!grace) return token;
     found.set(ctx, { token: value, grace });
     // oidc-provider answers "not found" and touches nothing; the wrapper below repeats the answer
@@ -139,7 +139,7 @@ export function installRefreshGrace(provider: Provider, store: PayloadStore, gra
     if (!ctx.oidc.entities.RotatedRefreshToken) return;
     const row: GraceRow = { clientId: ctx.oidc.client!.clientId, jkt: ctx.oidc.entities.AccessToken?.jkt, answer: seal(token, ctx.body) };
     try {
-      await store.save(TYPE, rowId(token), row as unknown as Record<string, unknown>, new Date(now() + graceSeconds * 1000));
+      await store.save(TYPE, token, row as unknown as Record<string, unknown>, new Date(now() + graceSeconds * 1000));
     } catch {
       // the tokens are issued and the old one is consumed: the answer still goes out, and only
       // this token's grace is lost (a repeat then counts as a reuse)

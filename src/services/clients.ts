@@ -9,6 +9,7 @@ import { deleteConsents } from '../storage/consents.js';
 import { RowNotFoundError, UniqueViolationError } from '../storage/errors.js';
 import type { ClientFields } from './validation.js';
 import { SECRET_AUTH_METHODS } from '../common/protocol.js';
+import { sameJson } from '../common/same-json.js';
 import { recordAudit } from './audit.js';
 import { assertThat, conflict, invalid, notFound, ServiceError, stale, type Problem } from './errors.js';
 
@@ -37,10 +38,10 @@ export function publicClient({ secretHash, ...rest }: ClientRecord): PublicClien
 }
 
 /** The fields an admin (or an app, through registration) can set. */
-export type EditableFields = Omit<ClientData, 'clientId' | 'secretHash' | 'dynamic' | 'metadata'>;
+export type EditableFields = Omit<ClientData, 'clientId' | 'secretHash' | 'dynamic' | 'metadata' | 'credentialsChangedAt'>;
 
 function editableFields(client: ClientRecord): EditableFields {
-  const { clientId, secretHash, dynamic, metadata, createdAt, updatedAt, ...fields } = client;
+  const { clientId, secretHash, dynamic, metadata, createdAt, updatedAt, credentialsChangedAt, ...fields } = client;
   return fields;
 }
 
@@ -155,7 +156,7 @@ async function saveClientChange(
   db: Db, existing: ClientRecord, data: Partial<ClientData> & EditableFields, ifVersion?: Date,
 ): Promise<{ client: ClientRecord; withdrawnConsents: number }> {
   return transaction(db, async (tx) => {
-    const client = await clients.updateClientRow(tx, existing.clientId, data, ifVersion);
+    const client = await clients.updateClientRow(tx, existing.clientId, { ...data, ...credentialsStamp(existing, data) }, ifVersion);
     const withdrawn = withdrawsConsents(existing, data) ? await deleteConsents(tx, { clientId: existing.clientId }) : [];
     await bumpChangeStamp(tx);
     await recordAudit(tx, {
@@ -181,6 +182,21 @@ function changedFields(before: ClientRecord, after: ClientRecord): string[] {
   return names.filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
 }
 
+/** What authenticates a client: a change of any ends its management tokens issued before (admin/access.ts). */
+const CREDENTIAL_FIELDS = ['secretHash', 'jwks', 'jwksUri', 'tokenEndpointAuthMethod'] as const;
+
+/**
+ * The stamp a change of `existing` carries: `credentialsChangedAt` when it
+ * changes how the client authenticates (a rotated secret, new keys), so that
+ * tokens the client got with the old credentials stop working where Gatehouse
+ * checks live state (the management API).
+ */
+export function credentialsStamp(existing: ClientRecord | null | undefined, data: Partial<ClientData>, at = new Date()): { credentialsChangedAt?: Date } {
+  if (!existing) return {};
+  const changed = CREDENTIAL_FIELDS.some((k) => k in data && !sameJson(data[k] ?? null, existing[k] ?? null));
+  return changed ? { credentialsChangedAt: at } : {};
+}
+
 /** Replaces a confidential client's secret; the new one is returned once. */
 export async function rotateClientSecret(db: Db, clientId: string): Promise<string> {
   const client = await findClient(db, clientId);
@@ -189,7 +205,7 @@ export async function rotateClientSecret(db: Db, clientId: string): Promise<stri
   const secret = generateSecret();
   const secretHash = await hashSecret(secret);
   await transaction(db, async (tx) => {
-    await clients.updateClientRow(tx, clientId, { secretHash });
+    await clients.updateClientRow(tx, clientId, { secretHash, ...credentialsStamp(client, { secretHash }) });
     await bumpChangeStamp(tx);
     await recordAudit(tx, { action: 'client.secret_rotated', target: { type: 'client', id: clientId } });
   });

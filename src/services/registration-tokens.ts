@@ -1,5 +1,6 @@
 import type { Db } from '../storage/database.js';
-import { consumePayload, deletePayload, listLivePayloads, payloadIdsStartingWith, unconsumePayload } from '../storage/oidc-payloads.js';
+import { consumePayload, deletePayloadByKey, listLivePayloads, payloadKeysStartingWith, unconsumePayload } from '../storage/oidc-payloads.js';
+import { ID_PREFIX_LENGTH } from '../storage/payload-sealing.js';
 import { SINGLE_USE_POLICY } from '../common/protocol.js';
 import { assertThat, conflict, invalid, notFound } from './errors.js';
 import { recordAudit } from './audit.js';
@@ -12,8 +13,8 @@ import { recordAudit } from './audit.js';
 
 const TYPE = 'InitialAccessToken';
 
-/** Characters of a token that name it in lists and revocation: enough to tell tokens apart, useless to use one. */
-const PREFIX_LENGTH = 8;
+/** Characters of a token that name it in lists and revocation: enough to tell tokens apart, useless to use one (kept by storage). */
+const PREFIX_LENGTH = ID_PREFIX_LENGTH;
 /** The shortest prefix `revoke` accepts. */
 export const MIN_REVOKE_PREFIX = 6;
 
@@ -28,7 +29,8 @@ export const tokenPrefix = (token: string) => token.slice(0, PREFIX_LENGTH);
 
 export async function listRegistrationTokens(db: Db, now: Date): Promise<RegistrationTokenInfo[]> {
   return (await listLivePayloads(db, TYPE, now)).map((r) => ({
-    prefix: tokenPrefix(r.id),
+    // stored under a digest: the prefix was kept when it was made
+    prefix: typeof r.payload.idPrefix === 'string' ? r.payload.idPrefix : '',
     expiresAt: r.expiresAt,
     used: r.consumedAt !== null,
     policies: Array.isArray(r.payload.policies) ? r.payload.policies.filter((p): p is string => typeof p === 'string') : [],
@@ -38,11 +40,11 @@ export async function listRegistrationTokens(db: Db, now: Date): Promise<Registr
 /** Revokes the one token whose value starts with `prefix` (literally); refuses a prefix that names none or several. */
 export async function revokeRegistrationToken(db: Db, prefix: string): Promise<void> {
   assertThat(prefix.length >= MIN_REVOKE_PREFIX, invalid([{ path: ['prefix'], message: `the prefix must have at least ${MIN_REVOKE_PREFIX} characters` }]));
-  const ids = await payloadIdsStartingWith(db, TYPE, prefix);
-  assertThat(ids.length > 0, notFound(`no initial access token starts with ${prefix}`));
-  assertThat(ids.length === 1, conflict(`${ids.length} tokens start with ${prefix}: give more characters`));
-  await deletePayload(db, TYPE, ids[0]);
-  await recordAudit(db, { action: 'registration_token.revoked', target: { type: 'registration_token', id: tokenPrefix(ids[0]) } });
+  const keys = await payloadKeysStartingWith(db, TYPE, prefix, new Date());
+  assertThat(keys.length > 0, notFound(`no initial access token starts with ${prefix}`));
+  assertThat(keys.length === 1, conflict(`${keys.length} tokens start with ${prefix}: give more characters`));
+  await deletePayloadByKey(db, TYPE, keys[0].key);
+  await recordAudit(db, { action: 'registration_token.revoked', target: { type: 'registration_token', id: keys[0].prefix } });
 }
 
 /** The trail of a new initial access token: its prefix (which names it, and is useless to use), never the token. */

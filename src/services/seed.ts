@@ -3,6 +3,8 @@ import { LineCounter, parseDocument } from 'yaml';
 import type { Db } from '../storage/database.js';
 import { transaction } from '../storage/database.js';
 import { bumpChangeStamp } from '../storage/change-stamp.js';
+import { sameJson } from '../common/same-json.js';
+import { credentialsStamp } from './clients.js';
 import { insertClients, listClients, upsertClient, type ClientData, type ClientRecord } from '../storage/clients.js';
 import { listApis, upsertApi, type ApiData, type ApiRecord } from '../storage/apis.js';
 import { deleteConsents } from '../storage/consents.js';
@@ -134,16 +136,10 @@ export function validateSeed(input: unknown, existingApis: ApiRecord[], existing
   return parsed.data;
 }
 
-/** Field-by-field equality, whatever the key order at any depth (PostgreSQL's JSONB reorders a stored JWK's members). */
-const sorted = (v: unknown): unknown =>
-  Array.isArray(v) ? v.map(sorted)
-  : v && typeof v === 'object' && !(v instanceof Date) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b)).map(([k, x]) => [k, sorted(x)]))
-  : v;
-const canonical = (o: object) => JSON.stringify(sorted(o));
-const same = (a: object, b: object) => canonical(a) === canonical(b);
+const same = sameJson;
 
 function clientComparable(c: object) {
-  const { secretHash, createdAt, updatedAt, dynamic, metadata, ...fields } = c as ClientData & Partial<ClientRecord>;
+  const { secretHash, createdAt, updatedAt, credentialsChangedAt, dynamic, metadata, ...fields } = c as ClientData & Partial<ClientRecord>;
   return fields;
 }
 
@@ -208,7 +204,7 @@ export async function applySeed(db: Db, input: unknown, progress?: SeedProgress)
     const { secret, secretHash: givenHash, ...fields } = c;
     const existing = clientsById.get(c.clientId);
     const { secretHash, shownSecret } = secrets[i] as { secretHash: string | null; shownSecret?: string };
-    const data: ClientData = { ...fields, secretHash };
+    const data: ClientData = { ...fields, secretHash, ...credentialsStamp(existing, { ...fields, secretHash }) };
     const action: Action = !existing
       ? 'created'
       : same(clientComparable(existing), clientComparable(data)) && existing.secretHash === secretHash

@@ -36,6 +36,8 @@ export interface ClientData {
   dynamic?: boolean;
   /** other registered metadata, as given (JSON) */
   metadata?: Record<string, string | string[]>;
+  /** the last change of how the client authenticates (secret, keys, method) */
+  credentialsChangedAt?: Date | null;
 }
 
 export interface ClientRecord extends Required<Omit<ClientData, 'metadata'>> {

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config, DatabaseKind } from '../config.js';
 import { sqlitePath } from './database.js';
+import { digestOf } from './digest.js';
 
 /**
  * Applies `prisma/<provider>/migrations/<name>/migration.sql` in name order and
@@ -109,6 +110,9 @@ async function sqliteDriver(url: string): Promise<Driver> {
   mkdirSync(dirname(path), { recursive: true });
   const db = new Sqlite(path, { timeout: 5000 });
   db.pragma('journal_mode = WAL');
+  // SQLite has no hash function of its own; the credentials-at-rest migration needs one
+  // (PostgreSQL's is sha256()). Prisma's own CLI does not know it: see docs/ARCHITECTURE.md.
+  db.function('gatehouse_sha256', { deterministic: true }, (value: unknown) => digestOf(String(value)));
   return {
     async withLock(fn) {
       // Table redefinitions (Prisma's SQLite migrations copy, drop and rename a

@@ -1,11 +1,14 @@
 import type { Db } from './database.js';
 import { assertStorable, isStorable } from './text.js';
 import type { HotStatements } from './hot-statements.js';
+import { ID_PREFIX_LENGTH, keepsId, openPayload, sealPayload, storedKey, storedUserCode } from './payload-sealing.js';
 
 /**
  * Every artifact oidc-provider persists (sessions, interactions, codes, tokens,
  * grants, initial access tokens, …): one `OidcPayload` row, keyed by
- * (type, id). `grantId`, `uid` and `userCode` are columns so they can be looked
+ * (type, digest of the id): no bearer credential is stored as it is
+ * (payload-sealing.ts). Functions here take values and digest them; only
+ * those named *ByKey take the stored key. `grantId`, `uid` and `userCode` are columns so they can be looked
  * up; every lookup filters by type. Only this module knows the row shape.
  */
 
@@ -42,22 +45,25 @@ export class PayloadStore {
   }
 
   async #flush(): Promise<void> {
-    const batch = this.#pending;
+    const batch = this.#pending.map((b) => ({ ...b, key: storedKey(b.type, b.id) }));
     this.#pending = [];
     try {
-      const rows = await this.hot.findPayloads([...new Set(batch.map((b) => b.type))], [...new Set(batch.map((b) => b.id))]);
+      const rows = await this.hot.findPayloads([...new Set(batch.map((b) => b.type))], [...new Set(batch.map((b) => b.key))]);
       for (const b of batch) {
-        const row = rows.find((r) => r.type === b.type && r.id === b.id);
-        b.resolve(row ? { payload: row.payload, expiresAt: row.expiresAt, consumedAt: row.consumedAt } : null);
+        const row = rows.find((r) => r.type === b.type && r.id === b.key);
+        b.resolve(row ? { payload: openPayload(b.type, row.payload, { id: b.id }), expiresAt: row.expiresAt, consumedAt: row.consumedAt } : null);
       }
     } catch (err) {
       for (const b of batch) b.reject(err);
     }
   }
 
+  /** A session by its uid (it comes back without its value), a device code by its user code. */
   async findBy(type: string, by: { uid: string } | { userCode: string }): Promise<StoredPayload | null> {
-    const [column, value] = 'uid' in by ? (['uid', by.uid] as const) : (['userCode', by.userCode] as const);
-    return isStorable(value) ? this.hot.findPayloadBy(type, column, value) : null;
+    const value = 'uid' in by ? by.uid : by.userCode;
+    if (!isStorable(value)) return null;
+    const row = 'uid' in by ? await this.hot.findPayloadBy(type, 'uid', by.uid) : await this.hot.findPayloadBy(type, 'userCode', storedUserCode(by.userCode));
+    return row && { ...row, payload: openPayload(type, row.payload, 'userCode' in by ? { userCode: by.userCode } : { other: true }) };
   }
 
   /** Throws UnstorableTextError when the payload holds text no database can store (see text.ts). */
@@ -65,7 +71,11 @@ export class PayloadStore {
     assertStorable(id, 'id');
     assertStorable(payload);
     const text = (key: string) => (typeof payload[key] === 'string' ? (payload[key] as string) : null);
-    await this.hot.savePayload({ type, id, payload, grantId: text('grantId'), accountId: text('accountId'), userCode: text('userCode'), uid: text('uid'), expiresAt });
+    const userCode = text('userCode');
+    await this.hot.savePayload({
+      type, id: storedKey(type, id), payload: sealPayload(type, id, payload), grantId: text('grantId'), accountId: text('accountId'),
+      userCode: userCode === null || keepsId(type) ? userCode : storedUserCode(userCode), uid: text('uid'), expiresAt,
+    });
   }
 
   /**
@@ -75,16 +85,16 @@ export class PayloadStore {
   async saveIfAbsent(type: string, id: string, payload: Record<string, unknown>, expiresAt: Date, now: Date): Promise<boolean> {
     assertStorable(id, 'id');
     assertStorable(payload);
-    return this.hot.insertPayloadIfAbsent({ type, id, payload, grantId: null, accountId: null, userCode: null, uid: null, expiresAt }, now);
+    return this.hot.insertPayloadIfAbsent({ type, id: storedKey(type, id), payload: sealPayload(type, id, payload), grantId: null, accountId: null, userCode: null, uid: null, expiresAt }, now);
   }
 
   /** Marks the artifact consumed, atomically: of any number of racing calls exactly one returns true. */
   async consume(type: string, id: string, at: Date): Promise<boolean> {
-    return isStorable(id) && this.hot.consumePayload(type, id, at);
+    return isStorable(id) && this.hot.consumePayload(type, storedKey(type, id), at);
   }
 
   async delete(type: string, id: string): Promise<void> {
-    if (isStorable(id)) await this.hot.deletePayload(type, id);
+    if (isStorable(id)) await this.hot.deletePayload(type, storedKey(type, id));
   }
 
   async deleteOfGrant(type: string, grantId: string): Promise<void> {
@@ -92,9 +102,15 @@ export class PayloadStore {
   }
 }
 
+/** Deletes the artifact whose value is `id`. */
 export async function deletePayload(db: Payloads, type: string, id: string): Promise<void> {
   if (!isStorable(id)) return;
-  await db.oidcPayload.deleteMany({ where: { type, id } });
+  await db.oidcPayload.deleteMany({ where: { type, id: storedKey(type, id) } });
+}
+
+/** Deletes the row stored under `key` (a key from listLivePayloads). */
+export async function deletePayloadByKey(db: Payloads, type: string, key: string): Promise<void> {
+  await db.oidcPayload.deleteMany({ where: { type, id: key } });
 }
 
 /** Every artifact of a person: sessions, grants, codes, tokens. How many. */
@@ -114,16 +130,21 @@ export async function deleteGrants(db: Payloads, grantIds: string[]): Promise<vo
  */
 export async function consumePayload(db: Payloads, type: string, id: string, at: Date): Promise<boolean> {
   if (!isStorable(id)) return false;
-  const { count } = await db.oidcPayload.updateMany({ where: { type, id, consumedAt: null }, data: { consumedAt: at } });
+  const { count } = await db.oidcPayload.updateMany({ where: { type, id: storedKey(type, id), consumedAt: null }, data: { consumedAt: at } });
   return count === 1;
 }
 
 /** Undoes a consume (a single-use initial access token whose registration then failed). */
 export async function unconsumePayload(db: Payloads, type: string, id: string): Promise<void> {
-  await db.oidcPayload.updateMany({ where: { type, id }, data: { consumedAt: null } });
+  if (!isStorable(id)) return;
+  await db.oidcPayload.updateMany({ where: { type, id: storedKey(type, id) }, data: { consumedAt: null } });
 }
 
-/** Artifacts of one type that have not expired, by id. */
+/**
+ * Artifacts of one type that have not expired, by the key they are stored
+ * under (never their value: see payload-sealing.ts). Types named by a prefix
+ * carry it as `payload.idPrefix`.
+ */
 export async function listLivePayloads(db: Payloads, type: string, now: Date): Promise<(StoredPayload & { id: string })[]> {
   return (await db.oidcPayload.findMany({
     where: { type, OR: [{ expiresAt: null }, { expiresAt: { gt: now } }] },
@@ -132,12 +153,17 @@ export async function listLivePayloads(db: Payloads, type: string, now: Date): P
   })) as (StoredPayload & { id: string })[];
 }
 
-/** Ids of one type that start with `prefix`, matched literally (no wildcards). */
-export async function payloadIdsStartingWith(db: Payloads, type: string, prefix: string): Promise<string[]> {
+/**
+ * Keys of the live artifacts of one type (named by prefix, see
+ * payload-sealing.ts) whose value starts with `prefix`, matched literally. A
+ * prefix longer than the one kept must match it, and a whole value its digest.
+ */
+export async function payloadKeysStartingWith(db: Payloads, type: string, prefix: string, now: Date): Promise<{ key: string; prefix: string }[]> {
   if (!isStorable(prefix)) return [];
-  const rows = await db.oidcPayload.findMany({ where: { type, id: { startsWith: prefix } }, select: { id: true } });
-  // LIKE-based on some databases: keep only literal prefix matches
-  return rows.map((r) => r.id).filter((id) => id.startsWith(prefix));
+  const rows = (await listLivePayloads(db, type, now)).map((r) => ({ key: r.id, prefix: typeof r.payload.idPrefix === 'string' ? r.payload.idPrefix : '' }));
+  if (prefix.length <= ID_PREFIX_LENGTH) return rows.filter((r) => r.prefix.startsWith(prefix));
+  const whole = rows.filter((r) => r.key === storedKey(type, prefix));
+  return whole.length ? whole : rows.filter((r) => r.prefix === prefix.slice(0, ID_PREFIX_LENGTH));
 }
 
 /** Rows one purge statement deletes at most: short statements (and under SQLite's limit of bound parameters), so requests' writes never wait long. */

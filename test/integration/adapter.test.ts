@@ -3,6 +3,7 @@ import { openDatabase, transaction, type Database, type Db } from '../../src/sto
 import { PayloadAdapter } from '../../src/oidc/adapter.js';
 import { PayloadStore, PURGE_BATCH, purgeExpiredPayloads } from '../../src/storage/oidc-payloads.js';
 import type { HotStatements } from '../../src/storage/hot-statements.js';
+import { digestOf } from '../../src/storage/digest.js';
 
 describe.each(databaseKinds())('oidc-provider adapter on %s', (kind) => {
   let testDb: TestDatabase;
@@ -58,7 +59,8 @@ describe.each(databaseKinds())('oidc-provider adapter on %s', (kind) => {
     const purged = await purgeExpiredPayloads(database.hot, new Date(clock));
     expect(purged).toBeGreaterThanOrEqual(1);
     const left = await database.prisma.oidcPayload.findMany({ where: { type: 'AuthorizationCode' }, select: { id: true } });
-    expect(left.map((r) => r.id).sort()).toEqual(['forever', 'long']);
+    // stored under digests of their values
+    expect(left.map((r) => r.id).sort()).toEqual([digestOf('forever'), digestOf('long')].sort());
   });
 
   it('revokes by grant id within the model only', async () => {
@@ -75,12 +77,12 @@ describe.each(databaseKinds())('oidc-provider adapter on %s', (kind) => {
     expect(await codes.find('c1')).toBeDefined();
   });
 
-  it('marks a payload consumed, with the time in seconds', async () => {
+  it('marks a payload consumed, with the time in seconds to the millisecond', async () => {
     const adapter = adapterOf(database, 'AuthorizationCode', now);
     await adapter.upsert('code-1', { kind: 'AuthorizationCode' }, 60);
     expect((await adapter.find('code-1'))?.consumed).toBeUndefined();
     await adapter.consume('code-1');
-    expect((await adapter.find('code-1'))?.consumed).toBe(Math.floor(clock / 1000));
+    expect((await adapter.find('code-1'))?.consumed).toBe(clock / 1000);
     await expect(adapter.consume('code-1')).rejects.toMatchObject({ error: 'invalid_grant' });
   });
 
@@ -133,6 +135,57 @@ describe.each(databaseKinds())('oidc-provider adapter on %s', (kind) => {
   });
 });
 
+describe.each(databaseKinds())('credentials at rest on %s', (kind) => {
+  let database: Database;
+  let close: () => Promise<void>;
+  beforeAll(async () => {
+    ({ database, close } = await migratedDatabase(kind));
+  });
+  afterAll(() => close?.());
+
+  /** every stored byte of the row, as text */
+  const rawRow = async (type: string) => JSON.stringify(await database.prisma.oidcPayload.findMany({ where: { type } }));
+
+  it('stores a bearer artifact under a digest of its value, without the value, and restores it on lookup', async () => {
+    const adapter = adapterOf(database, 'RefreshToken');
+    const value = 'rt-value-that-must-not-be-stored-0123456789';
+    await adapter.upsert(value, { jti: value, kind: 'RefreshToken', grantId: 'g-9', accountId: 'acc-9' }, 60);
+    expect(await rawRow('RefreshToken')).not.toContain(value);
+    expect(await database.prisma.oidcPayload.count({ where: { type: 'RefreshToken', id: digestOf(value) } })).toBe(1);
+    expect(await adapter.find(value)).toEqual({ jti: value, kind: 'RefreshToken', grantId: 'g-9', accountId: 'acc-9' });
+    await adapter.consume(value);
+    await adapter.destroy(value);
+    expect(await database.prisma.oidcPayload.count({ where: { type: 'RefreshToken' } })).toBe(0);
+  });
+
+  it('seals the other artifacts an interaction names, readable only through its own id', async () => {
+    const adapter = adapterOf(database, 'Interaction');
+    const payload = { jti: 'int-value-1', kind: 'Interaction', session: { uid: 'su-1', cookie: 'session-cookie-value', accountId: 'a' }, deviceCode: 'device-code-value', parJti: 'par-value', returnTo: 'x' };
+    await adapter.upsert('int-value-1', payload, 60);
+    const raw = await rawRow('Interaction');
+    for (const secret of ['int-value-1', 'session-cookie-value', 'device-code-value', 'par-value']) expect(raw).not.toContain(secret);
+    expect(await adapter.find('int-value-1')).toEqual(payload);
+  });
+
+  it('finds a device code by its user code and by its value, storing neither', async () => {
+    const adapter = adapterOf(database, 'DeviceCode');
+    await adapter.upsert('device-code-value-2', { jti: 'device-code-value-2', kind: 'DeviceCode', userCode: 'WXYZ-2345' }, 60);
+    const raw = await rawRow('DeviceCode');
+    expect(raw).not.toContain('device-code-value-2');
+    expect(raw).not.toContain('WXYZ-2345');
+    expect(await adapter.findByUserCode('WXYZ-2345')).toEqual({ jti: 'device-code-value-2', kind: 'DeviceCode', userCode: 'WXYZ-2345' });
+    expect(await adapter.find('device-code-value-2')).toEqual({ jti: 'device-code-value-2', kind: 'DeviceCode', userCode: 'WXYZ-2345' });
+    expect(await adapter.findByUserCode('WXYZ-2346')).toBeUndefined();
+  });
+
+  it('keeps grant ids as they are: every artifact of a grant names it', async () => {
+    const adapter = adapterOf(database, 'Grant');
+    await adapter.upsert('grant-value-3', { jti: 'grant-value-3', kind: 'Grant', accountId: 'a' }, 60);
+    expect(await database.prisma.oidcPayload.count({ where: { type: 'Grant', id: 'grant-value-3' } })).toBe(1);
+    expect((await adapter.find('grant-value-3'))?.jti).toBe('grant-value-3');
+  });
+});
+
 describe.each(databaseKinds())('the hot statements on %s', (kind) => {
   it('write and read the rows exactly as Prisma does: payload, expiry and consumption times', async () => {
     const { database, close } = await migratedDatabase(kind);
@@ -143,8 +196,8 @@ describe.each(databaseKinds())('the hot statements on %s', (kind) => {
       await adapter.upsert('hot-1', payload, 3600);
       await adapter.consume('hot-1');
       // written by the hot statements, read by Prisma
-      expect(await database.prisma.oidcPayload.findUnique({ where: { type_id: { type: 'AuthorizationCode', id: 'hot-1' } } })).toEqual({
-        type: 'AuthorizationCode', id: 'hot-1', payload, grantId: 'g-1', accountId: 'acc-1', uid: 'u-1', userCode: null,
+      expect(await database.prisma.oidcPayload.findUnique({ where: { type_id: { type: 'AuthorizationCode', id: digestOf('hot-1') } } })).toEqual({
+        type: 'AuthorizationCode', id: digestOf('hot-1'), payload, grantId: 'g-1', accountId: 'acc-1', uid: 'u-1', userCode: null,
         expiresAt: new Date(at + 3600_000), consumedAt: new Date(at),
       });
       // written by Prisma, read by the hot statements
@@ -152,7 +205,7 @@ describe.each(databaseKinds())('the hot statements on %s', (kind) => {
       expect(await database.hot.findPayloadBy('DeviceCode', 'userCode', 'WXYZ')).toEqual({
         type: 'DeviceCode', id: 'prisma-1', payload: { kind: 'DeviceCode', userCode: 'WXYZ' }, expiresAt: new Date(at), consumedAt: new Date(at + 1),
       });
-      expect(await database.hot.findPayloads(['DeviceCode', 'AuthorizationCode'], ['prisma-1', 'hot-1', 'missing'])).toHaveLength(2);
+      expect(await database.hot.findPayloads(['DeviceCode', 'AuthorizationCode'], ['prisma-1', digestOf('hot-1'), 'missing'])).toHaveLength(2);
     } finally {
       await close();
     }
@@ -189,7 +242,7 @@ describe.each(databaseKinds())('the hot statements on %s', (kind) => {
         await write;
         clearInterval(ticker);
         expect(ticks).toBeGreaterThan(5);
-        expect(await database.prisma.oidcPayload.count({ where: { type: 'Session', id: { in: ['in-tx', 'outside-tx'] } } })).toBe(2);
+        expect(await database.prisma.oidcPayload.count({ where: { type: 'Session', id: { in: ['in-tx', digestOf('outside-tx')] } } })).toBe(2);
       } finally {
         await close();
       }

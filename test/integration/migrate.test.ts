@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { databaseKinds, createTestDatabase, type TestDatabase } from '../support/databases.js';
+import { databaseKinds, createTestDatabase, payloadAdapter, type TestDatabase } from '../support/databases.js';
+import { listRegistrationTokens } from '../../src/services/registration-tokens.js';
 import { loadMigrations, migrate, migrationsDir, MigrationError } from '../../src/storage/migrate.js';
 import { openDatabase } from '../../src/storage/database.js';
 import { findClient } from '../../src/storage/clients.js';
@@ -61,6 +62,35 @@ describe.each(databaseKinds())('migrations on %s', (kind) => {
       expect((await migrate(config)).applied).toEqual(later.map((m) => m.name));
       const client = await findClient(db.prisma, 'old-client');
       expect(client).toMatchObject({ clientId: 'old-client', grantTypes: ['client_credentials'], postLogoutRedirectUris: [], backchannelLogoutUri: null });
+    } finally {
+      await db.close();
+      await fresh.drop();
+    }
+  });
+
+  it('converts the artifacts of an earlier version to digests in place: they still work, and no value is left', async () => {
+    const fresh = await createTestDatabase(kind);
+    const config = { url: fresh.url, kind };
+    const all = loadMigrations(kind);
+    const before = all[all.findIndex((m) => m.name.endsWith('_admin_plane')) - 1];
+    const db = await openDatabase(config);
+    try {
+      await migrate(config, { upTo: before.name });
+      // as the earlier version wrote them (through Prisma)
+      const insert = (type: string, id: string, payload: object) => db.prisma.oidcPayload.create({
+        data: { id, type, payload: payload as never, grantId: 'g-old', expiresAt: new Date(Date.now() + 3_600_000) },
+      });
+      await insert('RefreshToken', 'old-refresh-token-value', { jti: 'old-refresh-token-value', kind: 'RefreshToken', grantId: 'g-old' });
+      await insert('InitialAccessToken', 'old-initial-token-value', { jti: 'old-initial-token-value', kind: 'InitialAccessToken' });
+      await insert('Grant', 'g-old', { jti: 'g-old', kind: 'Grant' });
+      await insert('Interaction', 'old-interaction', { jti: 'old-interaction', kind: 'Interaction', session: { cookie: 'old-session-cookie' } });
+      await migrate(config);
+      const dump = JSON.stringify(await db.prisma.oidcPayload.findMany());
+      for (const value of ['old-refresh-token-value', 'old-initial-token-value', 'old-interaction', 'old-session-cookie']) expect(dump).not.toContain(value);
+      const refresh = await payloadAdapter(db, 'RefreshToken').find('old-refresh-token-value');
+      expect(refresh).toMatchObject({ jti: 'old-refresh-token-value', grantId: 'g-old' });
+      expect(await payloadAdapter(db, 'Grant').find('g-old')).toMatchObject({ jti: 'g-old' });
+      expect((await listRegistrationTokens(db.prisma, new Date())).map((t) => t.prefix)).toEqual(['old-init']);
     } finally {
       await db.close();
       await fresh.drop();
