@@ -8,6 +8,8 @@ import type { Db } from '../storage/database.js';
 import { recordAuditQuietly } from '../services/audit.js';
 import type { HotStatements } from '../storage/hot-statements.js';
 import { findAccount } from '../services/accounts.js';
+import { isJwtAccessTokenRevoked } from '../services/access-tokens.js';
+import { PayloadStore } from '../storage/oidc-payloads.js';
 import { rememberedGrantId } from '../services/consents.js';
 import {
   ACCESS_TOKEN_TYPE, APP_CLAIM, decideExchange, ExchangeRefused, readExchangeRequest, subjectFromJwtClaims, subjectFromStoredToken,
@@ -92,6 +94,7 @@ export function installTokenExchange(provider: Provider, deps: TokenExchangeDeps
   const now = deps.now ?? Date.now;
   const jwks = createLocalJWKSet({ keys: deps.keys.map(publicJwk) });
   const serverInfo = resourceServerInfo(deps.cache);
+  const revocations = new PayloadStore(deps.hot);
 
   /** An RFC 9068 JWT access token this provider signed, still valid. */
   async function jwtSubject(token: string): Promise<SubjectToken> {
@@ -103,6 +106,8 @@ export function installTokenExchange(provider: Provider, deps: TokenExchangeDeps
         currentDate: new Date(now()),
         requiredClaims: ['exp', 'sub', 'client_id'],
       });
+      // RFC 7009: a revoked JWT is recorded until it expires (services/access-tokens.ts)
+      if (await isJwtAccessTokenRevoked(revocations, payload)) throw new ExchangeRefused('invalid_request', 'subject token was revoked');
       return subjectFromJwtClaims(payload);
     } catch (err) {
       if (err instanceof ExchangeRefused) throw err;

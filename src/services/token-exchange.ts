@@ -177,6 +177,8 @@ export function subjectFromJwtClaims(claims: Record<string, unknown>): SubjectTo
     exp: exp as number,
     act,
     jkt: text((claims.cnf as Record<string, unknown> | undefined)?.jkt),
+    // a person's JWT names its grant (oidc/structured-tokens.ts): the grant must still be in force
+    grantId: text(claims.grant_id),
   };
 }
 

@@ -160,6 +160,13 @@ describe.each(databaseKinds())('token exchange (RFC 8693) on %s', (kind) => {
     expect(tokens.expires_in).toBeLessThanOrEqual(subject.exp! - subject.iat!);
   });
 
+  it('refuses a JWT subject token the app revoked (RFC 7009)', async () => {
+    const { accessToken } = await personToken(ORDERS, 'orders:read stock:read');
+    expect((await exchange('orders-api', { subject_token: accessToken, resource: STOCK })).scope).toBe('stock:read');
+    await oidc.tokenRevocation(await relyingParty(server, app), accessToken);
+    expect(await refusal('orders-api', { subject_token: accessToken, resource: STOCK })).toMatchObject({ error: 'invalid_request', error_description: 'subject token was revoked' });
+  });
+
   it('puts each exchange in the audit trail: the exchanging client, the person, the APIs and the app, never a token', async () => {
     const jwt = await exchange('orders-api', { subject_token: ordersToken, resource: STOCK });
     const opaque = await exchange('ledger-api', { subject_token: ledgerToken, resource: WAREHOUSE });
