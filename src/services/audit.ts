@@ -165,6 +165,8 @@ export async function listAudit(db: Db, q: AuditQuery): Promise<AuditEvent[]> {
     if (v === undefined) return undefined;
     const d = new Date(v);
     if (Number.isNaN(d.getTime())) problems.push({ path: [name], message: `not a date: ${v} (use ISO 8601, e.g. 2026-11-26T12:00:00Z)` });
+    // what both databases hold (and Prisma writes): four-digit years
+    else if (d.getUTCFullYear() < 0 || d.getUTCFullYear() > 9999) problems.push({ path: [name], message: `out of range: ${v} (years 0 to 9999)` });
     return d;
   };
   const since = date('since');

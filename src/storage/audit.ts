@@ -39,10 +39,18 @@ export async function insertAuditEvents(db: Audit, rows: AuditRow[]): Promise<vo
   await db.auditEvent.createMany({ data: rows.map((row) => ({ ...row, details: row.details as object })) });
 }
 
+/**
+ * The earliest time PostgreSQL takes as a timestamp parameter here (it refuses
+ * year 0), so no stored event is older: a bound before it is answered without it.
+ */
+const EARLIEST = Date.parse('0001-01-01T00:00:00Z');
+
 /** Newest first. Text no database stores matches nothing. */
 export async function listAuditEvents(db: Audit, f: AuditFilter): Promise<AuditRow[]> {
   const texts = [f.action, f.actorId, f.targetType, f.targetId, f.outcome, f.before].filter((v): v is string => v !== undefined);
   if (!texts.every(isStorable)) return [];
+  if (f.until && f.until.getTime() <= EARLIEST) return [];
+  if (f.since && f.since.getTime() < EARLIEST) f = { ...f, since: undefined };
   const rows = await db.auditEvent.findMany({
     where: {
       ...(f.action ? { action: f.action } : {}),

@@ -28,16 +28,22 @@ export async function findConsentGrantId(hot: Pick<HotStatements, 'findConsentGr
   return isStorable(accountId) && isStorable(clientId) ? hot.findConsentGrantId(accountId, clientId) : null;
 }
 
-export function listConsents(db: Pick<Db, 'consent'>, filter: ConsentFilter): Promise<ConsentRecord[]> {
+/** true when every value of the filter is text a database stores; one that is not matches nothing */
+const storableFilter = (filter: ConsentFilter) => Object.values(filter).every((v) => v === undefined || isStorable(v));
+
+export async function listConsents(db: Pick<Db, 'consent'>, filter: ConsentFilter): Promise<ConsentRecord[]> {
+  if (!storableFilter(filter)) return [];
   return db.consent.findMany({ where: filter, orderBy: [{ clientId: 'asc' }, { accountId: 'asc' }] });
 }
 
 /**
  * Forgets the consents matching the filter and deletes every stored artifact of
  * their grants (the Grant, refresh tokens, opaque access tokens, codes). Call it
- * inside a transaction. Returns the forgotten consents.
+ * inside a transaction. Returns the forgotten consents (none for a filter
+ * with text no database stores).
  */
 export async function deleteConsents(tx: Pick<Db, 'consent' | 'oidcPayload'>, filter: ConsentFilter): Promise<ConsentRecord[]> {
+  if (!storableFilter(filter)) return [];
   const consents = await tx.consent.findMany({ where: filter });
   if (consents.length) {
     await deleteGrants(tx, consents.map((c) => c.grantId));

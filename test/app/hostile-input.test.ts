@@ -1,6 +1,9 @@
 import { request } from 'node:http';
 import { gzipSync } from 'node:zlib';
-import { authorize, csrfOf, databaseKinds, jsonRequest, startInProcess, type InProcess, type TestClient } from '../support/in-process.js';
+import {
+  authorize, csrfOf, databaseKinds, exchangeCode, fakeUpstream, jsonRequest, signIn, startInProcess, type FakeUpstream, type InProcess, type TestClient,
+} from '../support/in-process.js';
+import { createClient } from '../../src/services/clients.js';
 
 /**
  * The findings of the adversarial run, each answered by one mechanism: text no
@@ -27,10 +30,12 @@ describe.each(databaseKinds())('hostile input on %s', (kind) => {
   let server: InProcess;
   let client: TestClient;
   let machine: TestClient;
+  let acme: FakeUpstream;
   const API = 'https://hostile.example.com';
 
   beforeAll(async () => {
-    server = await startInProcess({ kind, env: { REGISTRATION: 'open', REGISTRATION_RATE_LIMIT: '1000' } });
+    acme = fakeUpstream('acme', 'Acme SSO');
+    server = await startInProcess({ kind, upstreams: [acme], env: { REGISTRATION: 'open', REGISTRATION_RATE_LIMIT: '1000' } });
     client = await server.createClient();
     await server.createApi(API, 'Hostile', ['read']);
     machine = await server.createClient({ grantTypes: ['client_credentials', 'urn:ietf:params:oauth:grant-type:device_code'], resources: [API] });
@@ -98,5 +103,62 @@ describe.each(databaseKinds())('hostile input on %s', (kind) => {
     expect(jwt.split('.')).toHaveLength(3);
     const res = await raw(server, 'POST', '/token/introspection', { 'content-type': 'application/x-www-form-urlencoded', authorization: basic }, `token=${jwt}`);
     expect({ status: res.status, body: JSON.parse(res.body) }).toEqual({ status: 200, body: { active: false } });
+  });
+
+  /** An access token of the management API with both scopes. */
+  async function adminToken(): Promise<string> {
+    const clientId = `ops-${Math.random().toString(36).slice(2, 8)}`;
+    const { secret } = await createClient(server.database.prisma, {
+      clientId, name: 'Ops', resources: [`${server.url}/admin/v1`], scopes: ['admin:read', 'admin:write'],
+    });
+    await server.app.cache.refresh();
+    const res = await fetch(`${server.url}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}` },
+      body: new URLSearchParams({ grant_type: 'client_credentials', resource: `${server.url}/admin/v1`, scope: 'admin:read admin:write' }),
+    });
+    return ((await res.json()) as { access_token: string }).access_token;
+  }
+
+  it('answers audit-event dates outside the years 0 to 9999 with a 400 problem naming the parameter', async () => {
+    const token = await adminToken();
+    for (const [param, value] of [['since', '10000-01-01'], ['until', '+010000-01-01T00:00:00Z'], ['since', '-000001-01-01T00:00:00Z'], ['until', '275760-09-13']]) {
+      const res = await jsonRequest(`${server.url}/admin/v1/audit-events?${new URLSearchParams({ [param]: value })}`, { token });
+      expect({ param, value, status: res.status }).toEqual({ param, value, status: 400 });
+      expect(res.body).toMatchObject({ errors: [{ path: [param], message: expect.stringContaining('0 to 9999') }] });
+    }
+    // the edges themselves are dates the databases hold
+    for (const [since, until] of [['0000-01-01T00:00:00Z', '9999-12-31T23:59:59.999Z'], ['0001-01-01', '9999-12-31']]) {
+      const res = await jsonRequest(`${server.url}/admin/v1/audit-events?${new URLSearchParams({ since, until })}`, { token });
+      expect({ since, until, status: res.status }).toEqual({ since, until, status: 200 });
+      expect(res.body.items.length).toBeGreaterThan(0);
+    }
+    // (PostgreSQL takes no year 0: nothing it stores is older than year 1)
+    const ancient = await jsonRequest(`${server.url}/admin/v1/audit-events?until=0000-06-01T00:00:00Z`, { token });
+    expect({ status: ancient.status, body: ancient.body }).toEqual({ status: 200, body: { items: [], next: null } });
+  });
+
+  it('finds no consent by an account or client no database stores, listing or withdrawing, on the API and the account page', async () => {
+    const token = await adminToken();
+    for (const param of ['account', 'client']) {
+      for (const method of ['GET', 'DELETE']) {
+        const res = await jsonRequest(`${server.url}/admin/v1/consents?${param}=a%00b`, { method, token });
+        expect({ param, method, status: res.status, body: res.body }).toEqual({ param, method, status: 200, body: { items: [] } });
+      }
+    }
+    // a person signed in on the account page withdraws an app whose id holds a NUL
+    acme.signInAs({ subject: 'hostile-person', email: null, emailVerified: false });
+    const b = server.browser();
+    const { authorization, callback } = await signIn(b, client, acme, { scope: 'openid', prompt: 'consent' });
+    await exchangeCode(server, authorization, callback);
+    const page = await b.get('/account');
+    expect(page.status).toBe(200);
+    for (const bad of [`${client.clientId}\u0000`, '\u0000']) {
+      const withdrawn = await b.post('/account/apps/withdraw', { csrf: csrfOf(page), client: bad });
+      expect(withdrawn.status).toBe(303);
+      expect(withdrawn.location).toBe('/account');
+    }
+    // the real consent is still there
+    expect(await server.database.prisma.consent.count({ where: { clientId: client.clientId } })).toBe(1);
   });
 });

@@ -31,3 +31,39 @@ export function hostileText(): fc.Arbitrary<string> {
     ) },
   );
 }
+
+/**
+ * Dates as text that parse (so they get past "not a date") but lie outside what
+ * both databases hold (years 1 to 9999, PostgreSQL refusing year 0), the edges
+ * themselves, and arbitrary times over JavaScript's whole range.
+ */
+export function hostileDate(): fc.Arbitrary<string> {
+  return fc.oneof(
+    { weight: 3, arbitrary: fc.constantFrom(
+      '10000-01-01', '+010000-01-01T00:00:00Z', '275760-09-13T00:00:00Z', '+275760-09-13T00:00:00.000Z', '99999', '-000001-01-01T00:00:00Z',
+      '-271821-04-20T00:00:00Z', '0000-01-01T00:00:00Z', '0000-12-31T23:59:59.999Z', '0001-01-01', '9999-12-31T23:59:59.999Z', '1970-01-01T00:00:00Z',
+      '2026-02-30', '2026-13-01', '2026-11-26T25:00:00Z', '9'.repeat(20), '-1', '0', '1e20',
+    ) },
+    { weight: 1, arbitrary: fc.date({ noInvalidDate: true }).map((d) => d.toISOString()) },
+    { weight: 1, arbitrary: fc.integer({ min: -8_640_000_000_000_000, max: 8_640_000_000_000_000 }).map((ms) => new Date(ms).toISOString()) },
+  );
+}
+
+/**
+ * Identifiers no database stores (a NUL, a lone UTF-16 surrogate) around a
+ * plausible one, as a lookup key would carry them.
+ */
+export function unstorableId(): fc.Arbitrary<string> {
+  return fc.tuple(fc.constantFrom('', 'app-1', 'gatehouse-account', 'acct_1', 'https://api.example.com'), fc.constantFrom('\u0000', '\ud800', '\udfff', '\u0000\u0000'), fc.boolean())
+    .map(([id, bad, before]) => (before ? `${bad}${id}` : `${id}${bad}`));
+}
+
+/** Values for the management API's and the account page's parameters: hostile text, unstorable ids, hostile dates, numbers. */
+export function hostileParam(): fc.Arbitrary<string> {
+  return fc.oneof(
+    { weight: 3, arbitrary: hostileText() },
+    { weight: 2, arbitrary: unstorableId() },
+    { weight: 2, arbitrary: hostileDate() },
+    { weight: 1, arbitrary: fc.constantFrom('0', '1', '1000', '1001', '999999999', '9007199254740993', 'true', 'false', 'success', 'client', 'consent.granted') },
+  );
+}
