@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { EmbeddedJWK, calculateJwkThumbprint, decodeProtectedHeader, errors, jwtVerify, type JWK, type JWTPayload } from 'jose';
-import { DPOP_ALGS, ResourceError, invalidDpopProof } from './errors.js';
-import type { ReplayCache } from './replay-cache.js';
+import { DPOP_ALGS, ResourceError, invalidDpopProof, keysUnavailable } from './errors.js';
+import type { ReplayStore } from './replay-cache.js';
 
 /** How old a proof may be (seconds); RFC 9449 leaves the window to the server. */
 export const PROOF_MAX_AGE_SECONDS = 60;
@@ -21,7 +21,7 @@ export interface ProofCheck {
   jkt: string;
   currentDate: Date;
   clockToleranceSeconds: number;
-  replay: ReplayCache;
+  replay: ReplayStore;
 }
 
 /** RFC 9449 §4.3 item 9: compare URIs without query and fragment, after URL normalisation. */
@@ -101,7 +101,14 @@ async function verify(check: ProofCheck): Promise<void> {
   }
   // Only a proof that passed every check uses up its jti, so forged proofs cannot burn them.
   const expiresAt = ((iat as number) + PROOF_MAX_AGE_SECONDS + 2 * check.clockToleranceSeconds) * 1000;
-  if (!check.replay.use(`${check.jkt} ${jti}`, expiresAt, check.currentDate.getTime())) {
+  let fresh: boolean;
+  try {
+    fresh = await check.replay.use(`${check.jkt} ${jti}`, expiresAt, check.currentDate.getTime());
+  } catch {
+    // a shared store that is away: the proof may be fine, so retry later
+    throw keysUnavailable();
+  }
+  if (!fresh) {
     throw invalidDpopProof('the DPoP proof has already been used');
   }
 }

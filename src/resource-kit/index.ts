@@ -4,11 +4,14 @@ import { readAuthorization } from './authorization.js';
 import { verifyDpopProof } from './dpop.js';
 import { ResourceError, insufficientScope, invalidToken, missingToken, respond } from './errors.js';
 import { createKeySet } from './key-set.js';
-import { ReplayCache } from './replay-cache.js';
+import { ReplayCache, type ReplayStore } from './replay-cache.js';
+import { introspector, type IntrospectionOptions } from './introspection.js';
 import { protectedResourceMetadataUrl } from './metadata.js';
 
 export type { AccessTokenClaims } from './access-token.js';
 export type { ResourceErrorCode, Scheme } from './errors.js';
+export { ReplayCache, redisReplayStore, type RedisSetNx, type ReplayStore } from './replay-cache.js';
+export type { IntrospectionOptions } from './introspection.js';
 export {
   PROTECTED_RESOURCE_WELL_KNOWN,
   protectedResourceMetadata,
@@ -45,6 +48,19 @@ export interface RequireTokenOptions {
    * false leaves the parameter out.
    */
   resourceMetadataUrl?: string | false;
+  /**
+   * Where used DPoP proof `jti`s are remembered. Default: in memory, per
+   * process. An API with several processes must share one (`redisReplayStore`),
+   * or a proof used on one is accepted again on another.
+   */
+  replayStore?: ReplayStore;
+  /**
+   * Also ask Gatehouse's introspection endpoint (RFC 7662) about every token
+   * that passed the local checks, and refuse one that is no longer active
+   * (revoked, its grant or account ended). Costs a request to Gatehouse per
+   * request; without it, a revoked token works until it expires.
+   */
+  introspection?: IntrospectionOptions;
 }
 
 /** What a request that passed `requireToken` carries in `ctx.state.auth`. */
@@ -87,7 +103,8 @@ export function requireToken(options: RequireTokenOptions): Middleware<AuthState
     fetch: options.fetch,
     cooldownMs: (options.jwksCooldownSeconds ?? 30) * 1000,
   });
-  const replay = new ReplayCache();
+  const replay = options.replayStore ?? new ReplayCache();
+  const stillActive = options.introspection ? introspector(issuer, options.introspection, options.fetch) : undefined;
   const resourceMetadata = options.resourceMetadataUrl === false ? undefined : (options.resourceMetadataUrl ?? protectedResourceMetadataUrl(audience));
 
   return async function requireTokenMiddleware(ctx, next) {
@@ -117,6 +134,7 @@ export function requireToken(options: RequireTokenOptions): Middleware<AuthState
       }
       const scopes = typeof claims.scope === 'string' ? claims.scope.split(' ').filter(Boolean) : [];
       if (!required.every((s) => scopes.includes(s))) throw insufficientScope(required, scheme);
+      if (stillActive && !(await stillActive(token))) throw invalidToken('the access token is no longer active', scheme);
       auth = { token, claims, scopes, clientId: claims.client_id, subject: claims.sub };
     } catch (err) {
       if (err instanceof ResourceError) return respond(ctx, err, audience, resourceMetadata);

@@ -23,9 +23,12 @@ import { createApi, createClient, eventually, relyingParty } from '../support/ga
 import {
   protectedResourceMetadata,
   protectedResourceMetadataUrl,
+  redisReplayStore,
   requireToken,
+  type ReplayStore,
   type TokenAuth,
 } from '../../src/resource-kit/index.js';
+import { Redis } from 'ioredis';
 import { createKeySet, KeysUnavailableError } from '../../src/resource-kit/key-set.js';
 
 /**
@@ -84,6 +87,7 @@ describe('resource-server kit against Gatehouse on sqlite', () => {
   /** makes the /outage-* middlewares' JWKS fetches fail, as if the issuer were down */
   let issuerDown = false;
   const serverErrors: string[] = [];
+  const redis = new Redis({ host: '127.0.0.1', port: 6379, lazyConnect: true, maxRetriesPerRequest: 1 });
 
   const call = async (path: string, headers: Record<string, string> = {}, method = 'GET') =>
     answer(await fetch(`${apiUrl}${path}`, { method, headers }));
@@ -154,6 +158,18 @@ describe('resource-server kit against Gatehouse on sqlite', () => {
     router.get('/no-metadata', requireToken({ issuer, audience: ORDERS, resourceMetadataUrl: false }), show);
     router.get('/items', requireToken({ issuer, audience: ITEMS }), show);
     router.get('/urn', requireToken({ issuer, audience: 'urn:example:orders' }), show);
+    // two "workers" of one API behind one URL, taking requests in turn: with their own
+    // replay stores (the default), or sharing one on Redis
+    const inTurn = (a: Koa.Middleware, b: Koa.Middleware): Koa.Middleware => {
+      let turn = 0;
+      return (ctx, next) => ((turn++ % 2 === 0 ? a : b)(ctx, next));
+    };
+    const worker = (replayStore?: ReplayStore) => requireToken({ issuer, audience: ORDERS, replayStore }) as unknown as Koa.Middleware;
+    router.get('/workers-own', inTurn(worker(), worker()), show);
+    const shared = redisReplayStore(redis, `gatehouse-test:${randomUUID()}:`);
+    router.get('/workers-shared', inTurn(worker(shared), worker(shared)), show);
+    router.get('/introspected', requireToken({ issuer, audience: ORDERS, introspection: { clientId: service.clientId, clientSecret: service.clientSecret } }), show);
+    router.get('/introspected-wrongly', requireToken({ issuer, audience: ORDERS, introspection: { clientId: service.clientId, clientSecret: 'wrong' } }), show);
     const app = new Koa();
     app.silent = true;
     app.use(async (ctx, next) => {
@@ -181,6 +197,7 @@ describe('resource-server kit against Gatehouse on sqlite', () => {
   });
 
   afterAll(async () => {
+    redis.disconnect();
     await new Promise((r) => api?.close(r));
     await server?.stop();
     await db?.drop();
@@ -475,6 +492,16 @@ describe('resource-server kit against Gatehouse on sqlite', () => {
       );
     });
 
+    it('refuses a proof replayed on another worker of the API when the workers share a replay store', async () => {
+      const once = await proof(key, { accessToken: bound, htu: `${apiUrl}/workers-shared` });
+      expect((await call('/workers-shared', { authorization: `DPoP ${bound}`, dpop: once })).status).toBe(200);
+      expectProofError(await call('/workers-shared', { authorization: `DPoP ${bound}`, dpop: once }), 'the DPoP proof has already been used');
+      // the default store is per process, as the README says: the other worker has not seen it
+      const twice = await proof(key, { accessToken: bound, htu: `${apiUrl}/workers-own` });
+      expect((await call('/workers-own', { authorization: `DPoP ${bound}`, dpop: twice })).status).toBe(200);
+      expect((await call('/workers-own', { authorization: `DPoP ${bound}`, dpop: twice })).status).toBe(200);
+    });
+
     it('refuses a proof for another URL or method', async () => {
       const send = async (p: string, method = 'GET') => call('/things', { authorization: `DPoP ${bound}`, dpop: p }, method);
       expectProofError(await send(await proof(key, { accessToken: bound, htu: `${apiUrl}/other` })), 'the DPoP proof htu does not match the request URL');
@@ -505,6 +532,18 @@ describe('resource-server kit against Gatehouse on sqlite', () => {
       expectProofError(await send(`${valid}, ${valid}`), 'send exactly one DPoP proof');
       expect(serverErrors).toEqual([]);
     });
+  });
+
+  it('with introspection, refuses a token the client revoked (RFC 7009); without, it works until it expires', async () => {
+    const t = await token();
+    expect((await call('/introspected', { authorization: `Bearer ${t}` })).status).toBe(200);
+    await oidc.tokenRevocation(rp, t);
+    const refused = await call('/introspected', { authorization: `Bearer ${t}` });
+    expect(refused).toMatchObject({ status: 401, body: { error: 'invalid_token', error_description: 'the access token is no longer active' } });
+    expect((await call('/things', { authorization: `Bearer ${t}` })).status).toBe(200);
+    // an introspection the API cannot make is a 503, never a pass
+    const cannot = await call('/introspected-wrongly', { authorization: `Bearer ${await token()}` });
+    expect(cannot).toMatchObject({ status: 503, body: { error: 'temporarily_unavailable' } });
   });
 
   it('keeps verifying with cached keys while the issuer is down, and answers 503 when it cannot check a token', async () => {
