@@ -113,6 +113,20 @@ describe.each(databaseKinds())('the management plane under attack on %s', (kind)
     expect((await list(token)).status).toBe(200);
   });
 
+  it('compares If-Match strongly (RFC 9110 §13.1.1): a weak ETag changes nothing', async () => {
+    const ops = await adminClient();
+    const token = await clientCredentials(server, ops, adminApi, 'admin:read admin:write');
+    const target = await server.createClient({ name: 'Target', grantTypes: ['client_credentials'] });
+    const read = await jsonRequest(`${adminApi}/clients/${target.clientId}`, { token });
+    const etag = read.headers.get('etag')!;
+    const put = (ifMatch: string) => fetch(`${adminApi}/clients/${target.clientId}`, {
+      method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'if-match': ifMatch }, body: JSON.stringify({ name: 'Renamed' }),
+    });
+    expect((await put(`W/${etag}`)).status).toBe(412);
+    expect((await jsonRequest(`${adminApi}/clients/${target.clientId}`, { token })).body.name).toBe('Target');
+    expect((await put(etag)).status).toBe(200);
+  });
+
   describe("a person's token", () => {
     let app: TestClient;
     beforeAll(async () => {

@@ -51,6 +51,10 @@ import { createApi, createClient, eventually, tokenRequest } from '../support/ga
     expect(outageLines.length).toBeGreaterThanOrEqual(1);
     expect(outageLines.length).toBeLessThanOrEqual(2); // 41 failed requests within seconds: one line, with a count
     expect(server.output()).not.toContain('"msg":"server error"');
+    // the request log says what went out: 503, never the 500 inside the outage's rewrite
+    const tokenLines = server.output().split('\n').filter((l) => l.includes('"msg":"request"') && l.includes('"path":"/token"'));
+    expect(tokenLines.some((l) => l.includes('"status":503'))).toBe(true);
+    expect(tokenLines.filter((l) => /"status":5(?!03)/.test(l))).toEqual([]);
 
     pg.start();
     await eventually(async () => (await opaqueToken()).status === 200, 'Gatehouse to recover on its own', 30_000);

@@ -192,6 +192,8 @@ describe.each(databaseKinds())('private_key_jwt on %s', (kind) => {
       await assertion({ ...stranger, kid: key.inline.kid }, 'signer', issuer),
       await assertion(key.inline, 'signer', issuer, { exp: Math.floor(Date.now() / 1000) - 120 }),
       await assertion(key.inline, 'signer', 'https://elsewhere.example.com'),
+      // valid for a year: a long-lived credential, refused (at most 5 minutes)
+      await assertion(key.inline, 'signer', issuer, { exp: Math.floor(Date.now() / 1000) + 365 * 86_400 }),
     ];
     for (const bad of refusals) {
       expect(await tokenWith(first.url, 'signer', bad)).toEqual({ status: 401, body: expect.objectContaining({ error: 'invalid_client' }) });
