@@ -12,7 +12,11 @@ const service = () => import('../services/webhooks.js');
 const when = (d: Date | null) => (d ? d.toISOString() : '-');
 
 function describeWebhook(w: WebhookInfo): string {
-  return describe({ id: w.id, url: w.url, events: w.events, secret: w.secretEncrypted ? 'encrypted at rest' : 'stored in the clear (set KEY_ENCRYPTION_KEY)', created: w.createdAt });
+  return describe({
+    id: w.id, url: w.url, events: w.events,
+    ...(w.disabled ? { state: `disabled: nothing is sent to it (why: gatehouse audit list --target ${w.id})` } : {}),
+    secret: w.secretEncrypted ? 'encrypted at rest' : 'stored in the clear (set KEY_ENCRYPTION_KEY)', created: w.createdAt,
+  });
 }
 
 function deliveryState(d: DeliveryInfo): string {
@@ -34,9 +38,11 @@ export const webhooksCommand: Command = {
   intro: `Each audit event (see gatehouse audit --help) a webhook subscribes to is POSTed to its
 URL as JSON, signed per the Standard Webhooks spec (headers webhook-id, webhook-timestamp,
 webhook-signature: HMAC-SHA256 with the webhook's whsec_ secret). A 2xx answer delivers it;
-otherwise it is retried (after 1 s, 5 s, 30 s, 2 min, 10 min, 30 min, then hourly) for a day.
-A retry has the same webhook-id: deduplicate by it. Addresses on private networks are refused
-unless ALLOW_PRIVATE_NETWORK_REQUESTS=true.`,
+otherwise it is retried (after 1 s, 5 s, 30 s, 2 min, 10 min, 30 min, then hourly) for a day,
+and after a 429 or 503 not before its Retry-After (up to an hour). An attempt gets 10 s for the
+answer. 410 Gone disables the webhook and gives up its pending deliveries (audit action
+webhook.disabled). A retry has the same webhook-id: deduplicate by it. Addresses on private
+networks are refused unless ALLOW_PRIVATE_NETWORK_REQUESTS=true.`,
   fieldFlags: { url: '--url', events: '--event' },
   subcommands: [
     {

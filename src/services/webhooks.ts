@@ -1,12 +1,13 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { setMaxListeners } from 'node:events';
 import { BlockList, isIP } from 'node:net';
 import type { Logger } from 'pino';
 import type { Db, Tx } from '../storage/database.js';
 import type { AttemptRow, DeliveryRow, WebhookRow } from '../storage/webhooks.js';
 import { isLoopbackHttp } from '../common/loopback.js';
 import { isStorable } from '../storage/text.js';
-import { AUDIT_ACTIONS, onAuditEvent, recordAudit, type AuditEvent } from './audit.js';
+import { AUDIT_ACTIONS, onAuditEvent, recordAudit, type AuditAction, type AuditEvent } from './audit.js';
 import { invalid, notFound, type Problem } from './errors.js';
 
 /**
@@ -21,9 +22,15 @@ import { invalid, notFound, type Problem } from './errors.js';
  *   once after an event of its own), claims each with one conditional UPDATE
  *   that sets `lockedUntil` (two nodes never send one at once), POSTs it with
  *   a 10 s timeout and no redirects, and records the attempt. A 2xx delivers;
- *   anything else retries with backoff and jitter, for about a day. A sender
+ *   410 Gone disables the webhook (audit `webhook.disabled`) and gives up its
+ *   pending deliveries; anything else retries with backoff and jitter, for
+ *   about a day, and no sooner than a 429's or 503's Retry-After. A sender
  *   that dies leaves its claim to expire (LOCK_MS), and the delivery is sent
  *   again.
+ * - At most one attempt of a delivery is in flight anywhere: a request is
+ *   aborted by a timer of our own well before its claim ends (CLAIM_MARGIN_MS),
+ *   and a sender whose claim has lapsed records no retry or give-up over the
+ *   claim of the node that took the delivery over.
  * - SSRF: as oidc-provider does for back-channel logout, a delivery to a
  *   special-use address (loopback, private, link-local, ...) is refused unless
  *   ALLOW_PRIVATE_NETWORK_REQUESTS is on. An IP-literal host is checked before
@@ -263,28 +270,40 @@ installWebhookOutbox();
 // SSRF
 
 /**
- * Special-use addresses, the ones oidc-provider refuses for its own outgoing
- * requests (lib/helpers/fetch_request.js: the IANA special-purpose registries).
- * BlockList also matches IPv4-mapped IPv6 addresses against the IPv4 rules.
+ * Special-use addresses: the IANA IPv4 and IPv6 special-purpose address
+ * registries (as oidc-provider refuses for its own outgoing requests,
+ * lib/helpers/fetch_request.js), multicast, and the IPv6 forms that embed an
+ * IPv4 address. BlockList matches IPv4-mapped IPv6 addresses (::ffff:0:0/96,
+ * in any spelling) against the IPv4 rules; the other embeddings are refused
+ * whole: IPv4-compatible (::/96, deprecated), IPv4-translated
+ * (::ffff:0:0:0/96), NAT64 (64:ff9b::/96, 64:ff9b:1::/48), 6to4 (2002::/16)
+ * and Teredo (2001::/32, in 2001::/23).
  */
 const SPECIAL_USE = (() => {
   const list = new BlockList();
   for (const [net, bits] of [
     ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
     ['192.0.0.0', 24], ['192.0.2.0', 24], ['192.31.196.0', 24], ['192.52.193.0', 24], ['192.88.99.0', 24],
-    ['192.168.0.0', 16], ['192.175.48.0', 24], ['198.18.0.0', 15], ['198.51.100.0', 24], ['203.0.113.0', 24], ['240.0.0.0', 4],
+    ['192.168.0.0', 16], ['192.175.48.0', 24], ['198.18.0.0', 15], ['198.51.100.0', 24], ['203.0.113.0', 24],
+    // multicast; reserved, with the limited broadcast address 255.255.255.255
+    ['224.0.0.0', 4], ['240.0.0.0', 4],
   ] as const) list.addSubnet(net, bits, 'ipv4');
   for (const [net, bits] of [
-    ['::', 128], ['::1', 128], ['64:ff9b::', 96], ['64:ff9b:1::', 48], ['100::', 64], ['100:0:0:1::', 64], ['2001::', 23],
+    // ::/96 holds the unspecified address ::, the loopback ::1 and the IPv4-compatible addresses
+    ['::', 96], ['::ffff:0:0:0', 96], ['64:ff9b::', 96], ['64:ff9b:1::', 48], ['100::', 64], ['100:0:0:1::', 64], ['2001::', 23],
     ['2001:db8::', 32], ['2002::', 16], ['2620:4f:8000::', 48], ['3fff::', 20], ['5f00::', 16], ['fc00::', 7], ['fe80::', 10],
+    // site-local (deprecated, RFC 3879) and multicast
+    ['fec0::', 10], ['ff00::', 8],
   ] as const) list.addSubnet(net, bits, 'ipv6');
   return list;
 })();
 
+/** Whether `address` (an IP literal; anything else is not) is special-use. A zone (fe80::1%eth0) is ignored. */
 export function isSpecialUseAddress(address: string): boolean {
-  const family = isIP(address);
+  const ip = address.replace(/%.*$/, '');
+  const family = isIP(ip);
   if (!family) return false;
-  return SPECIAL_USE.check(address, family === 6 ? 'ipv6' : 'ipv4');
+  return SPECIAL_USE.check(ip, family === 6 ? 'ipv6' : 'ipv4');
 }
 
 /** Whether deliveries to `url` need ALLOW_PRIVATE_NETWORK_REQUESTS, as far as its host alone says (names are resolved when sending). */
@@ -344,26 +363,104 @@ export const RETRY_SCHEDULE = [1, 5, 30, 120, 600, 1800, 3600];
 /** ms after its event a delivery is given up */
 export const GIVE_UP_AFTER_MS = 24 * 3_600_000;
 /** ms a request may take, answer included */
-const TIMEOUT_MS = 10_000;
-/** ms a claim lasts: longer than a request and its bookkeeping; a dead sender's deliveries go out again after it */
-export const LOCK_MS = 20_000;
+export const TIMEOUT_MS = 10_000;
+/**
+ * ms a request ends, at the latest, before its claim does: for the work before
+ * the request (loading the delivery) and clocks that differ between nodes
+ */
+export const CLAIM_MARGIN_MS = 5_000;
+/** ms a claim lasts: the longest request and a margin either side; a dead sender's deliveries go out again after it */
+export const LOCK_MS = TIMEOUT_MS + 2 * CLAIM_MARGIN_MS;
+/** a request that could have less time than this (its claim nearly over) is not started */
+const MIN_REQUEST_MS = 1000;
+/** the longest wait a receiver's Retry-After is followed for */
+export const MAX_RETRY_AFTER_MS = 3_600_000;
 const POLL_MS = 1000;
 /** requests in flight per process */
 const MAX_IN_FLIGHT = 16;
 
-/** When to try again after `attempts` failed attempts, or null to give up. */
-export function nextAttempt(attempts: number, createdAt: Date, now: number, random = Math.random): Date | null {
+/**
+ * When to try again after `attempts` failed attempts, or null to give up: the
+ * backoff, and never before `notBefore` (a receiver's Retry-After); null when
+ * that is past the give-up time.
+ */
+export function nextAttempt(attempts: number, createdAt: Date, now: number, random = Math.random, notBefore = 0): Date | null {
   const seconds = RETRY_SCHEDULE[Math.min(Math.max(attempts, 1), RETRY_SCHEDULE.length) - 1];
-  const at = now + seconds * 1000 * (0.8 + 0.4 * random());
+  const at = Math.max(now + seconds * 1000 * (0.8 + 0.4 * random()), notBefore);
   return at - createdAt.getTime() > GIVE_UP_AFTER_MS ? null : new Date(at);
+}
+
+/**
+ * The wait a `Retry-After` header asks for (RFC 9110 §10.2.3: delay-seconds or
+ * an HTTP-date) in ms, at most MAX_RETRY_AFTER_MS; undefined when it is
+ * missing or malformed.
+ */
+export function retryAfterMs(value: string | null | undefined, now: number): number | undefined {
+  const text = value?.trim();
+  if (!text) return undefined;
+  let ms: number;
+  if (/^\d+$/.test(text)) ms = Number(text) * 1000;
+  else if (/^(Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,? /i.test(text) && !Number.isNaN(Date.parse(text))) ms = Date.parse(text) - now;
+  else return undefined;
+  return Math.min(Math.max(ms, 0), MAX_RETRY_AFTER_MS);
+}
+
+/** ms a request may take when its claim ends at `claimUntil`: TIMEOUT_MS, less when the claim ends sooner than that and its margin. */
+export function requestBudget(claimUntil: Date, now: number): number {
+  return Math.min(TIMEOUT_MS, claimUntil.getTime() - CLAIM_MARGIN_MS - now);
+}
+
+class AttemptTimeoutError extends Error {
+  override readonly name = 'TimeoutError';
+}
+
+/**
+ * Runs `work` with a signal that aborts after `ms`, or when `outer` does, and
+ * settles by then whether or not `work` heeds its signal (reading the answer
+ * included). The timer is a plain, referenced setTimeout, cleared at the end:
+ * an AbortSignal.timeout inside AbortSignal.any can be garbage-collected before
+ * it fires on Node 20 (nodejs/node#57736), and a request then stays open for
+ * as long as the receiver likes, past its claim.
+ */
+export async function withDeadline<T>(ms: number, outer: AbortSignal, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  if (outer.aborted) throw outer.reason;
+  const controller = new AbortController();
+  const aborted = new Promise<never>((_, reject) => {
+    controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
+  });
+  const timer = setTimeout(() => controller.abort(new AttemptTimeoutError(`timed out after ${ms / 1000} s`)), ms);
+  const stop = () => controller.abort(outer.reason);
+  outer.addEventListener('abort', stop, { once: true });
+  try {
+    return await Promise.race([work(controller.signal), aborted]);
+  } finally {
+    clearTimeout(timer);
+    outer.removeEventListener('abort', stop);
+  }
 }
 
 /** A failed request in one line: the cause's message when fetch wraps it. */
 function describeFailure(err: unknown): string {
   const e = err as { name?: string; message?: string; cause?: { message?: string; code?: string } };
-  if (e?.name === 'TimeoutError') return `timed out after ${TIMEOUT_MS / 1000} s`;
+  if (e?.name === 'TimeoutError') return e.message || 'timed out';
   const text = e?.cause?.message || e?.message || String(err);
   return text.slice(0, 500);
+}
+
+/**
+ * The trail's action for a webhook the system disabled (its receiver answered
+ * 410 Gone). TODO: list 'webhook.disabled' in AUDIT_ACTIONS (services/audit.ts),
+ * then drop this cast; until then the admin API's audit schema and the audit
+ * --action filter do not know it.
+ */
+const WEBHOOK_DISABLED = 'webhook.disabled' as string as AuditAction;
+
+/** What an attempt came to: the answer's status (and Retry-After), or why there was none. */
+interface PostResult {
+  status?: number;
+  retryAfter?: string | null;
+  error?: string;
+  interrupted?: boolean;
 }
 
 export interface WebhookWorkerOptions {
@@ -395,6 +492,8 @@ export class WebhookWorker {
     private readonly options: WebhookWorkerOptions,
   ) {
     this.#now = options.now ?? Date.now;
+    // each request in flight listens for the stop
+    setMaxListeners(MAX_IN_FLIGHT + 10, this.#stopping.signal);
   }
 
   start(): void {
@@ -474,7 +573,7 @@ export class WebhookWorker {
     return sends;
   }
 
-  /** One attempt of one claimed delivery. Never throws. */
+  /** One attempt of one claimed delivery, and what follows from its answer. Never throws. */
   async #send(id: string, claim: Date): Promise<void> {
     const { logger } = this.options;
     try {
@@ -483,7 +582,7 @@ export class WebhookWorker {
       if (!loaded) return;
       const { delivery, webhook } = loaded;
       const started = this.#now();
-      const result = webhook ? await this.#post(webhook, delivery) : { error: 'the webhook was deleted' };
+      const result = await this.#attempt(webhook, delivery, claim);
       const at = new Date(this.#now());
       const attempt = { id: randomUUID(), deliveryId: id, at: new Date(started), status: result.status ?? null, error: result.error ?? null, durationMs: Math.max(0, at.getTime() - started) };
       const log = { webhook: delivery.webhookId, delivery: id, attempt: delivery.attempts, status: result.status, error: result.error };
@@ -499,12 +598,19 @@ export class WebhookWorker {
         await store.releaseDelivery(this.db, id, claim, {});
         return;
       }
-      const next = webhook ? nextAttempt(delivery.attempts, delivery.createdAt, at.getTime()) : null;
-      if (next) {
-        await store.releaseDelivery(this.db, id, claim, { nextAttemptAt: next });
-        logger.info({ ...log, retryAt: next.toISOString() }, 'webhook delivery failed; will retry');
+      if (result.status === 410 && webhook) {
+        await this.#disable(webhook, id, claim, at);
+        logger.warn(log, 'webhook receiver answered 410 Gone: webhook disabled, its pending deliveries given up');
+        return;
+      }
+      const wait = result.status === 429 || result.status === 503 ? retryAfterMs(result.retryAfter, at.getTime()) : undefined;
+      const next = webhook && !webhook.disabled ? nextAttempt(delivery.attempts, delivery.createdAt, at.getTime(), Math.random, at.getTime() + (wait ?? 0)) : null;
+      // only while this node's claim stands: after it lapsed, another node may be sending
+      if (!(await store.releaseDelivery(this.db, id, claim, next ? { nextAttemptAt: next } : { failedAt: at }))) {
+        logger.warn(log, 'webhook delivery attempt ended after its claim had passed to another sender; its result is not applied');
+      } else if (next) {
+        logger.info({ ...log, retryAt: next.toISOString(), ...(wait !== undefined ? { retryAfterMs: wait } : {}) }, 'webhook delivery failed; will retry');
       } else {
-        await store.releaseDelivery(this.db, id, claim, { failedAt: at });
         logger.warn(log, 'webhook delivery failed; gave up');
       }
     } catch (err) {
@@ -513,7 +619,37 @@ export class WebhookWorker {
     }
   }
 
-  async #post(webhook: WebhookRow, delivery: DeliveryRow): Promise<{ status?: number; error?: string; interrupted?: boolean }> {
+  /** Sends a claimed delivery, unless its webhook is gone or disabled, or its claim too near its end to fit a request. */
+  async #attempt(webhook: WebhookRow | null, delivery: DeliveryRow, claim: Date): Promise<PostResult> {
+    if (!webhook) return { error: 'the webhook was deleted' };
+    if (webhook.disabled) return { error: 'not sent: the webhook is disabled' };
+    const budget = requestBudget(claim, this.#now());
+    if (budget < MIN_REQUEST_MS) return { error: 'not sent: the claim on the delivery was nearly over' };
+    return this.#post(webhook, delivery, budget);
+  }
+
+  /**
+   * 410 Gone: the receiver says it is gone for good. In one transaction: this
+   * delivery is given up (if its claim stands), so is every other pending one
+   * of the webhook that no other node is sending (those give up when they find
+   * it disabled), the webhook is disabled, and the trail says why, once.
+   */
+  async #disable(webhook: WebhookRow, id: string, claim: Date, at: Date): Promise<void> {
+    const [store, { transaction }] = await Promise.all([storage(), database()]);
+    await transaction(this.db, async (tx) => {
+      const own = await store.releaseDelivery(tx, id, claim, { failedAt: at });
+      const others = await store.failPendingDeliveries(tx, webhook.id, at);
+      if (!(await store.disableWebhook(tx, webhook.id))) return;
+      await recordAudit(tx, {
+        action: WEBHOOK_DISABLED,
+        actor: { type: 'system' },
+        target: { type: 'webhook', id: webhook.id },
+        details: { reason: 'the receiver answered 410 Gone', url: auditUrl(webhook.url), delivery: id, deliveriesGivenUp: others + (own ? 1 : 0) },
+      });
+    });
+  }
+
+  async #post(webhook: WebhookRow, delivery: DeliveryRow, budgetMs: number): Promise<PostResult> {
     let dispatcher: unknown;
     try {
       const secret = await openSecret(webhook, this.options.keyEncryptionKey);
@@ -527,23 +663,25 @@ export class WebhookWorker {
       const { type, timestamp, data } = delivery.payload;
       const body = JSON.stringify({ type, timestamp, data });
       const seconds = Math.floor(this.#now() / 1000);
-      const res = await fetch(url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'user-agent': 'Gatehouse-Webhooks',
-          'webhook-id': delivery.id,
-          'webhook-timestamp': String(seconds),
-          'webhook-signature': signWebhook(secret, delivery.id, seconds, body),
-        },
-        body,
-        redirect: 'manual',
-        signal: AbortSignal.any([AbortSignal.timeout(TIMEOUT_MS), this.#stopping.signal]),
-        ...(dispatcher ? { dispatcher } : {}),
-      } as RequestInit);
-      // the answer's body is not read
-      await res.body?.cancel().catch(() => {});
-      return { status: res.status };
+      return await withDeadline(budgetMs, this.#stopping.signal, async (signal) => {
+        const res = await fetch(url, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'user-agent': 'Gatehouse-Webhooks',
+            'webhook-id': delivery.id,
+            'webhook-timestamp': String(seconds),
+            'webhook-signature': signWebhook(secret, delivery.id, seconds, body),
+          },
+          body,
+          redirect: 'manual',
+          signal,
+          ...(dispatcher ? { dispatcher } : {}),
+        } as RequestInit);
+        // the answer's body is not read (and its cancelling is under the same deadline)
+        await res.body?.cancel().catch(() => {});
+        return { status: res.status, retryAfter: res.headers.get('retry-after') };
+      });
     } catch (err) {
       if (this.#stopping.signal.aborted) return { error: 'interrupted: the server stopped', interrupted: true };
       return { error: describeFailure(err) };

@@ -87,6 +87,12 @@ export async function updateWebhookSecret(db: Webhooks, id: string, secret: stri
   await translated(db.webhook.update({ where: { id }, data: { secret, secretEncrypted } }));
 }
 
+/** Sets `disabled`; false when it already was (or the webhook is gone): of racing callers exactly one gets true. */
+export async function disableWebhook(db: Webhooks, id: string): Promise<boolean> {
+  const { count } = await db.webhook.updateMany({ where: { id, disabled: false }, data: { disabled: true } });
+  return count === 1;
+}
+
 /** Deletes a webhook with its deliveries and their attempts; RowNotFoundError when it is not there. */
 export async function deleteWebhookRow(db: All, id: string): Promise<{ deliveries: number }> {
   const ids = (await db.webhookDelivery.findMany({ where: { webhookId: id }, select: { id: true } })).map((r) => r.id);
@@ -156,6 +162,18 @@ export async function releaseDelivery(db: Deliveries, id: string, claim: Date, o
     data: { lockedUntil: null, ...outcome },
   });
   return count === 1;
+}
+
+/**
+ * Gives up, at `at`, every pending delivery of a webhook that no sender holds
+ * (a claim that has not passed by `at` is left to its sender); how many.
+ */
+export async function failPendingDeliveries(db: Deliveries, webhookId: string, at: Date): Promise<number> {
+  const { count } = await db.webhookDelivery.updateMany({
+    where: { webhookId, deliveredAt: null, failedAt: null, OR: [{ lockedUntil: null }, { lockedUntil: { lt: at } }] },
+    data: { failedAt: at, lockedUntil: null },
+  });
+  return count;
 }
 
 /** The newest deliveries of a webhook, each with its attempts in order. */

@@ -1,12 +1,15 @@
 import { once } from 'node:events';
+import { spawn } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { createTestDatabase, databaseKinds, migratedDatabase, type Kind, type TestDatabase } from '../support/databases.js';
-import { runCli, startServer, type RunningServer } from '../support/processes.js';
+import { ROOT, runCli, startServer, type RunningServer } from '../support/processes.js';
 import { createClient, eventually } from '../support/gatehouse.js';
 import { verifyStandardWebhook, WebhookReceiver } from '../support/webhook-receiver.js';
 import { openDatabase, type Database } from '../../src/storage/database.js';
 import { recordAudit } from '../../src/services/audit.js';
-import { createWebhook, LOCK_MS, nextAttempt, WebhookWorker } from '../../src/services/webhooks.js';
+import { CLAIM_MARGIN_MS, createWebhook, LOCK_MS, nextAttempt, TIMEOUT_MS, WebhookWorker } from '../../src/services/webhooks.js';
 import { createLogger } from '../../src/logger.js';
 
 /**
@@ -338,4 +341,223 @@ describe.each(databaseKinds())('the delivery worker on %s', (kind: Kind) => {
     const rows = await db.webhookDelivery.findMany();
     expect(rows.every((r) => r.deliveredAt !== null && r.attempts === 3)).toBe(true);
   });
+});
+
+describe.each(databaseKinds())('what a delivery attempt leads to, on %s', (kind: Kind) => {
+  let testDb: TestDatabase;
+  let database: Database;
+  let close: () => Promise<void>;
+  const receiver = new WebhookReceiver();
+  const logger = createLogger('silent');
+  const worker = (now?: () => number) => new WebhookWorker(database.prisma, { logger, keyEncryptionKey: undefined, allowPrivateNetworkRequests: true, now });
+
+  beforeAll(async () => {
+    ({ testDb, database, close } = await migratedDatabase(kind));
+    await receiver.listen();
+  });
+  beforeEach(async () => {
+    const db = database.prisma;
+    await db.webhookAttempt.deleteMany();
+    await db.webhookDelivery.deleteMany();
+    await db.webhook.deleteMany();
+    receiver.messages.length = 0;
+    receiver.mode = 'ok';
+    receiver.retryAfter = undefined;
+  });
+  afterAll(async () => {
+    await receiver.close();
+    await close?.();
+  });
+
+  /** A webhook on the receiver for client.updated, and its signing secret. */
+  async function hook(path = 'hook', url = `http://127.0.0.1:${receiver.port}/${path}`) {
+    const { webhook, secret } = await createWebhook(database.prisma, { url, events: ['client.updated'] }, undefined);
+    receiver.secret = secret;
+    return { id: webhook.id, secret };
+  }
+
+  /** Records a client.updated event about `target` (at `at`: the delivery is due then); its deliveries. */
+  async function event(target: string, at?: Date) {
+    const recorded = await recordAudit(database.prisma, { action: 'client.updated', target: { type: 'client', id: target }, actor: { type: 'cli' } }, at);
+    return database.prisma.webhookDelivery.findMany({ where: { eventId: recorded.id } });
+  }
+
+  async function deliveryOf(webhookId: string, target: string) {
+    const { id: eventId } = await database.prisma.auditEvent.findFirstOrThrow({ where: { targetId: target, action: 'client.updated' } });
+    return database.prisma.webhookDelivery.findFirstOrThrow({ where: { webhookId, eventId } });
+  }
+  const attemptsOf = (deliveryId: string) => database.prisma.webhookAttempt.findMany({ where: { deliveryId }, orderBy: { at: 'asc' } });
+
+  it('410 Gone disables the webhook, in the audit trail without its secret, gives up its pending deliveries and sends nothing more', async () => {
+    const db = database.prisma;
+    const gone = await hook();
+    // another webhook, whose receiver is down: not affected
+    const other = await hook('other', 'http://127.0.0.1:9/down');
+    receiver.mode = 'gone';
+    await event('now');
+    // two more events whose deliveries are not due yet
+    const later = new Date(Date.now() + 3_600_000);
+    await event('later-1', later);
+    await event('later-2', later);
+
+    await worker().runOnce();
+    expect(receiver.messages.map((m) => m.payload.data.targetId)).toEqual(['now']);
+    expect(receiver.messages[0].answered).toBe(410);
+    const row = await db.webhook.findUniqueOrThrow({ where: { id: gone.id } });
+    expect(row.disabled).toBe(true);
+    expect(row.secret).toBe(gone.secret);
+    const deliveries = await db.webhookDelivery.findMany({ where: { webhookId: gone.id } });
+    expect(deliveries).toHaveLength(3);
+    expect(deliveries.every((d) => d.failedAt !== null && d.deliveredAt === null && d.lockedUntil === null)).toBe(true);
+    expect((await attemptsOf((await deliveryOf(gone.id, 'now')).id)).map((a) => a.status)).toEqual([410]);
+    // the other webhook keeps trying
+    const others = await db.webhookDelivery.findMany({ where: { webhookId: other.id } });
+    expect(others).toHaveLength(3);
+    expect(others.every((d) => d.failedAt === null && d.deliveredAt === null)).toBe(true);
+    expect((await db.webhook.findUniqueOrThrow({ where: { id: other.id } })).disabled).toBe(false);
+
+    // once in the trail, as the system, with the reason and never the secret
+    const trail = await db.auditEvent.findMany({ where: { action: 'webhook.disabled' } });
+    expect(trail).toHaveLength(1);
+    expect(trail[0]).toMatchObject({ actorType: 'system', actorId: null, targetType: 'webhook', targetId: gone.id, outcome: 'success' });
+    expect(trail[0].details).toMatchObject({ reason: 'the receiver answered 410 Gone', url: `http://127.0.0.1:${receiver.port}/hook`, deliveriesGivenUp: 3 });
+    expect(JSON.stringify(trail[0])).not.toContain(gone.secret.slice(6));
+
+    // nothing more: not the given-up deliveries when they would have been due, not new events
+    receiver.mode = 'ok';
+    await worker(() => Date.now() + 2 * 3_600_000).runOnce();
+    expect(await event('after')).toHaveLength(1);
+    await worker(() => Date.now() + 2 * 3_600_000).runOnce();
+    expect(receiver.messages).toHaveLength(1);
+    // a delivery queued by a transaction that raced the disabling is given up unsent
+    const { insertDeliveries } = await import('../../src/storage/webhooks.js');
+    await insertDeliveries(db, [{ id: 'msg_raced', webhookId: gone.id, eventId: 'raced', eventType: 'client.updated', payload: { type: 'client.updated', timestamp: new Date().toISOString(), data: {} }, nextAttemptAt: new Date() }]);
+    await worker().runOnce();
+    expect(receiver.messages).toHaveLength(1);
+    expect((await db.webhookDelivery.findUniqueOrThrow({ where: { id: 'msg_raced' } })).failedAt).not.toBeNull();
+    expect((await attemptsOf('msg_raced')).map((a) => a.error)).toEqual(['not sent: the webhook is disabled']);
+    expect(await db.auditEvent.count({ where: { action: 'webhook.disabled' } })).toBe(1);
+  });
+
+  it('429 and 503 wait for Retry-After (seconds or an HTTP-date, at most an hour, never past the give-up), otherwise back off', async () => {
+    const db = database.prisma;
+    const { id } = await hook();
+    /** One event answered in `mode` with `retryAfter`, sent by a worker at `now`: ms from the attempt's end to the next, or null when given up. */
+    const wait = async (target: string, mode: 'unavailable' | 'busy', retryAfter: string | undefined, now?: () => number) => {
+      receiver.mode = mode;
+      receiver.retryAfter = retryAfter;
+      await event(target);
+      await worker(now).runOnce();
+      const delivery = await deliveryOf(id, target);
+      const [attempt] = await attemptsOf(delivery.id);
+      expect(attempt.status).toBe(mode === 'busy' ? 429 : 503);
+      expect(delivery.lockedUntil).toBeNull();
+      return delivery.failedAt ? null : delivery.nextAttemptAt.getTime() - (attempt.at.getTime() + attempt.durationMs);
+    };
+    expect(await wait('seconds', 'unavailable', '120')).toBe(120_000);
+    const date = await wait('date', 'busy', new Date(Date.now() + 600_000).toUTCString());
+    expect(date).toBeGreaterThan(598_000);
+    expect(date).toBeLessThanOrEqual(600_000);
+    expect(await wait('capped', 'unavailable', '86400')).toBe(3_600_000);
+    // none, or one that says nothing: the backoff after a first attempt (1 s ± 20%)
+    for (const [target, value] of [['none', undefined], ['malformed', 'soon']] as const) {
+      const ms = await wait(target, 'busy', value);
+      expect(ms).toBeGreaterThanOrEqual(800);
+      expect(ms).toBeLessThanOrEqual(1200);
+    }
+    // 23.5 h after the event, a wait of an hour would go past the day: given up
+    expect(await wait('too-late', 'unavailable', '3600', () => Date.now() + 23.5 * 3_600_000)).toBeNull();
+    expect(receiver.messages).toHaveLength(6 + 5);
+  });
+
+  it('a sender whose claim has passed to another node writes no result over that claim', async () => {
+    const db = database.prisma;
+    const store = await import('../../src/storage/webhooks.js');
+    const { id: webhookId } = await hook();
+    const [{ id }] = await event('claimed');
+    const t = Date.now();
+    const first = new Date(t + LOCK_MS);
+    expect(await store.claimDelivery(db, id, new Date(t), first)).toBe(true);
+    // the first claim is live: no one else takes it, and giving up the webhook's deliveries leaves it
+    expect(await store.claimDelivery(db, id, new Date(t + 1000), new Date(t + 1000 + LOCK_MS))).toBe(false);
+    expect(await store.failPendingDeliveries(db, webhookId, new Date(t + 1000))).toBe(0);
+    // it lapses, and another node claims it
+    const second = new Date(t + LOCK_MS + 1 + LOCK_MS);
+    expect(await store.claimDelivery(db, id, new Date(t + LOCK_MS + 1), second)).toBe(true);
+    expect(await store.releaseDelivery(db, id, first, { nextAttemptAt: new Date(t + 2000) })).toBe(false);
+    expect(await store.releaseDelivery(db, id, first, { failedAt: new Date(t + 2000) })).toBe(false);
+    expect(await store.failPendingDeliveries(db, webhookId, new Date(t + LOCK_MS + 2))).toBe(0);
+    let row = await db.webhookDelivery.findUniqueOrThrow({ where: { id } });
+    expect(row).toMatchObject({ lockedUntil: second, failedAt: null, attempts: 2 });
+    expect(row.nextAttemptAt.getTime()).toBeLessThanOrEqual(t);
+    // the holder's own result is written
+    expect(await store.releaseDelivery(db, id, second, { nextAttemptAt: new Date(t + 5000) })).toBe(true);
+    row = await db.webhookDelivery.findUniqueOrThrow({ where: { id } });
+    expect(row).toMatchObject({ lockedUntil: null, nextAttemptAt: new Date(t + 5000) });
+  });
+
+  it('times a hung receiver out even under GC pressure, so one attempt at a time is open, inside its claim', async () => {
+    const db = database.prisma;
+    await hook();
+    receiver.mode = 'hold';
+    const [delivery] = await event('hung');
+    // a node in a process that collects garbage all the time (nodejs/node#57736: a collected
+    // AbortSignal.timeout never fires), running the built server code
+    const script = `
+      const dist = process.env.DIST;
+      const { openDatabase } = await import(dist + '/storage/database.js');
+      const { WebhookWorker } = await import(dist + '/services/webhooks.js');
+      const { createLogger } = await import(dist + '/logger.js');
+      const database = await openDatabase({ url: process.env.DATABASE_URL, kind: process.env.KIND }, { poolSize: 2 });
+      const pressure = setInterval(() => globalThis.gc(), 10);
+      const worker = new WebhookWorker(database.prisma, { logger: createLogger('silent'), keyEncryptionKey: undefined, allowPrivateNetworkRequests: true });
+      const started = Date.now();
+      await worker.runOnce();
+      clearInterval(pressure);
+      process.stdout.write(JSON.stringify({ ms: Date.now() - started }) + '\\n');
+      // alive a while longer: the request's connection is closed by its abort, not by the exit
+      await new Promise((r) => setTimeout(r, 3000));
+      await database.close();
+    `;
+    const child = spawn(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], {
+      env: { PATH: process.env.PATH, DIST: pathToFileURL(join(ROOT, 'dist')).href, DATABASE_URL: testDb.url, KIND: kind },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => (err += d));
+    const reported = new Promise<string>((resolve) => {
+      child.stdout!.on('data', () => out.includes('\n') && resolve('reported'));
+      child.on('exit', (code) => resolve(`exited (${code}) without a report: ${err}`));
+    });
+    // another node, polling all along
+    const other = new WebhookWorker(db, { logger, keyEncryptionKey: undefined, allowPrivateNetworkRequests: true, pollMs: 100 });
+    let patience: NodeJS.Timeout | undefined;
+    try {
+      await eventually(async () => receiver.messages.length > 0, 'the first attempt', 15_000);
+      const claim = (await db.webhookDelivery.findUniqueOrThrow({ where: { id: delivery.id } })).lockedUntil!;
+      expect(claim).not.toBeNull();
+      other.start();
+      // past the claim: long enough for a request that ignores its timeout to be sent twice
+      const ended = await Promise.race([reported, new Promise<string>((r) => (patience = setTimeout(() => r('still running'), LOCK_MS + 5000)))]);
+      expect(receiver.overlapping()).toEqual([]);
+      expect(ended).toBe('reported');
+      expect(JSON.parse(out).ms).toBeLessThan(TIMEOUT_MS + 5000);
+      const [first] = receiver.messages;
+      await eventually(async () => first.closedAt !== undefined, 'the receiver sees the connection closed', 2000);
+      expect(first.closedAt! - first.receivedAt).toBeGreaterThanOrEqual(TIMEOUT_MS - 1000);
+      expect(first.closedAt!).toBeLessThan(claim.getTime() - CLAIM_MARGIN_MS + 1000);
+      expect((await attemptsOf(delivery.id))[0].error).toBe('timed out after 10 s');
+      // the retry comes from the other node, after the first request ended
+      await eventually(async () => receiver.messages.length > 1, 'the retry', 5000);
+    } finally {
+      clearTimeout(patience);
+      await other.stop();
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+    expect(receiver.overlapping()).toEqual([]);
+    expect(receiver.messages.every((m) => m.id === delivery.id && m.valid)).toBe(true);
+    expect(receiver.messages[1].receivedAt).toBeGreaterThanOrEqual(receiver.messages[0].closedAt!);
+  }, LOCK_MS + 40_000);
 });

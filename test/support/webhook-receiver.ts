@@ -41,13 +41,23 @@ export interface ReceivedMessage {
   valid: boolean;
   /** the status answered; undefined while held (or when the sender went away first) */
   answered?: number;
+  /** ms since the epoch: when the request arrived, and when its exchange ended (answered, or the sender hung up) */
+  receivedAt: number;
+  closedAt?: number;
 }
 
-/** 'ok': 204 to valid messages; 'unavailable': 503 to all; 'hold': never answers. */
-export type ReceiverMode = 'ok' | 'unavailable' | 'hold';
+/**
+ * 'ok': 204 to valid messages; 'unavailable': 503 to all; 'busy': 429 to all;
+ * 'gone': 410 to all; 'hold': never answers.
+ */
+export type ReceiverMode = 'ok' | 'unavailable' | 'busy' | 'gone' | 'hold';
+
+const STATUS: Record<Exclude<ReceiverMode, 'ok' | 'hold'>, number> = { unavailable: 503, busy: 429, gone: 410 };
 
 export class WebhookReceiver {
   mode: ReceiverMode = 'ok';
+  /** sent as Retry-After with the 503 and 429 answers, when set */
+  retryAfter: string | undefined;
   secret = '';
   readonly messages: ReceivedMessage[] = [];
   #server: Server | undefined;
@@ -94,7 +104,19 @@ export class WebhookReceiver {
     return this.messages.filter((m) => m.payload.data?.targetId === target);
   }
 
+  /** Whether two requests with the same webhook-id were ever open at once (ids of those). */
+  overlapping(): string[] {
+    const ids = new Set<string>();
+    for (const [i, a] of this.messages.entries()) {
+      for (const b of this.messages.slice(i + 1)) {
+        if (a.id === b.id && b.receivedAt < (a.closedAt ?? Infinity) && a.receivedAt < (b.closedAt ?? Infinity)) ids.add(a.id);
+      }
+    }
+    return [...ids];
+  }
+
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const receivedAt = Date.now();
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body = Buffer.concat(chunks).toString('utf8');
@@ -107,11 +129,13 @@ export class WebhookReceiver {
     }
     const message: ReceivedMessage = {
       id: headers['webhook-id'] ?? '', timestamp: headers['webhook-timestamp'] ?? '', headers, body, payload,
-      valid: req.method === 'POST' && verifyStandardWebhook(this.secret, headers, body),
+      valid: req.method === 'POST' && verifyStandardWebhook(this.secret, headers, body), receivedAt,
     };
     this.messages.push(message);
+    res.on('close', () => (message.closedAt = Date.now()));
     if (this.mode === 'hold') return;
-    const status = this.mode === 'unavailable' ? 503 : message.valid ? 204 : 401;
+    const status = this.mode === 'ok' ? (message.valid ? 204 : 401) : STATUS[this.mode];
+    if ((status === 503 || status === 429) && this.retryAfter !== undefined) res.setHeader('retry-after', this.retryAfter);
     res.writeHead(status).end(() => (message.answered = status));
   }
 }
