@@ -280,6 +280,10 @@ export function adminOpenApi(issuer: string) {
         get: read('one webhook with its recent deliveries and their attempts', { 200: json('the webhook', ref('WebhookDetails')), ...notFound }),
         delete: write('delete the webhook and its pending deliveries', { 204: { description: 'deleted' }, ...notFound }),
       },
+      '/webhooks/{id}/enable': {
+        parameters: [idParam('id', 'the webhook id')],
+        post: write('send to a webhook again after its receiver answered 410 Gone (events from now on)', { 200: json('the webhook', ref('Webhook')), ...notFound }),
+      },
       '/webhooks/{id}/secret': {
         parameters: [idParam('id', 'the webhook id')],
         post: write('replace the signing secret; the new one is returned once', { 200: json('the webhook and its new secret', ref('WebhookWithSecret')), ...notFound }),

@@ -358,6 +358,9 @@ export function adminRoutes(deps: AdminDeps): Router {
     await webhooks.deleteWebhook(db, ctx.params.id);
     ctx.status = 204;
   });
+  router.post('/webhooks/:id/enable', writes, async (ctx) => {
+    ctx.body = await webhooks.enableWebhook(db, ctx.params.id);
+  });
   router.post('/webhooks/:id/secret', writes, async (ctx) => {
     const { webhook, secret } = await webhooks.rotateWebhookSecret(db, ctx.params.id, deps.keyEncryptionKey);
     ctx.body = { ...webhook, secret };

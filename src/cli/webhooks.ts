@@ -100,6 +100,18 @@ networks are refused unless ALLOW_PRIVATE_NETWORK_REQUESTS=true.`,
       },
     },
     {
+      usage: 'enable <id>',
+      summary: 'send to a webhook again after its receiver answered 410 Gone (events from now on)',
+      argName: 'webhook id',
+      async run({ arg, out }) {
+        const { enableWebhook } = await service();
+        await withDatabase(async ({ prisma: db }) => {
+          const webhook = await enableWebhook(db, arg);
+          out.print(webhook, () => `webhook ${webhook.id} is enabled`);
+        });
+      },
+    },
+    {
       usage: 'rotate-secret <id>',
       summary: 'a new signing secret, shown once; the old one stops at once',
       argName: 'webhook id',

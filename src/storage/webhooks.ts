@@ -93,6 +93,12 @@ export async function disableWebhook(db: Webhooks, id: string): Promise<boolean>
   return count === 1;
 }
 
+/** Clears `disabled`; false when it was not disabled (or the webhook is gone). */
+export async function enableWebhookRow(db: Webhooks, id: string): Promise<boolean> {
+  const { count } = await db.webhook.updateMany({ where: { id, disabled: true }, data: { disabled: false } });
+  return count === 1;
+}
+
 /** Deletes a webhook with its deliveries and their attempts; RowNotFoundError when it is not there. */
 export async function deleteWebhookRow(db: All, id: string): Promise<{ deliveries: number }> {
   const ids = (await db.webhookDelivery.findMany({ where: { webhookId: id }, select: { id: true } })).map((r) => r.id);

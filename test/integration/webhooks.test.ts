@@ -9,7 +9,7 @@ import { createClient, eventually } from '../support/gatehouse.js';
 import { verifyStandardWebhook, WebhookReceiver } from '../support/webhook-receiver.js';
 import { openDatabase, type Database } from '../../src/storage/database.js';
 import { recordAudit } from '../../src/services/audit.js';
-import { CLAIM_MARGIN_MS, createWebhook, LOCK_MS, nextAttempt, TIMEOUT_MS, WebhookWorker } from '../../src/services/webhooks.js';
+import { CLAIM_MARGIN_MS, createWebhook, enableWebhook, LOCK_MS, nextAttempt, TIMEOUT_MS, WebhookWorker } from '../../src/services/webhooks.js';
 import { createLogger } from '../../src/logger.js';
 
 /**
@@ -437,6 +437,16 @@ describe.each(databaseKinds())('what a delivery attempt leads to, on %s', (kind:
     expect((await db.webhookDelivery.findUniqueOrThrow({ where: { id: 'msg_raced' } })).failedAt).not.toBeNull();
     expect((await attemptsOf('msg_raced')).map((a) => a.error)).toEqual(['not sent: the webhook is disabled']);
     expect(await db.auditEvent.count({ where: { action: 'webhook.disabled' } })).toBe(1);
+
+    // an admin enables it again: events from then on go out, what was given up stays given up
+    expect((await enableWebhook(db, gone.id)).disabled).toBe(false);
+    expect(await db.auditEvent.count({ where: { action: 'webhook.enabled', targetId: gone.id } })).toBe(1);
+    await event('back');
+    await worker().runOnce();
+    expect(receiver.messages.map((m) => m.payload.data.targetId)).toEqual(['now', 'back']);
+    // enabling an enabled webhook changes nothing and records nothing
+    await enableWebhook(db, gone.id);
+    expect(await db.auditEvent.count({ where: { action: 'webhook.enabled' } })).toBe(1);
   });
 
   it('429 and 503 wait for Retry-After (seconds or an HTTP-date, at most an hour, never past the give-up), otherwise back off', async () => {
