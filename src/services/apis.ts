@@ -5,7 +5,7 @@ import * as apis from '../storage/apis.js';
 import type { ApiData, ApiRecord } from '../storage/apis.js';
 import { clientsUsingApi } from '../storage/clients.js';
 import { RowNotFoundError, UniqueViolationError } from '../storage/errors.js';
-import { apiInput, zodProblems, type ApiInput } from './validation.js';
+import { apiInput, resourceIdentifier, zodProblems, type ApiInput } from './validation.js';
 import { assertThat, conflict, invalid, notFound, ServiceError } from './errors.js';
 import { recordAudit } from './audit.js';
 
@@ -16,8 +16,15 @@ import { recordAudit } from './audit.js';
 
 export type { ApiRecord } from '../storage/apis.js';
 
-function validateApi(fields: Record<string, unknown>): ApiInput {
-  const parsed = apiInput.safeParse(fields);
+/**
+ * The built-in management API: its identifier is the issuer's (checked by the
+ * configuration, https in production), so a development issuer such as
+ * http://gatehouse:3000 still gets one.
+ */
+const builtInApiInput = apiInput.extend({ identifier: resourceIdentifier });
+
+function validateApi(fields: Record<string, unknown>, schema: typeof apiInput | typeof builtInApiInput = apiInput): ApiInput {
+  const parsed = schema.safeParse(fields);
   if (!parsed.success) throw invalid(zodProblems(parsed.error));
   return parsed.data;
 }
@@ -35,8 +42,11 @@ export async function findApi(db: Db, identifier: string): Promise<ApiRecord> {
 
 export const listApis = (db: Db) => apis.listApis(db);
 
-export async function createApi(db: Db, fields: Record<string, unknown>): Promise<ApiRecord> {
-  const data = apiData(validateApi(fields));
+export function createApi(db: Db, fields: Record<string, unknown>): Promise<ApiRecord> {
+  return insertNewApi(db, apiData(validateApi(fields)));
+}
+
+async function insertNewApi(db: Db, data: ApiData): Promise<ApiRecord> {
   const exists = conflict(`API ${data.identifier} already exists`);
   assertThat(!(await apis.findApi(db, data.identifier)), exists);
   try {
@@ -68,7 +78,7 @@ export async function ensureAdminApi(db: Db, issuer: string): Promise<void> {
   const admin = adminApiOf(issuer);
   if (await apis.findApi(db, admin.identifier)) return;
   try {
-    await createApi(db, { ...admin, accessTokenTtl: 600, tokenFormat: 'jwt' });
+    await insertNewApi(db, apiData(validateApi({ ...admin, accessTokenTtl: 600, tokenFormat: 'jwt' }, builtInApiInput)));
   } catch (err) {
     if (!(err instanceof ServiceError && err.code === 'conflict')) throw err;
   }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { LOOPBACK_HOSTS } from '../common/loopback.js';
+import { isLoopbackHttp, LOOPBACK_HOSTS } from '../common/loopback.js';
 import { formatProblem, type Problem } from './errors.js';
 import { PRIVATE_JWK_MEMBERS } from '../common/jwk.js';
 import { isStorable } from '../storage/text.js';
@@ -42,12 +42,42 @@ export const resourceIdentifier = text.superRefine((value, ctx) => {
   if (value.includes('#')) ctx.addIssue({ code: 'custom', message: `must not contain a fragment: ${value}` });
 });
 
+/** RFC 8141: urn:<namespace id>:<namespace-specific string> */
+const URN = /^urn:[A-Za-z0-9][A-Za-z0-9-]{0,31}:\S+$/i;
+
+/**
+ * An API's identifier (the `aud` of its tokens, RFC 8707): an absolute https
+ * URI (http only on a loopback host, as for redirect URIs) or a URN, without a
+ * fragment. Other schemes (javascript:, data:, api://) are refused: the
+ * identifier is shown to people and used as a URL by APIs and tools.
+ */
+export const apiIdentifier = resourceIdentifier.superRefine((value, ctx) => {
+  if (!URL.canParse(value)) return; // resourceIdentifier said so
+  const url = new URL(value);
+  if (url.protocol === 'urn:') {
+    if (!URN.test(value)) ctx.addIssue({ code: 'custom', message: `a URN must be urn:<namespace>:<name>: ${value}` });
+    return;
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    ctx.addIssue({ code: 'custom', message: `must be an https URI (http only for localhost, 127.0.0.1 or [::1]) or a URN (urn:<namespace>:<name>): ${value}` });
+    return;
+  }
+  // (the URL parser reads "https:host" as "https://host/"; the identifier must say what it means)
+  if (!/^https?:\/\//i.test(value)) ctx.addIssue({ code: 'custom', message: `not an absolute URI: ${value}` });
+  else if (url.protocol === 'http:' && !isLoopbackHttp(url)) {
+    ctx.addIssue({ code: 'custom', message: `must use https (http only for localhost, 127.0.0.1 or [::1]): ${value}` });
+  }
+  if (url.username || url.password) ctx.addIssue({ code: 'custom', message: `must not contain credentials: ${value}` });
+});
+
 /** RFC 6749 §3.3 scope-token. */
 export const scopeToken = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'not a valid scope token');
 
+/** A client id, from any door (CLI, seed, management API, registration): never a leading "-", which the CLI would read as a flag. */
 export const clientId = z
   .string()
-  .regex(/^[A-Za-z0-9._~-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ ~ -');
+  .regex(/^[A-Za-z0-9._~-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ ~ -')
+  .refine((v) => !v.startsWith('-'), 'must not start with "-" (a command line would read it as a flag)');
 
 const unique = <T extends z.ZodTypeAny>(item: T) =>
   z.array(item).refine((a) => new Set(a).size === a.length, 'must not repeat a value');
@@ -147,7 +177,7 @@ export function checkClient(
 export const clientInput = clientFields.superRefine(checkClient);
 
 export const apiInput = z.object({
-  identifier: resourceIdentifier,
+  identifier: apiIdentifier,
   name: text.trim().min(1).max(200).optional(),
   scopes: unique(scopeToken).default([]),
   /** seconds: 1 minute to 1 day */

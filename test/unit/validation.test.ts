@@ -103,3 +103,55 @@ describe('API rules', () => {
     ]));
   });
 });
+
+describe('client ids', () => {
+  const problems = (clientId: string) => {
+    const r = clientInput.safeParse({ name: 'svc', clientId });
+    return r.success ? [] : formatIssues(r.error);
+  };
+
+  it.each(['billing-service', 'a', 'svc.v2~x_y', 'x-', 'a--b', '0abc'])('accepts %s', (id) => {
+    expect(problems(id)).toEqual([]);
+  });
+
+  it.each(['-rf', '--help', '-', '--', '-v1'])('refuses %s, which a command line would read as a flag', (id) => {
+    expect(problems(id)).toEqual(['clientId: must not start with "-" (a command line would read it as a flag)']);
+  });
+
+  it('keeps the same rule for the ids an API lets introspect', () => {
+    const r = apiInput.safeParse({ identifier: 'https://api.example.com', introspectors: ['ok', '--help'] });
+    expect(formatIssues(r.error!)).toEqual(['introspectors[1]: must not start with "-" (a command line would read it as a flag)']);
+  });
+});
+
+describe('API identifiers', () => {
+  const problems = (identifier: string) => {
+    const r = apiInput.safeParse({ identifier });
+    return r.success ? [] : formatIssues(r.error);
+  };
+
+  it.each([
+    'https://api.example.com', 'https://api.example.com/v1?x=1', 'HTTPS://API.example.com', 'http://localhost:4000', 'http://127.0.0.1/api', 'http://[::1]:8080/',
+    'urn:example:orders', 'urn:ietf:params:oauth:example', 'URN:isbn:0451450523',
+  ])('accepts %s', (identifier) => {
+    expect(problems(identifier)).toEqual([]);
+  });
+
+  it.each([
+    ['javascript:alert(1)', 'identifier: must be an https URI (http only for localhost, 127.0.0.1 or [::1]) or a URN (urn:<namespace>:<name>): javascript:alert(1)'],
+    ['data:text/html,hi', 'identifier: must be an https URI (http only for localhost, 127.0.0.1 or [::1]) or a URN (urn:<namespace>:<name>): data:text/html,hi'],
+    ['ftp://files.example.com', 'identifier: must be an https URI (http only for localhost, 127.0.0.1 or [::1]) or a URN (urn:<namespace>:<name>): ftp://files.example.com'],
+    ['api://orders', 'identifier: must be an https URI (http only for localhost, 127.0.0.1 or [::1]) or a URN (urn:<namespace>:<name>): api://orders'],
+    ['http://api.example.com', 'identifier: must use https (http only for localhost, 127.0.0.1 or [::1]): http://api.example.com'],
+    ['http://localhost.evil.com', 'identifier: must use https (http only for localhost, 127.0.0.1 or [::1]): http://localhost.evil.com'],
+    ['https:api.example.com', 'identifier: not an absolute URI: https:api.example.com'],
+    ['https://api.example.com/#x', 'identifier: must not contain a fragment: https://api.example.com/#x'],
+    ['urn:example:orders#x', 'identifier: must not contain a fragment: urn:example:orders#x'],
+    ['urn:', 'identifier: a URN must be urn:<namespace>:<name>: urn:'],
+    ['urn:orders', 'identifier: a URN must be urn:<namespace>:<name>: urn:orders'],
+    ['https://user:pw@api.example.com', 'identifier: must not contain credentials: https://user:pw@api.example.com'],
+    ['payments', 'identifier: not an absolute URI: payments'],
+  ])('refuses %s with its path', (identifier, message) => {
+    expect(problems(identifier)).toEqual([message]);
+  });
+});
