@@ -96,13 +96,17 @@ describe.each(databaseKinds())('hostile input on %s', (kind) => {
     expect(gz.status).toBe(403);
   });
 
-  it('answers the introspection of a JWT access token with {"active": false}, as RFC 7662 §2.2 asks', async () => {
+  it('answers the introspection of a JWT access token truthfully: active for its client, {"active": false} for anyone else (RFC 7662 §2.2)', async () => {
     const basic = `Basic ${Buffer.from(`${machine.clientId}:${machine.clientSecret}`).toString('base64')}`;
     const issued = await raw(server, 'POST', '/token', { 'content-type': 'application/x-www-form-urlencoded', authorization: basic }, `grant_type=client_credentials&resource=${encodeURIComponent(API)}`);
     const jwt = JSON.parse(issued.body).access_token as string;
     expect(jwt.split('.')).toHaveLength(3);
     const res = await raw(server, 'POST', '/token/introspection', { 'content-type': 'application/x-www-form-urlencoded', authorization: basic }, `token=${jwt}`);
-    expect({ status: res.status, body: JSON.parse(res.body) }).toEqual({ status: 200, body: { active: false } });
+    expect({ status: res.status, body: JSON.parse(res.body) }).toMatchObject({ status: 200, body: { active: true, client_id: machine.clientId, aud: API, token_type: 'Bearer' } });
+    // a tampered one is inactive, never an error
+    const tampered = `${jwt.slice(0, -4)}AAAA`;
+    const bad = await raw(server, 'POST', '/token/introspection', { 'content-type': 'application/x-www-form-urlencoded', authorization: basic }, `token=${tampered}`);
+    expect({ status: bad.status, body: JSON.parse(bad.body) }).toEqual({ status: 200, body: { active: false } });
   });
 
   /** An access token of the management API with both scopes. */

@@ -2,6 +2,7 @@ import { jest } from '@jest/globals';
 import {
   databaseKinds, jsonRequest, startInProcess, type InProcess, type JsonResponse,
 } from '../support/in-process.js';
+import { digestOf } from '../../src/storage/digest.js';
 
 /** The guard in front of /reg (rate limits, body checks, RFC 7592 secrets), in-process. */
 
@@ -113,7 +114,8 @@ describe.each(databaseKinds())('registration with initial access tokens on %s', 
 
   const register = (body: unknown, token: string) => jsonRequest(`${server.url}/reg`, { body, token });
   const stored = (clientId: string) => server.database.prisma.client.findUnique({ where: { clientId } });
-  const iatRow = (token: string) => server.database.prisma.oidcPayload.findUnique({ where: { type_id: { type: 'InitialAccessToken', id: token } } });
+  // stored under a digest of the token (storage/payload-sealing.ts)
+  const iatRow = (token: string) => server.database.prisma.oidcPayload.findUnique({ where: { type_id: { type: 'InitialAccessToken', id: digestOf(token) } } });
   /** Client authentication at /token: a right secret gets past it (invalid_grant for a made-up code), a wrong one does not. */
   const tokenEndpointAuth = async (clientId: string, secret: string) => {
     const res = await fetch(`${server.url}/token`, {

@@ -233,6 +233,8 @@ describe.each(databaseKinds())('the management API on %s', (kind) => {
     expect((await call('POST', '/webhooks', { body: { url: 'http://hooks.example.com', events: ['no.such'] } })).body.errors.length).toBe(2);
     expect((await call('GET', '/webhooks')).body.items).toEqual([expect.not.objectContaining({ secret: expect.anything() })]);
     expect((await call('GET', `/webhooks/${hook.body.id}`)).body).toMatchObject({ id: hook.body.id, deliveries: [] });
+    // enabling a webhook that is not disabled changes nothing
+    expect(await call('POST', `/webhooks/${hook.body.id}/enable`)).toMatchObject({ status: 200, body: { id: hook.body.id, disabled: false } });
     const newSecret = await call('POST', `/webhooks/${hook.body.id}/secret`);
     expect(newSecret.body.secret).not.toBe(hook.body.secret);
     expect((await call('DELETE', `/webhooks/${hook.body.id}`)).status).toBe(204);

@@ -161,10 +161,17 @@ describe.each(databaseKinds())('token exchange (RFC 8693) on %s', (kind) => {
   });
 
   it('refuses a JWT subject token the app revoked (RFC 7009)', async () => {
-    const { accessToken } = await personToken(ORDERS, 'orders:read stock:read');
-    expect((await exchange('orders-api', { subject_token: accessToken, resource: STOCK })).scope).toBe('stock:read');
-    await oidc.tokenRevocation(await relyingParty(server, app), accessToken);
-    expect(await refusal('orders-api', { subject_token: accessToken, resource: STOCK })).toMatchObject({ error: 'invalid_request', error_description: 'subject token was revoked' });
+    // another person: revoking a token ends its grant, which Ada's tokens of the other tests share
+    acme.signInAs({ subject: 'acme-grace', name: 'Grace' });
+    try {
+      await personToken(STOCK, 'stock:read');
+      const { accessToken } = await personToken(ORDERS, 'orders:read stock:read');
+      expect((await exchange('orders-api', { subject_token: accessToken, resource: STOCK })).scope).toBe('stock:read');
+      await oidc.tokenRevocation(await relyingParty(server, app), accessToken);
+      expect(await refusal('orders-api', { subject_token: accessToken, resource: STOCK })).toMatchObject({ error: 'invalid_request', error_description: 'subject token was revoked' });
+    } finally {
+      acme.signInAs({ subject: 'acme-ada', name: 'Ada' });
+    }
   });
 
   it('puts each exchange in the audit trail: the exchanging client, the person, the APIs and the app, never a token', async () => {
