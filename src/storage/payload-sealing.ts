@@ -79,13 +79,17 @@ const label = (type: string, path: string[]) => `${type} ${path.join('.')}`;
 /** The payload as stored: without its value, other artifacts' values sealed. */
 export function sealPayload(type: string, id: string, payload: Record<string, unknown>): Record<string, unknown> {
   if (KEPT_IDS.has(type)) return payload;
-  let stored: Record<string, unknown> = { ...payload };
-  delete stored.jti;
+  // no `delete`: objects keep their fast shape on this hot path
+  const { jti: _value, ...rest } = payload;
+  let stored: Record<string, unknown> = rest;
   for (const path of SEALED_FIELDS[type] ?? []) stored = mapAt(stored, path, (v) => seal(id, label(type, path), v));
-  if (type === 'DeviceCode' && typeof payload.userCode === 'string') stored[CODE_BY_USER_CODE] = seal(payload.userCode, CODE_BY_USER_CODE, id);
-  if (NAMED_BY_PREFIX.has(type)) stored.idPrefix = id.slice(0, ID_PREFIX_LENGTH);
+  if (type === 'DeviceCode' && typeof payload.userCode === 'string') stored = { ...stored, [CODE_BY_USER_CODE]: seal(payload.userCode, CODE_BY_USER_CODE, id) };
+  if (NAMED_BY_PREFIX.has(type)) stored = { ...stored, idPrefix: id.slice(0, ID_PREFIX_LENGTH) };
   return stored;
 }
+
+/** Types whose stored payload carries more than the artifact's own fields. */
+const hasExtras = (type: string) => type in SEALED_FIELDS || NAMED_BY_PREFIX.has(type);
 
 /**
  * The payload as oidc-provider wrote it, from a row found by its value `id`,
@@ -94,16 +98,17 @@ export function sealPayload(type: string, id: string, payload: Record<string, un
  */
 export function openPayload(type: string, stored: Record<string, unknown>, by: { id: string } | { userCode: string } | { other: true }): Record<string, unknown> {
   if (KEPT_IDS.has(type)) return stored;
+  // the common case (tokens, codes, sessions): the value back, nothing else to undo
+  if (!hasExtras(type)) return 'id' in by ? { ...stored, jti: by.id } : stored;
   let id: string | undefined;
   if ('id' in by) id = by.id;
   else if ('userCode' in by) {
     const value = open(by.userCode, CODE_BY_USER_CODE, stored[CODE_BY_USER_CODE]);
     id = typeof value === 'string' ? value : undefined;
   }
-  let payload: Record<string, unknown> = { ...stored };
-  delete payload[CODE_BY_USER_CODE];
-  delete payload.idPrefix;
-  if (id === undefined) return payload;
+  const { [CODE_BY_USER_CODE]: _code, idPrefix: _prefix, ...own } = stored;
+  if (id === undefined) return own;
+  let payload: Record<string, unknown> = own;
   for (const path of SEALED_FIELDS[type] ?? []) payload = mapAt(payload, path, (v) => open(id, label(type, path), v));
   return { ...payload, jti: id };
 }
