@@ -31,11 +31,21 @@ export interface Output {
   print(value: unknown, human: () => string): void;
 }
 
+/**
+ * Human output with control characters shown, not obeyed: text an app
+ * registered itself (a client name, metadata) could otherwise clear the
+ * operator's screen or fake lines (ANSI escapes). Newlines and tabs stay.
+ */
+export function printable(text: string): string {
+  // C0 but tab and newline, DEL, C1
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 export function output(json: boolean): Output {
   return {
     json,
     print(value, human) {
-      process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${human()}\n`);
+      process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${printable(human())}\n`);
     },
   };
 }

@@ -146,8 +146,8 @@ export class ClientAdapter implements Adapter {
 }
 
 /** The `adapter` option of oidc-provider: a factory called once per model name. */
-export function adapterFactory(db: Db, hot: HotStatements, cache: AdminDataCache, now?: () => number) {
-  const store = new PayloadStore(hot);
+export function adapterFactory(db: Db, hot: HotStatements, cache: AdminDataCache, now?: () => number, pepper?: Buffer) {
+  const store = new PayloadStore(hot, pepper);
   return function adapter(name: string): Adapter {
     return name === 'Client' ? new ClientAdapter(db, cache) : new PayloadAdapter(store, name, now);
   };

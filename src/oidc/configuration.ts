@@ -1,3 +1,4 @@
+import { hkdfSync } from 'node:crypto';
 import { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { JWK } from 'jose';
 import type { Config } from '../config.js';
@@ -14,8 +15,19 @@ import { accountClaims } from './find-account.js';
 import { loadExistingGrant } from './existing-grant.js';
 import { privateNetworkFetch } from './outgoing-fetch.js';
 import { exchangedTokenClaims } from './token-exchange.js';
-import { nameGrant } from './structured-tokens.js';
+import { customizeJwt } from './structured-tokens.js';
 import type { ProviderViews } from '../interactions/provider-views.js';
+
+/**
+ * The server's secret that keys what is stored of device user codes (short
+ * enough to guess offline from a dump): from KEY_ENCRYPTION_KEY, which
+ * production requires, else from the cookie keys (random per process when
+ * unset, which only a development server does).
+ */
+export function userCodePepper(config: Pick<Config, 'keyEncryptionKey' | 'cookieKeys'>): Buffer {
+  const secret = config.keyEncryptionKey ?? Buffer.from(config.cookieKeys.join('\n'));
+  return Buffer.from(hkdfSync('sha256', secret, '', 'gatehouse device user codes', 32));
+}
 
 /** A sign-in session: 14 days, in seconds (oidc-provider's default, said explicitly). */
 export const SESSION_TTL = 14 * 24 * 60 * 60;
@@ -69,7 +81,9 @@ const ASSERTION_CLOCK_TOLERANCE = 60;
  */
 const assertJwtClientAuthClaimsAndHeader: Configuration['assertJwtClientAuthClaimsAndHeader'] = async (ctx, claims, header, client) => {
   // a long-lived assertion is a long-lived credential (and a long-lived replay-detection row)
-  const lifetime = Number(claims.exp) - Math.floor(Date.now() / 1000);
+  // from now, and from when it says it was made: a year-old iat with a near exp is as long-lived
+  const exp = Number(claims.exp);
+  const lifetime = Math.max(exp - Math.floor(Date.now() / 1000), typeof claims.iat === 'number' ? exp - claims.iat : 0);
   if (lifetime > MAX_ASSERTION_LIFETIME + ASSERTION_CLOCK_TOLERANCE) {
     throw new errors.InvalidClientAuth(`client assertions may be valid for at most ${MAX_ASSERTION_LIFETIME} seconds (exp is too far ahead)`);
   }
@@ -87,7 +101,7 @@ const assertJwtClientAuthClaimsAndHeader: Configuration['assertJwtClientAuthClai
  */
 export function providerConfiguration({ config, db, hot, cache, keys, views, now }: ConfigurationDeps): Configuration {
   return {
-    adapter: adapterFactory(db, hot, cache, now),
+    adapter: adapterFactory(db, hot, cache, now, userCodePepper(config)),
     jwks: { keys: keys as Configuration['jwks'] extends { keys: infer K } ? K : never },
     cookies: {
       keys: config.cookieKeys,
@@ -139,8 +153,8 @@ export function providerConfiguration({ config, db, hot, cache, keys, views, now
     findAccount: accountClaims(hot),
     // `act` in tokens made by RFC 8693 token exchange (token-exchange.ts)
     extraTokenClaims: exchangedTokenClaims as Configuration['extraTokenClaims'],
-    // a person's JWT access token names its grant, so introspection can tell whether it still stands
-    formats: { customizers: { jwt: nameGrant as NonNullable<NonNullable<Configuration['formats']>['customizers']>['jwt'] } },
+    // a person's JWT names its grant; a management token its client's credentials (structured-tokens.ts)
+    formats: { customizers: { jwt: customizeJwt(cache, config.issuer) as NonNullable<NonNullable<Configuration['formats']>['customizers']>['jwt'] } },
     loadExistingGrant: loadExistingGrant(db, hot),
     // Refresh tokens rotate on every use; reuse of a rotated one revokes the grant
     // (see refresh-grace.ts). FAPI 2.0 §5.3.2.1 forbids rotation: those refresh

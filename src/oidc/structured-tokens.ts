@@ -7,6 +7,8 @@ import type { PayloadStore } from '../storage/oidc-payloads.js';
 import type { AdminDataCache } from '../services/admin-data-cache.js';
 import { jwtAccessTokenStands, personOf, revokeJwtAccessToken } from '../services/access-tokens.js';
 import { SIGNING_ALGS } from '../common/protocol.js';
+import { adminApiOf } from '../services/apis.js';
+import { CREDENTIAL_CLAIM, credentialVersion } from '../services/admin-access.js';
 import { publicJwk } from '../common/jwk.js';
 import { introspectionPolicy } from './introspection.js';
 
@@ -36,16 +38,27 @@ export interface StructuredTokenDeps {
   now: () => number;
 }
 
-/** a claim only Gatehouse reads: not repeated by introspection */
+/** claims only Gatehouse reads: not repeated by introspection */
 const GRANT_CLAIM = 'grant_id';
 
 /**
- * oidc-provider's JWT customizer: a person's access token names the grant it
- * was issued under, so that introspection can tell whether it still stands (a
- * grant id is no credential: it opens nothing by itself).
+ * oidc-provider's JWT customizer:
+ * - a person's access token names the grant it was issued under, so that
+ *   introspection can tell whether it still stands (a grant id is no
+ *   credential: it opens nothing by itself);
+ * - a client's own token for the management API names the version of the
+ *   client's credentials, which the management API compares on every request
+ *   (services/admin-access.ts).
  */
-export async function nameGrant(_ctx: unknown, token: { grantId?: string; accountId?: string }, jwt: { payload: Record<string, unknown> }): Promise<void> {
-  if (token.grantId && token.accountId) jwt.payload[GRANT_CLAIM] = token.grantId;
+export function customizeJwt(cache: AdminDataCache, issuer: string) {
+  const managementApi = adminApiOf(issuer).identifier;
+  return async (_ctx: unknown, token: { grantId?: string; accountId?: string; clientId?: string }, jwt: { payload: Record<string, unknown> }): Promise<void> => {
+    if (token.grantId && token.accountId) jwt.payload[GRANT_CLAIM] = token.grantId;
+    if (!token.accountId && token.clientId && [jwt.payload.aud].flat().includes(managementApi)) {
+      const client = await cache.client(token.clientId);
+      if (client) jwt.payload[CREDENTIAL_CLAIM] = credentialVersion(client);
+    }
+  };
 }
 
 const isRoute = (ctx: { oidc?: { route?: string } }, route: string) => ctx.oidc?.route === route;
@@ -80,7 +93,7 @@ export function structuredTokens(deps: StructuredTokenDeps): Middleware {
       ctx.body = { active: false };
       return;
     }
-    const { [GRANT_CLAIM]: _grant, ...shown } = claims;
+    const { [GRANT_CLAIM]: _grant, [CREDENTIAL_CLAIM]: _credential, ...shown } = claims;
     const jkt = (claims.cnf as { jkt?: unknown } | undefined)?.jkt;
     ctx.body = { active: true, ...shown, token_type: jkt ? 'DPoP' : 'Bearer' };
   }

@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import type { PayloadStore } from '../storage/oidc-payloads.js';
+import type { ClientRecord } from '../storage/clients.js';
 import type { AdminDataCache } from './admin-data-cache.js';
 import { isJwtAccessTokenRevoked, type JwtAccessTokenClaims } from './access-tokens.js';
 
@@ -8,8 +10,12 @@ import { isJwtAccessTokenRevoked, type JwtAccessTokenClaims } from './access-tok
  * client, at the time of each request,
  * - still exists,
  * - still may get tokens for the management API with that scope,
- * - has not changed how it authenticates (secret, keys) since the token was
- *   issued,
+ * - is the same client, authenticating the same way, as when the token was
+ *   issued: the token carries a digest of the client's credentials
+ *   (`gatehouse_credential`, credentialVersion below), so a rotated secret or
+ *   new keys end it, and so does deleting the client and making another with
+ *   the same id. A token minted with an old secret by a node that had not yet
+ *   seen the rotation carries the old version, and is refused as well,
  * and the token was not revoked (RFC 7009). A person's token, or a token made
  * by token exchange, is never an admin token: a person becomes an
  * administrator only through an explicit, audited role (which Gatehouse does
@@ -26,12 +32,23 @@ export interface AdminRefusal {
   message: string;
 }
 
+/** the claim of a management token that names the credentials it was issued to */
+export const CREDENTIAL_CLAIM = 'gatehouse_credential';
+
 export interface ManagementTokenClaims extends JwtAccessTokenClaims {
-  iat?: unknown;
+  [CREDENTIAL_CLAIM]?: unknown;
 }
 
-/** iat is in whole seconds: a token issued in the second of a change counts as issued before it */
-const issuedBefore = (iat: unknown, changedAt: Date | null) => changedAt !== null && (typeof iat !== 'number' || iat <= Math.floor(changedAt.getTime() / 1000));
+/**
+ * The version of how a client authenticates, as a short digest: its method,
+ * secret hash, keys, and when the client was made (a client deleted and made
+ * again with the same id is another client). It reveals nothing: the secret
+ * hash is itself an argon2id hash of a random secret.
+ */
+export function credentialVersion(client: Pick<ClientRecord, 'tokenEndpointAuthMethod' | 'secretHash' | 'jwks' | 'jwksUri' | 'createdAt'>): string {
+  const material = JSON.stringify([client.tokenEndpointAuthMethod, client.secretHash, client.jwks, client.jwksUri, client.createdAt.getTime()]);
+  return createHash('sha256').update(material).digest('base64url').slice(0, 22);
+}
 
 export async function checkManagementToken(
   deps: { cache: AdminDataCache; store: PayloadStore },
@@ -47,7 +64,9 @@ export async function checkManagementToken(
   if (!client) return { status: 401, message: 'the client this token was issued to no longer exists' };
   const allowed = client.resources.includes(audience) && client.grantTypes.includes('client_credentials') && (client.scopes.length === 0 || client.scopes.includes(scope));
   if (!allowed) return { status: 403, message: `the client this token was issued to may no longer use the management API with ${scope}` };
-  if (issuedBefore(claims.iat, client.credentialsChangedAt)) return { status: 401, message: "the token was issued before the client's credentials changed: get a new one" };
+  if (claims[CREDENTIAL_CLAIM] !== credentialVersion(client)) {
+    return { status: 401, message: "the token was issued to this client's earlier credentials (a rotated secret or keys, or a client deleted since): get a new one" };
+  }
   if (await isJwtAccessTokenRevoked(deps.store, claims)) return { status: 401, message: 'the token was revoked' };
   return null;
 }

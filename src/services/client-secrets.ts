@@ -83,7 +83,7 @@ interface Entry {
  * request that started it was over its failure limit (at `source`), so argon2
  * did not run.
  */
-type Outcome = { kind: 'ok' } | { kind: 'bad' } | { kind: 'limited'; source: string; error: SecretAttemptsLimitedError };
+type Outcome = { kind: 'ok' } | { kind: 'bad'; overCeiling?: SecretAttemptsLimitedError } | { kind: 'limited'; source: string; error: SecretAttemptsLimitedError };
 
 /**
  * Verifies a presented secret against a stored argon2id hash, remembering the
@@ -140,8 +140,9 @@ export class SecretVerifier {
    * running, or starts one, which first reserves a failure for the client at
    * `source` (the caller's address) and gives it back when the secret was right.
    * Throws SecretAttemptsLimitedError when the client used up its failures at
-   * `source` (a request that shared a wrong secret's run counts one too), and
-   * VerifierBusyError when the argon2 queue is full.
+   * `source` (a request that shared a wrong secret's run counts one too), or
+   * when a wrong secret finds the client over its ceiling over all addresses
+   * (a right one never does), and VerifierBusyError when the argon2 queue is full.
    */
   verify(clientId: string, hash: string, secret: string, source?: string): Promise<boolean> {
     return this.#verify(clientId, hash, secret, source, true);
@@ -171,9 +172,11 @@ export class SecretVerifier {
       throw outcome.error;
     }
     this.#observe(outcome.kind === 'ok' ? 'argon2_ok' : 'argon2_fail');
+    if (outcome.kind === 'ok') return true;
     // the run's own failure is already counted; every request that shared a wrong secret's run counts one
-    if (outcome.kind === 'bad' && shared && source !== undefined && this.#failures) await this.#countFailure(this.#failures, clientId, source);
-    return outcome.kind === 'ok';
+    if (shared && source !== undefined && this.#failures) await this.#countFailure(this.#failures, clientId, source);
+    if (!shared && outcome.overCeiling) throw outcome.overCeiling;
+    return false;
   }
 
   /**
@@ -200,7 +203,8 @@ export class SecretVerifier {
         await reserved?.refund();
         throw err;
       }
-      if (!ok) return { kind: 'bad' }; // only a wrong secret keeps its reservation
+      // only a wrong secret keeps its reservation, and counts towards the client's ceiling
+      if (!ok) return { kind: 'bad', overCeiling: source !== undefined && failures ? await this.#overCeiling(failures, clientId) : undefined };
       this.#remember(clientId, { hash, mac });
       await reserved?.refund();
       return { kind: 'ok' };
@@ -211,29 +215,36 @@ export class SecretVerifier {
     return run;
   }
 
-  /** Counts a failure ahead of argon2; throws when the client is over a limit. */
+  /**
+   * Counts a failure of the client at `source` ahead of argon2; throws when
+   * that address is over its limit. Only the address's own failures refuse it
+   * before argon2: the client's ceiling over all addresses (#overCeiling) is
+   * counted after a wrong secret, so failures elsewhere never lock out an
+   * address with the right secret.
+   */
   async #reserve(failures: FailureLimits, clientId: string, source: string): Promise<{ refund(): Promise<void> }> {
     const pair = `${clientId}|${source}`;
-    await this.#countFailure(failures, clientId, source);
-    return { refund: async () => void (await Promise.all([failures.perClientAndAddress.refund(pair), failures.perClient.refund(clientId)])) };
+    const wait = await failures.perClientAndAddress.hit(pair);
+    if (wait) {
+      this.#observe('limited');
+      throw new SecretAttemptsLimitedError(wait);
+    }
+    return { refund: () => failures.perClientAndAddress.refund(pair) };
   }
 
-  /** Counts one failure of the client at `source`; throws when the client is over a limit. */
+  /** Counts a wrong secret towards the client's ceiling over all addresses: the refusal to give when it is over. */
+  async #overCeiling(failures: FailureLimits, clientId: string): Promise<SecretAttemptsLimitedError | undefined> {
+    const wait = await failures.perClient.hit(clientId);
+    if (!wait) return undefined;
+    this.#observe('limited');
+    return new SecretAttemptsLimitedError(wait);
+  }
+
+  /** Counts one failure of a request that shared a wrong secret's run; throws when over a limit. */
   async #countFailure(failures: FailureLimits, clientId: string, source: string): Promise<void> {
-    const pair = `${clientId}|${source}`;
-    const pairWait = await failures.perClientAndAddress.hit(pair);
-    // refused at the address: the client's overall count is not touched, so one
-    // address cannot use up the ceiling every other address shares
-    if (pairWait) {
-      this.#observe('limited');
-      throw new SecretAttemptsLimitedError(pairWait);
-    }
-    const clientWait = await failures.perClient.hit(clientId);
-    if (clientWait) {
-      this.#observe('limited');
-      await failures.perClientAndAddress.refund(pair);
-      throw new SecretAttemptsLimitedError(clientWait);
-    }
+    await this.#reserve(failures, clientId, source);
+    const over = await this.#overCeiling(failures, clientId);
+    if (over) throw over;
   }
 
   async #limited<T>(run: () => Promise<T>): Promise<T> {

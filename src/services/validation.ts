@@ -13,6 +13,8 @@ import { AUTH_METHODS, CLIENT_PROFILES, DEVICE_CODE_GRANT, GRANT_TYPES, SIGNING_
 /** https, or http on a loopback host for development; never a fragment (RFC 9700 §2.1). */
 /** Text every database stores as given: no NUL, no lone UTF-16 surrogate. */
 const text = z.string().refine(isStorable, 'must not contain a NUL character or a lone UTF-16 surrogate');
+/** A display name: one line of text, without control characters (they would act in a terminal). */
+const displayName = text.trim().min(1).max(200).refine((v) => !/[\u0000-\u001f\u007f-\u009f]/.test(v), 'must not contain control characters');
 
 export const redirectUri = text.superRefine((value, ctx) => {
   let url: URL;
@@ -43,6 +45,8 @@ export const resourceIdentifier = text.superRefine((value, ctx) => {
 });
 
 /** RFC 8141: urn:<namespace id>:<namespace-specific string> */
+/** An API identifier is a URL clients send and headers carry: as long as browsers keep URLs. */
+const MAX_IDENTIFIER_LENGTH = 2048;
 const URN = /^urn:[A-Za-z0-9][A-Za-z0-9-]{0,31}:\S+$/i;
 
 /**
@@ -68,7 +72,11 @@ export const apiIdentifier = resourceIdentifier.superRefine((value, ctx) => {
     ctx.addIssue({ code: 'custom', message: `must use https (http only for localhost, 127.0.0.1 or [::1]): ${value}` });
   }
   if (url.username || url.password) ctx.addIssue({ code: 'custom', message: `must not contain credentials: ${value}` });
-});
+  if (url.search) ctx.addIssue({ code: 'custom', message: `must not have a query: ${value}` });
+  // one spelling per API: lookalikes (HTTPS://, /./, %7e) would be other APIs that read the same
+  const normal = url.href;
+  if (!url.search && /^https?:\/\//i.test(value) && value !== normal && `${value}/` !== normal) ctx.addIssue({ code: 'custom', message: `must be written in its normal form (${normal}): ${value}` });
+}).refine((value) => value.length <= MAX_IDENTIFIER_LENGTH, `must be at most ${MAX_IDENTIFIER_LENGTH} characters`);
 
 /** RFC 6749 §3.3 scope-token. */
 export const scopeToken = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'not a valid scope token');
@@ -111,7 +119,7 @@ export const publicJwks = z.object({ keys: z.array(publicJwk).min(1, 'must hold 
 
 export const clientFields = z.object({
   clientId: clientId.optional(),
-  name: text.trim().min(1).max(200),
+  name: displayName,
   grantTypes: unique(z.enum(GRANT_TYPES)).min(1).default(['client_credentials']),
   redirectUris: unique(redirectUri).default([]),
   tokenEndpointAuthMethod: z.enum(AUTH_METHODS).default('client_secret_basic'),
@@ -178,7 +186,7 @@ export const clientInput = clientFields.superRefine(checkClient);
 
 export const apiInput = z.object({
   identifier: apiIdentifier,
-  name: text.trim().min(1).max(200).optional(),
+  name: displayName.optional(),
   scopes: unique(scopeToken).default([]),
   /** seconds: 1 minute to 1 day */
   accessTokenTtl: z.number().int().min(60).max(86_400).default(600),

@@ -28,7 +28,11 @@ export interface StoredPayload {
 export class PayloadStore {
   #pending: { type: string; id: string; resolve(row: StoredPayload | null): void; reject(err: unknown): void }[] = [];
 
-  constructor(private readonly hot: HotStatements) {}
+  constructor(
+    private readonly hot: HotStatements,
+    /** the server's secret for values short enough to guess (device user codes): see payload-sealing.ts */
+    private readonly pepper?: Buffer,
+  ) {}
 
   /**
    * By (type, id), batching the lookups asked for in the same tick into one
@@ -62,8 +66,8 @@ export class PayloadStore {
   async findBy(type: string, by: { uid: string } | { userCode: string }): Promise<StoredPayload | null> {
     const value = 'uid' in by ? by.uid : by.userCode;
     if (!isStorable(value)) return null;
-    const row = 'uid' in by ? await this.hot.findPayloadBy(type, 'uid', by.uid) : await this.hot.findPayloadBy(type, 'userCode', storedUserCode(by.userCode));
-    return row && { ...row, payload: openPayload(type, row.payload, 'userCode' in by ? { userCode: by.userCode } : { other: true }) };
+    const row = 'uid' in by ? await this.hot.findPayloadBy(type, 'uid', by.uid) : await this.hot.findPayloadBy(type, 'userCode', storedUserCode(by.userCode, this.pepper));
+    return row && { ...row, payload: openPayload(type, row.payload, 'userCode' in by ? { userCode: by.userCode } : { other: true }, this.pepper) };
   }
 
   /** Throws UnstorableTextError when the payload holds text no database can store (see text.ts). */
@@ -73,8 +77,8 @@ export class PayloadStore {
     const text = (key: string) => (typeof payload[key] === 'string' ? (payload[key] as string) : null);
     const userCode = text('userCode');
     await this.hot.savePayload({
-      type, id: storedKey(type, id), payload: sealPayload(type, id, payload), grantId: text('grantId'), accountId: text('accountId'),
-      userCode: userCode === null || keepsId(type) ? userCode : storedUserCode(userCode), uid: text('uid'), expiresAt,
+      type, id: storedKey(type, id), payload: sealPayload(type, id, payload, this.pepper), grantId: text('grantId'), accountId: text('accountId'),
+      userCode: userCode === null || keepsId(type) ? userCode : storedUserCode(userCode, this.pepper), uid: text('uid'), expiresAt,
     });
   }
 

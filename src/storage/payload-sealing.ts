@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { digestOf } from './digest.js';
 
 /**
@@ -13,6 +13,9 @@ import { digestOf } from './digest.js';
  * lookup by that value can read them. A device code is also found by its user
  * code: its value is sealed under a key derived from the user code, and the
  * user code under one derived from the value, so either lookup restores both.
+ * A user code is short enough to be guessed offline, so what is derived from
+ * it (the lookup column, the seal of the value) also takes a secret of the
+ * server's, the pepper (oidc/configuration.ts), which no dump holds.
  *
  * A grant keeps its id: grants are not bearer credentials (an id alone gets
  * nothing), and every artifact of a grant names it in the `grantId` column.
@@ -23,7 +26,8 @@ const KEPT_IDS = new Set(['Grant']);
 
 /** Payload fields that hold another artifact's value, by type (a path into the payload). */
 const SEALED_FIELDS: Record<string, string[][]> = {
-  Interaction: [['session', 'cookie'], ['deviceCode'], ['parJti']],
+  // returnTo is the issuer's /auth/<uid> URL: it holds the interaction's own value
+  Interaction: [['session', 'cookie'], ['deviceCode'], ['parJti'], ['returnTo']],
   DeviceCode: [['userCode']],
 };
 
@@ -39,24 +43,29 @@ export const keepsId = (type: string) => KEPT_IDS.has(type);
 /** The key a row of `type` with the value `id` is stored under. */
 export const storedKey = (type: string, id: string) => (KEPT_IDS.has(type) ? id : digestOf(id));
 
-/** The column value a device code's user code is found by. */
-export const storedUserCode = (userCode: string) => digestOf(userCode);
+/**
+ * The column value a device code's user code is found by. A user code is short
+ * (20^8 values): a plain digest could be reversed by trying them all, so it is
+ * keyed with a secret of the server's (`pepper`), which a dump does not hold.
+ */
+export const storedUserCode = (userCode: string, pepper: Buffer | undefined) =>
+  (pepper ? createHmac('sha256', pepper).update(userCode).digest('base64url') : digestOf(userCode));
 
-const key = (secret: string, label: string) => Buffer.from(hkdfSync('sha256', secret, '', `gatehouse sealed ${label}`, 32));
+const key = (secret: string, label: string, salt: Buffer | string = '') => Buffer.from(hkdfSync('sha256', secret, salt, `gatehouse sealed ${label}`, 32));
 
-function seal(secret: string, label: string, value: unknown): string {
+function seal(secret: string, label: string, value: unknown, salt?: Buffer): string {
   const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', key(secret, label), iv);
+  const cipher = createCipheriv('aes-256-gcm', key(secret, label, salt), iv);
   const data = Buffer.concat([cipher.update(JSON.stringify(value), 'utf8'), cipher.final()]);
   return `${iv.toString('base64url')}.${cipher.getAuthTag().toString('base64url')}.${data.toString('base64url')}`;
 }
 
 /** The sealed value, or undefined when it cannot be opened with this secret (tampered, or another value). */
-function open(secret: string, label: string, sealed: unknown): unknown {
+function open(secret: string, label: string, sealed: unknown, salt?: Buffer): unknown {
   if (typeof sealed !== 'string') return undefined;
   const [iv, tag, data] = sealed.split('.');
   try {
-    const decipher = createDecipheriv('aes-256-gcm', key(secret, label), Buffer.from(iv, 'base64url'));
+    const decipher = createDecipheriv('aes-256-gcm', key(secret, label, salt), Buffer.from(iv, 'base64url'));
     decipher.setAuthTag(Buffer.from(tag ?? '', 'base64url'));
     return JSON.parse(Buffer.concat([decipher.update(Buffer.from(data ?? '', 'base64url')), decipher.final()]).toString('utf8'));
   } catch {
@@ -77,13 +86,13 @@ function mapAt(payload: Record<string, unknown>, path: string[], fn: (value: unk
 const label = (type: string, path: string[]) => `${type} ${path.join('.')}`;
 
 /** The payload as stored: without its value, other artifacts' values sealed. */
-export function sealPayload(type: string, id: string, payload: Record<string, unknown>): Record<string, unknown> {
+export function sealPayload(type: string, id: string, payload: Record<string, unknown>, pepper?: Buffer): Record<string, unknown> {
   if (KEPT_IDS.has(type)) return payload;
   // no `delete`: objects keep their fast shape on this hot path
   const { jti: _value, ...rest } = payload;
   let stored: Record<string, unknown> = rest;
   for (const path of SEALED_FIELDS[type] ?? []) stored = mapAt(stored, path, (v) => seal(id, label(type, path), v));
-  if (type === 'DeviceCode' && typeof payload.userCode === 'string') stored = { ...stored, [CODE_BY_USER_CODE]: seal(payload.userCode, CODE_BY_USER_CODE, id) };
+  if (type === 'DeviceCode' && typeof payload.userCode === 'string') stored = { ...stored, [CODE_BY_USER_CODE]: seal(payload.userCode, CODE_BY_USER_CODE, id, pepper) };
   if (NAMED_BY_PREFIX.has(type)) stored = { ...stored, idPrefix: id.slice(0, ID_PREFIX_LENGTH) };
   return stored;
 }
@@ -96,14 +105,14 @@ const hasExtras = (type: string) => type in SEALED_FIELDS || NAMED_BY_PREFIX.has
  * or (`by.userCode`) a device code found by its user code. A row found by
  * anything else (a session by its uid) comes back without its value.
  */
-export function openPayload(type: string, stored: Record<string, unknown>, by: { id: string } | { userCode: string } | { other: true }): Record<string, unknown> {
+export function openPayload(type: string, stored: Record<string, unknown>, by: { id: string } | { userCode: string } | { other: true }, pepper?: Buffer): Record<string, unknown> {
   if (KEPT_IDS.has(type)) return stored;
   // the common case (tokens, codes, sessions): the value back, nothing else to undo
   if (!hasExtras(type)) return 'id' in by ? { ...stored, jti: by.id } : stored;
   let id: string | undefined;
   if ('id' in by) id = by.id;
   else if ('userCode' in by) {
-    const value = open(by.userCode, CODE_BY_USER_CODE, stored[CODE_BY_USER_CODE]);
+    const value = open(by.userCode, CODE_BY_USER_CODE, stored[CODE_BY_USER_CODE], pepper);
     id = typeof value === 'string' ? value : undefined;
   }
   const { [CODE_BY_USER_CODE]: _code, idPrefix: _prefix, ...own } = stored;

@@ -4,7 +4,7 @@ import {
   databaseKinds, exchangeCode, fakeUpstream, jsonRequest, signIn, startInProcess,
   type FakeUpstream, type InProcess, type TestClient,
 } from '../support/in-process.js';
-import { deleteClient, rotateClientSecret, updateClient } from '../../src/services/clients.js';
+import { createClient, deleteClient, rotateClientSecret, updateClient } from '../../src/services/clients.js';
 
 /**
  * The management plane as an outsider attacks it (issue 17), on both
@@ -51,7 +51,8 @@ describe.each(databaseKinds())('the management plane under attack on %s', (kind)
 
   beforeAll(async () => {
     acme = fakeUpstream('acme', 'Acme SSO');
-    server = await startInProcess({ kind, upstreams: [acme] });
+    // no polling: each test says when this node sees a change (cache.refresh), as another node would later
+    server = await startInProcess({ kind, upstreams: [acme], env: { CHANGE_POLL_MS: '3600000' } });
     adminApi = `${server.url}/admin/v1`;
   });
   afterAll(() => server?.close());
@@ -80,6 +81,29 @@ describe.each(databaseKinds())('the management plane under attack on %s', (kind)
     await nextSecond();
     const fresh = await clientCredentials(server, { clientId: ops.clientId, clientSecret: secret }, adminApi, 'admin:read');
     expect((await list(fresh)).status).toBe(200);
+  });
+
+  it('refuses a management token of a deleted client when a client with the same id is made again', async () => {
+    const ops = await adminClient();
+    const token = await clientCredentials(server, ops, adminApi, 'admin:read');
+    await deleteClient(server.database.prisma, ops.clientId);
+    await createClient(server.database.prisma, { clientId: ops.clientId, name: 'Ops again', grantTypes: ['client_credentials'], resources: [adminApi] });
+    await server.app.cache.refresh();
+    expect((await list(token)).status).toBe(401);
+  });
+
+  it('refuses a management token minted with the old secret by a node that had not yet seen the rotation', async () => {
+    const ops = await adminClient();
+    // warm: this node now knows the old secret
+    await clientCredentials(server, ops, adminApi, 'admin:read');
+    await rotateClientSecret(server.database.prisma, ops.clientId);
+    // the node has not polled yet: the old secret still gets a token, in a later second than the rotation
+    await nextSecond();
+    const stale = await clientCredentials(server, ops, adminApi, 'admin:read');
+    await server.app.cache.refresh();
+    const refused = await list(stale);
+    expect(refused.status).toBe(401);
+    expect(refused.body.detail).toMatch(/earlier credentials/);
   });
 
   it('refuses a management token once its client lost the scope or the API', async () => {

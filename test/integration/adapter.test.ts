@@ -160,7 +160,7 @@ describe.each(databaseKinds())('credentials at rest on %s', (kind) => {
 
   it('seals the other artifacts an interaction names, readable only through its own id', async () => {
     const adapter = adapterOf(database, 'Interaction');
-    const payload = { jti: 'int-value-1', kind: 'Interaction', session: { uid: 'su-1', cookie: 'session-cookie-value', accountId: 'a' }, deviceCode: 'device-code-value', parJti: 'par-value', returnTo: 'x' };
+    const payload = { jti: 'int-value-1', kind: 'Interaction', session: { uid: 'su-1', cookie: 'session-cookie-value', accountId: 'a' }, deviceCode: 'device-code-value', parJti: 'par-value', returnTo: 'http://localhost:3000/auth/int-value-1' };
     await adapter.upsert('int-value-1', payload, 60);
     const raw = await rawRow('Interaction');
     for (const secret of ['int-value-1', 'session-cookie-value', 'device-code-value', 'par-value']) expect(raw).not.toContain(secret);
@@ -176,6 +176,18 @@ describe.each(databaseKinds())('credentials at rest on %s', (kind) => {
     expect(await adapter.findByUserCode('WXYZ-2345')).toEqual({ jti: 'device-code-value-2', kind: 'DeviceCode', userCode: 'WXYZ-2345' });
     expect(await adapter.find('device-code-value-2')).toEqual({ jti: 'device-code-value-2', kind: 'DeviceCode', userCode: 'WXYZ-2345' });
     expect(await adapter.findByUserCode('WXYZ-2346')).toBeUndefined();
+  });
+
+  it("keys what it keeps of a user code with the server's pepper: a dump cannot be searched by guessing codes", async () => {
+    const pepper = Buffer.alloc(32, 7);
+    const adapter = new PayloadAdapter(new PayloadStore(database.hot, pepper), 'DeviceCode');
+    await adapter.upsert('device-code-value-3', { jti: 'device-code-value-3', kind: 'DeviceCode', userCode: 'QRST-3456' }, 60);
+    const row = await database.prisma.oidcPayload.findUniqueOrThrow({ where: { type_id: { type: 'DeviceCode', id: digestOf('device-code-value-3') } } });
+    expect(row.userCode).not.toBe(digestOf('QRST-3456'));
+    expect((await adapter.findByUserCode('QRST-3456'))?.jti).toBe('device-code-value-3');
+    // without the pepper (or with another), the code finds nothing and opens nothing
+    expect(await new PayloadAdapter(new PayloadStore(database.hot, Buffer.alloc(32, 8)), 'DeviceCode').findByUserCode('QRST-3456')).toBeUndefined();
+    expect(await adapterOf(database, 'DeviceCode').findByUserCode('QRST-3456')).toBeUndefined();
   });
 
   it('keeps grant ids as they are: every artifact of a grant names it', async () => {

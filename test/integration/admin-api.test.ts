@@ -5,6 +5,9 @@ import { databaseKinds, createTestDatabase, type TestDatabase } from '../support
 import { runCli, startServer, type RunningServer } from '../support/processes.js';
 import { createApi } from '../support/gatehouse.js';
 import { contract, type Answer } from '../support/openapi-contract.js';
+import { openDatabase } from '../../src/storage/database.js';
+import { findClient } from '../../src/storage/clients.js';
+import { CREDENTIAL_CLAIM, credentialVersion } from '../../src/services/admin-access.js';
 
 /**
  * The management API over HTTP, on both databases, with tokens from real
@@ -109,8 +112,11 @@ describe.each(databaseKinds())('the management API on %s', (kind) => {
       .setIssuedAt(now - 3600).setExpirationTime(now - 600)
       .sign(await importJWK(jwk, 'ES256'));
     expect(await call('GET', '/clients', { token: expired })).toMatchObject({ status: 401, body: { detail: expect.stringMatching(/expired/) } });
-    // the same key, not expired: accepted (so the refusal above is the expiry)
-    const fresh = await new SignJWT({ client_id: 'ops', scope: 'admin:read' })
+    // the same key, not expired, naming the client's credentials as the server does: accepted (so the refusal above is the expiry)
+    const database = await openDatabase({ url: db.url, kind: db.kind });
+    const credential = credentialVersion((await findClient(database.prisma, 'ops'))!);
+    await database.close();
+    const fresh = await new SignJWT({ client_id: 'ops', scope: 'admin:read', [CREDENTIAL_CLAIM]: credential })
       .setProtectedHeader({ alg: 'ES256', kid: jwk.kid, typ: 'at+jwt' })
       .setIssuer(server.url).setAudience(`${server.url}/admin/v1`).setSubject('ops').setJti('fresh-1')
       .setIssuedAt(now).setExpirationTime(now + 60)

@@ -38,7 +38,7 @@ function assertion(key: SigningKey, clientId: string, aud: string, claims: Recor
     .setIssuer(clientId)
     .setSubject(clientId)
     .setAudience(aud)
-    .setIssuedAt(now)
+    .setIssuedAt((claims.iat as number | undefined) ?? now)
     .setExpirationTime((claims.exp as number | undefined) ?? now + 60)
     .sign(key.privateKey);
 }
@@ -194,6 +194,8 @@ describe.each(databaseKinds())('private_key_jwt on %s', (kind) => {
       await assertion(key.inline, 'signer', 'https://elsewhere.example.com'),
       // valid for a year: a long-lived credential, refused (at most 5 minutes)
       await assertion(key.inline, 'signer', issuer, { exp: Math.floor(Date.now() / 1000) + 365 * 86_400 }),
+      // made an hour ago, valid 4 more minutes: a 64-minute assertion, refused too
+      await assertion(key.inline, 'signer', issuer, { iat: Math.floor(Date.now() / 1000) - 3600, exp: Math.floor(Date.now() / 1000) + 240 }),
     ];
     for (const bad of refusals) {
       expect(await tokenWith(first.url, 'signer', bad)).toEqual({ status: 401, body: expect.objectContaining({ error: 'invalid_client' }) });

@@ -113,15 +113,17 @@ describe('SecretVerifier', () => {
     await expect(v.verify('c1', hashA, 'wrong-3', '203.0.113.7')).rejects.toBeInstanceOf(SecretAttemptsLimitedError);
   });
 
-  it('caps a client\'s failures over all addresses, without letting one address use up the others\' share', async () => {
+  it("caps a client's failures over all addresses for wrong secrets only: failures elsewhere never lock out the right one", async () => {
     const v = new SecretVerifier(100, {}, failureLimits(2, 4));
     for (const address of ['192.0.2.1', '192.0.2.2']) {
       for (let i = 0; i < 2; i += 1) expect(await v.verify('c1', hashA, `wrong-${address}-${i}`, address)).toBe(false);
     }
-    // refusals at an address that is over its own limit do not count towards the client's ceiling...
+    // an address over its own limit is refused before argon2...
     await expect(v.verify('c1', hashA, 'wrong', '192.0.2.1')).rejects.toBeInstanceOf(SecretAttemptsLimitedError);
-    // ...but four failures reached it: a third address is refused too
-    await expect(v.verify('c1', hashA, 'secret-a', '192.0.2.3')).rejects.toBeInstanceOf(SecretAttemptsLimitedError);
+    // ...and four failures reached the client's ceiling: a wrong secret from a third address is refused
+    await expect(v.verify('c1', hashA, 'wrong-3', '192.0.2.3')).rejects.toBeInstanceOf(SecretAttemptsLimitedError);
+    // but the right secret from an address without failures of its own is never refused (a distributed lockout)
+    expect(await v.verify('c1', hashA, 'secret-a', '192.0.2.4')).toBe(true);
     expect(await v.verify('c2', hashA, 'secret-a', '192.0.2.3')).toBe(true);
   });
 

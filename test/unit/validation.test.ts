@@ -131,7 +131,7 @@ describe('API identifiers', () => {
   };
 
   it.each([
-    'https://api.example.com', 'https://api.example.com/v1?x=1', 'HTTPS://API.example.com', 'http://localhost:4000', 'http://127.0.0.1/api', 'http://[::1]:8080/',
+    'https://api.example.com', 'https://api.example.com/v1', 'http://localhost:4000', 'http://127.0.0.1/api', 'http://[::1]:8080/',
     'urn:example:orders', 'urn:ietf:params:oauth:example', 'URN:isbn:0451450523',
   ])('accepts %s', (identifier) => {
     expect(problems(identifier)).toEqual([]);
@@ -151,7 +151,37 @@ describe('API identifiers', () => {
     ['urn:orders', 'identifier: a URN must be urn:<namespace>:<name>: urn:orders'],
     ['https://user:pw@api.example.com', 'identifier: must not contain credentials: https://user:pw@api.example.com'],
     ['payments', 'identifier: not an absolute URI: payments'],
+    ['https://api.example.com/v1?x=1', 'identifier: must not have a query: https://api.example.com/v1?x=1'],
+    ['HTTPS://API.example.com', 'identifier: must be written in its normal form (https://api.example.com/): HTTPS://API.example.com'],
   ])('refuses %s with its path', (identifier, message) => {
     expect(problems(identifier)).toEqual([message]);
+  });
+});
+
+describe('names and API identifiers an outsider tried (issue 17)', () => {
+  it('refuses control characters in display names: they would act in an operator terminal', async () => {
+    const { clientFields, apiInput } = await import('../../src/services/validation.js');
+    expect(clientFields.safeParse({ name: '\u001b]0;PWNED\u0007\u001b[2JEVIL' }).success).toBe(false);
+    expect(clientFields.safeParse({ name: 'a\u0001b' }).success).toBe(false);
+    expect(clientFields.safeParse({ name: '  Ünïcödé app ✓ ' }).success).toBe(true);
+    expect(apiInput.safeParse({ identifier: 'https://x.example', name: 'line\nbreak' }).success).toBe(false);
+  });
+
+  it('takes an API identifier only in its normal form, without a query, and at most 2048 characters', async () => {
+    const { apiInput } = await import('../../src/services/validation.js');
+    const ok = (identifier: string) => apiInput.safeParse({ identifier }).success;
+    expect(ok('https://orders.example.com')).toBe(true);
+    expect(ok('https://orders.example.com/v1/items')).toBe(true);
+    expect(ok('HTTPS://ORDERS.EXAMPLE.COM')).toBe(false);
+    expect(ok('https://orders.example.com/admin/./v1')).toBe(false);
+    expect(ok('https://orders.example.com/v1?x=1')).toBe(false);
+    expect(ok(`https://${'a'.repeat(3000)}.com`)).toBe(false);
+  });
+});
+
+describe('CLI output', () => {
+  it('shows control characters instead of obeying them, keeping newlines and tabs', async () => {
+    const { printable } = await import('../../src/cli/context.js');
+    expect(printable('a\u001b[2Jb\u0007\tc\nd\u009b')).toBe('a\\x1b[2Jb\\x07\tc\nd\\x9b');
   });
 });
