@@ -9,6 +9,7 @@ import { PayloadStore } from '../storage/oidc-payloads.js';
 import { auditRateLimitTripped } from '../services/audit.js';
 import { installReplayDetection } from './replay-detection.js';
 import { installRefreshGrace } from './refresh-grace.js';
+import { installRefreshTargetCheck } from './refresh-target.js';
 import { installFapi2Rules } from './fapi.js';
 import { installTokenExchange } from './token-exchange.js';
 import { refetchKeysOnMismatch } from './client-keys.js';
@@ -127,6 +128,8 @@ export function createProvider(deps: ConfigurationDeps & { verifier: SecretVerif
   cacheClients(provider, deps.cache);
   const store = new PayloadStore(deps.hot);
   installReplayDetection(provider, store, deps.now);
+  // the target check first: the grace wraps it, so a refused target spends nothing either way
+  installRefreshTargetCheck(provider);
   installRefreshGrace(provider, store, deps.config.refreshReuseGraceSeconds, deps.now);
   installFapi2Rules(provider);
   installTokenExchange(provider, {

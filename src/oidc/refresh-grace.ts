@@ -42,7 +42,15 @@ interface GraceRow {
   jkt?: string;
   /** the token response, AES-256-GCM under a key derived from the old refresh token */
   answer?: { iv: string; tag: string; data: string };
+  /** what the first request asked for (resource, scope): a repeat must ask for the same */
+  request?: string;
 }
+
+/** The parameters that shape a refresh's answer. */
+const requestOf = (ctx: KoaContextWithOIDC) => {
+  const { resource, scope } = (ctx.oidc.params ?? {}) as { resource?: unknown; scope?: unknown };
+  return JSON.stringify([resource ?? null, scope ?? null]);
+};
 
 const answerKey = (token: string) => Buffer.from(hkdfSync('sha256', token, '', 'gatehouse refresh grace answer', 32));
 
@@ -111,6 +119,11 @@ export function installRefreshGrace(provider: Provider, store: PayloadStore, gra
     if (!grace.answer || grace.clientId !== client.clientId) return false;
     const dPoP = await validateDpop(provider, ctx);
     if ((dPoP?.thumbprint ?? undefined) !== grace.jkt) return false;
+    // the same app asking for something else (another API) gets no answer made for another request,
+    // and no revocation either: it is the rightful app, a moment after its other tab
+    if (grace.request !== undefined && grace.request !== requestOf(ctx)) {
+      throw new errors.InvalidGrant('this refresh token was just rotated by a request for other parameters: use the refresh token that request received');
+    }
     // a proof is used once; the grant already recorded it when it got as far as the consume
     if (!proofRecorded) await checkDpopReplay(provider, ctx, dPoP, client.clientId);
     ctx.body = open(token, grace.answer);
@@ -137,7 +150,7 @@ export function installRefreshGrace(provider: Provider, store: PayloadStore, gra
       return refreshGrant(ctx);
     }
     if (!ctx.oidc.entities.RotatedRefreshToken) return;
-    const row: GraceRow = { clientId: ctx.oidc.client!.clientId, jkt: ctx.oidc.entities.AccessToken?.jkt, answer: seal(token, ctx.body) };
+    const row: GraceRow = { clientId: ctx.oidc.client!.clientId, jkt: ctx.oidc.entities.AccessToken?.jkt, answer: seal(token, ctx.body), request: requestOf(ctx) };
     try {
       await store.save(TYPE, token, row as unknown as Record<string, unknown>, new Date(now() + graceSeconds * 1000));
     } catch {

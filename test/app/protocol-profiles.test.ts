@@ -253,6 +253,42 @@ describe.each(databaseKinds())('refresh tokens in two tabs on %s', (kind) => {
     expect((await oidc.refreshTokenGrant(rp, first.refresh_token!)).refresh_token).toEqual(expect.any(String));
   });
 
+  describe('with APIs', () => {
+    const ORDERS = 'https://orders.tabs.example.com';
+    const LEDGER = 'https://ledger.tabs.example.com';
+    let shop: TestClient;
+    beforeAll(async () => {
+      await createApi(server.database.prisma, { identifier: ORDERS, scopes: ['orders:read'] });
+      await createApi(server.database.prisma, { identifier: LEDGER, scopes: ['ledger:read'] });
+      shop = await server.createClient({ name: 'Shop', firstParty: true, resources: [ORDERS, LEDGER] });
+    });
+
+    async function ordersTokens() {
+      acme.signInAs({ subject: `shop-${randomUUID()}`, email: 'shop@example.com', emailVerified: true });
+      const { authorization, callback } = await signIn(server.browser(), shop, acme, { scope: 'openid offline_access orders:read', resource: ORDERS, prompt: 'consent' });
+      return exchangeCode(server, authorization, callback);
+    }
+
+    it('refuses a refresh for an API the token was never granted without spending the token (no reuse, no revocation)', async () => {
+      const { rp, tokens } = await ordersTokens();
+      await expect(oidc.refreshTokenGrant(rp, tokens.refresh_token!, { resource: LEDGER })).rejects.toMatchObject({ error: 'invalid_target' });
+      await expect(oidc.refreshTokenGrant(rp, tokens.refresh_token!, { resource: 'https://nowhere.example.com' })).rejects.toMatchObject({ error: 'invalid_target' });
+      // the app's retry is no reuse: the token was never consumed
+      clock.advance(6000);
+      const next = await oidc.refreshTokenGrant(rp, tokens.refresh_token!, { resource: ORDERS });
+      expect(decodeJwt(next.access_token).aud).toBe(ORDERS);
+    });
+
+    it('gives a second tab asking for another API within the grace period no answer made for the first, and revokes nothing', async () => {
+      const { rp, tokens } = await ordersTokens();
+      const first = await oidc.refreshTokenGrant(rp, tokens.refresh_token!, { resource: ORDERS });
+      await expect(oidc.refreshTokenGrant(rp, tokens.refresh_token!, { resource: LEDGER })).rejects.toMatchObject({ error: 'invalid_grant' });
+      // the same request again is still a repeat, and the successor lives
+      expect((await oidc.refreshTokenGrant(rp, tokens.refresh_token!, { resource: ORDERS })).refresh_token).toBe(first.refresh_token);
+      expect((await oidc.refreshTokenGrant(rp, first.refresh_token!, { resource: ORDERS })).refresh_token).toEqual(expect.any(String));
+    });
+  });
+
   it('revokes the grant on a reuse after the grace period', async () => {
     const { rp, tokens } = await offlineTokens();
     const successor = await oidc.refreshTokenGrant(rp, tokens.refresh_token!);
