@@ -70,6 +70,8 @@ export interface Config {
   secretFailureLimit: number;
   /** argon2 checks at once in one process, and how many may wait beyond that before a 503 */
   secretChecks: { concurrency: number; queue: number };
+  /** what the pages show of the product: its name, a logo URL and an accent colour (#rrggbb) */
+  branding: { name: string; logoUrl: string | undefined; accentColor: string };
 }
 
 export class ConfigError extends Error {
@@ -137,6 +139,9 @@ const schema = z.object({
   SECRET_CHECK_QUEUE: int(0, 100_000).default(64),
   METRICS_PORT: int(1, 65535).optional(),
   METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  BRAND_NAME: z.string().trim().min(1).max(60).refine((v) => !/[\u0000-\u001f\u007f-\u009f<>]/.test(v), 'must be plain text (no control characters, < or >)').default('Gatehouse'),
+  BRAND_LOGO_URL: z.string().refine((v) => /^(https:\/\/|\/assets\/)[^\s"'<>]+$/.test(v) && (v.startsWith('/') || URL.canParse(v)), 'must be an https URL or a path under /assets/').optional(),
+  BRAND_ACCENT_COLOR: z.string().regex(/^#[0-9a-fA-F]{6}$/, 'must be a colour as #rrggbb').default('#2f5bd3'),
 });
 
 /**
@@ -183,6 +188,7 @@ export function parseConfig(env: Record<string, string | undefined>, randomKey: 
     metrics: v.METRICS_PORT ? { port: v.METRICS_PORT, host: v.METRICS_HOST } : undefined,
     secretFailureLimit: v.SECRET_FAILURE_LIMIT,
     secretChecks: { concurrency: v.SECRET_CHECK_CONCURRENCY, queue: v.SECRET_CHECK_QUEUE },
+    branding: { name: v.BRAND_NAME, logoUrl: v.BRAND_LOGO_URL, accentColor: v.BRAND_ACCENT_COLOR.toLowerCase() },
   };
 }
 
@@ -278,9 +284,23 @@ function productionProblems(input: Record<string, string | undefined>): string[]
   else if (input.COOKIE_KEYS.split(',').some((k) => k.trim().startsWith(DEMO_COOKIE_KEY_PREFIX))) {
     problems.push('COOKIE_KEYS: the demo key from .env.example must not be used when NODE_ENV=production');
   }
+  problems.push(...keyEncryptionKeyProblems(input.KEY_ENCRYPTION_KEY));
   if (!input.ISSUER) problems.push('ISSUER: required when NODE_ENV=production');
   else if (!input.ISSUER.startsWith('https://')) problems.push('ISSUER: must be https when NODE_ENV=production');
   return problems;
+}
+
+/**
+ * Production encrypts private keys and webhook secrets at rest, with a key
+ * that must be there and must not be guessable: 32 random bytes. A key of few
+ * distinct bytes (all zeros, a repeated character, a word padded out) is
+ * refused; the size itself is checked with the other variables.
+ */
+function keyEncryptionKeyProblems(value: string | undefined): string[] {
+  if (!value) return ['KEY_ENCRYPTION_KEY: required when NODE_ENV=production (generate one: openssl rand -base64 32)'];
+  const bytes = Buffer.from(value, 'base64url');
+  if (bytes.length === 32 && new Set(bytes).size < 16) return ['KEY_ENCRYPTION_KEY: too weak for NODE_ENV=production: use 32 random bytes (openssl rand -base64 32)'];
+  return [];
 }
 
 const workerCount = (workers: 'auto' | number) => (workers === 'auto' ? availableParallelism() : workers);

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { ConfigError, parseConfig, parseDatabaseConfig } from '../../src/config.js';
 
 const key = () => 'k'.repeat(43);
@@ -80,7 +81,28 @@ describe('config', () => {
     expect(problems({ NODE_ENV: 'production' })).toEqual(
       expect.arrayContaining([expect.stringMatching(/^COOKIE_KEYS: required/), expect.stringMatching(/^ISSUER: required/)]),
     );
-    expect(() => parse({ NODE_ENV: 'production', COOKIE_KEYS: 'z'.repeat(32), ISSUER: 'https://id.example.com' })).not.toThrow();
+    expect(() => parse({ NODE_ENV: 'production', COOKIE_KEYS: 'z'.repeat(32), ISSUER: 'https://id.example.com', KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url') })).not.toThrow();
+  });
+
+  it('refuses production without a key-encryption key, or with a weak one, in the same one message', () => {
+    const base = { NODE_ENV: 'production', COOKIE_KEYS: 'z'.repeat(32), ISSUER: 'https://id.example.com' };
+    expect(problems(base)).toEqual([expect.stringMatching(/^KEY_ENCRYPTION_KEY: required when NODE_ENV=production/)]);
+    for (const weak of [Buffer.alloc(32, 0), Buffer.alloc(32, 'a'), Buffer.from('password'.repeat(4))]) {
+      expect(problems({ ...base, KEY_ENCRYPTION_KEY: weak.toString('base64url') })).toEqual([expect.stringMatching(/^KEY_ENCRYPTION_KEY: too weak/)]);
+    }
+    // the wrong size is one problem, with the others
+    const both = problems({ ...base, KEY_ENCRYPTION_KEY: 'abc', ISSUER: 'http://id.example.com' });
+    expect(both).toEqual(expect.arrayContaining([expect.stringMatching(/^KEY_ENCRYPTION_KEY: must be 32 bytes/), expect.stringMatching(/^ISSUER: must be https/)]));
+    // development keeps working without one
+    expect(parse({ COOKIE_KEYS: 'z'.repeat(32) }).keyEncryptionKey).toBeUndefined();
+  });
+
+  it('reads the branding, and refuses markup or a logo that is not https', () => {
+    expect(parse({}).branding).toEqual({ name: 'Gatehouse', logoUrl: undefined, accentColor: '#2f5bd3' });
+    expect(parse({ BRAND_NAME: 'Acme ID', BRAND_LOGO_URL: 'https://cdn.acme.example/logo.svg', BRAND_ACCENT_COLOR: '#AA3300' }).branding)
+      .toEqual({ name: 'Acme ID', logoUrl: 'https://cdn.acme.example/logo.svg', accentColor: '#aa3300' });
+    const found = problems({ BRAND_NAME: '<script>', BRAND_LOGO_URL: 'javascript:alert(1)', BRAND_ACCENT_COLOR: 'red' });
+    for (const name of ['BRAND_NAME', 'BRAND_LOGO_URL', 'BRAND_ACCENT_COLOR']) expect(found.some((p) => p.startsWith(`${name}:`))).toBe(true);
   });
 
   it('treats empty variables as unset', () => {
