@@ -92,7 +92,8 @@ const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
-const schema = z.object({
+/** The environment as Gatehouse reads it: the one source of every variable, its rule and its default (the README table is checked against it). */
+export const configSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: int(0, 65535).default(3000),
   HOST: z.string().min(1).optional(),
@@ -150,7 +151,7 @@ const schema = z.object({
  */
 export function parseConfig(env: Record<string, string | undefined>, randomKey: () => string): Config {
   const input = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
-  const parsed = schema.safeParse(input);
+  const parsed = configSchema.safeParse(input);
   const problems = parsed.success
     ? []
     : [...new Set(parsed.error.issues.map((issue) => `${String(issue.path[0] ?? 'environment')}: ${issue.message}`))];
