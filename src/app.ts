@@ -34,6 +34,9 @@ import { accountPageRoutes } from './interactions/account-page.js';
 import { providerViews } from './interactions/provider-views.js';
 import { render, serveAssets } from './interactions/views.js';
 import { createUpstreams, type Upstream } from './federation/index.js';
+import { requestIdOf, requestIds } from './web/request-id.js';
+import { brandAssets, setBranding } from './web/branding.js';
+import { landingPage } from './web/landing.js';
 
 export interface AppDeps {
   config: Config;
@@ -59,9 +62,9 @@ export interface App {
 }
 
 /** Paths served by Gatehouse itself rather than oidc-provider. */
-const OWN_ROUTES = /^\/(?:interaction\/|oauth2\/|account(?:\/|$)|assets\/|admin\/v1(?:\/|$)|healthz$|readyz$)/;
+const OWN_ROUTES = /^\/(?:$|interaction\/|oauth2\/|account(?:\/|$)|assets\/|admin\/v1(?:\/|$)|healthz$|readyz$)/;
 
-/** One line per request: method, path without the query string, status, duration. */
+/** One line per request: its id (X-Request-Id), method, path without the query string, status, duration. */
 function requestLog(logger: Logger): Middleware {
   return async (ctx, next) => {
     const started = process.hrtime.bigint();
@@ -74,7 +77,7 @@ function requestLog(logger: Logger): Middleware {
       throw err;
     } finally {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      logger.info({ method: ctx.method, path: ctx.path, status: status ?? ctx.status, ms: Math.round(ms * 10) / 10 }, 'request');
+      logger.info({ requestId: requestIdOf(ctx), method: ctx.method, path: ctx.path, status: status ?? ctx.status, ms: Math.round(ms * 10) / 10 }, 'request');
     }
   };
 }
@@ -86,7 +89,11 @@ function describeError(err: unknown): { status: number; message?: string } {
   return { status: 500 };
 }
 
-/** Errors from Gatehouse's own routes become a page, never a stack trace. */
+/**
+ * Errors from Gatehouse's own routes become a page, never a stack trace: what
+ * happened, what the person can do, and the request id (error.eta), which is
+ * also in the log line.
+ */
 function errorPages(logger: Logger, outage: DatabaseOutage): Middleware {
   return async (ctx, next) => {
     try {
@@ -94,13 +101,25 @@ function errorPages(logger: Logger, outage: DatabaseOutage): Middleware {
     } catch (err) {
       if (outage.recognise(err)) {
         ctx.set('Retry-After', String(OUTAGE_RETRY_AFTER));
-        return render(ctx, 'error', { title: 'Please try again in a moment', message: 'The service is busy right now. Your sign-in is not lost: try again in a few seconds.' }, 503);
+        return render(ctx, 'error', {
+          title: 'Please try again in a moment',
+          message: 'The service is busy right now.',
+          advice: 'Your sign-in is not lost: try again in a few seconds.',
+        }, 503);
       }
       const { status, message } = describeError(err);
-      if (status >= 500) logger.error({ err, path: ctx.path }, 'unhandled error');
+      if (status >= 500) logger.error({ err, path: ctx.path, requestId: requestIdOf(ctx) }, 'unhandled error');
+      if (status === 404) {
+        return render(ctx, 'error', {
+          title: 'Page not found',
+          message: 'There is no page at this address.',
+          advice: 'Check the address, or go back to the application you came from.',
+        }, status);
+      }
       render(ctx, 'error', {
-        title: status === 404 ? 'Not found' : status < 500 ? 'That did not work' : 'Something went wrong',
-        message: (status < 500 && message) || 'Please go back to the application and try again.',
+        title: status < 500 ? 'That did not work' : 'Something went wrong',
+        message: (status < 500 && message) || (status < 500 ? 'The request could not be handled.' : 'Something went wrong on our side; it was not your fault.'),
+        advice: 'Go back to the application and try again. If it keeps happening, contact whoever runs this server.',
       }, status);
     }
   };
@@ -136,6 +155,8 @@ export async function createApp({
     perToken: limits.limiter('registrations:token', config.registrationRateLimit, MINUTE),
   };
   const health = healthRoutes(db, () => limits.status()).routes();
+  const brand = brandAssets(config.branding);
+  const landing = landingPage(config.issuer);
   const outage = new DatabaseOutage(logger, now);
 
   /** oidc-provider with every Gatehouse middleware, for one key set. */
@@ -144,6 +165,9 @@ export async function createApp({
     observeProvider(provider, metrics);
     auditProvider(provider, db, logger);
     outage.observe(provider);
+    setBranding(provider.app, { ...config.branding, stylesheet: brand.href });
+    // first: every response, and the log line, carry the request's id
+    provider.use(requestIds(config.trustProxy));
     provider.use(metrics.http());
     provider.use(anonymousActor());
     // outside the outage's rewrite, so it logs the 503 that goes out, not the error inside
@@ -158,7 +182,9 @@ export async function createApp({
     // requests (/token above all) pass a single cheap function on their way to oidc-provider.
     const own = compose<Parameters<Middleware>[0]>([
       errorPages(logger, outage),
+      landing,
       serveAssets,
+      brand.serve,
       health,
       interactionRoutes({
         provider, db, cache, upstreams, issuer: config.issuer, linkVerifiedEmails: config.linkVerifiedEmails, logger, metrics,

@@ -4,8 +4,8 @@ import { withActor } from '../services/audit.js';
 import { finishStep, formBody, formInteraction } from './current-interaction.js';
 import type { InteractionDeps } from './routes.js';
 
-/** POST confirm (grant what the consent prompt lists, and remember it) and POST abort. */
-export function consentRoutes(router: Router, { provider, db }: InteractionDeps): void {
+/** POST confirm (grant what the consent prompt lists, and remember it), POST abort, and POST not-you. */
+export function consentRoutes(router: Router, { provider, db, logger }: InteractionDeps): void {
   router.post('/interaction/:uid/confirm', formBody, async (ctx) => {
     const interaction = await formInteraction(provider, ctx, ctx.params.uid, 'consent');
     const accountId = interaction.session!.accountId;
@@ -19,6 +19,31 @@ export function consentRoutes(router: Router, { provider, db }: InteractionDeps)
     const granted = { scope: grant.getOIDCScope(), apis: Object.keys(grant.resources ?? {}) };
     await withActor({ type: 'account', id: accountId, address: ctx.ip }, () => rememberConsent(db, accountId, clientId, grantId, granted));
     await finishStep(provider, ctx, { consent: { grantId } }, true);
+  });
+
+  /**
+   * "Not you?" on the consent page: signs this browser out (its oidc-provider
+   * session is destroyed) and sends the same authorization request on, which
+   * now finds nobody signed in and asks for a login: a new interaction, the
+   * login page, then consent for whoever signs in. The interaction forgets the
+   * session it began with, as oidc-provider itself does when a login names
+   * another account (lib/actions/authorization/resume.js); without that, the
+   * resume would refuse the new session. Works for pushed requests too, since
+   * nothing is re-sent.
+   */
+  router.post('/interaction/:uid/not-you', formBody, async (ctx) => {
+    const interaction = await formInteraction(provider, ctx, ctx.params.uid, 'consent');
+    const session = await provider.Session.get(ctx);
+    if (session.accountId && session.uid === interaction.session?.uid) {
+      await session.destroy();
+      logger.info({ accountId: session.accountId }, 'signed out from the consent page (not you?)');
+    }
+    delete interaction.session;
+    interaction.result = {};
+    await interaction.persist();
+    ctx.set('Cache-Control', 'no-store');
+    ctx.status = 303;
+    ctx.redirect(interaction.returnTo);
   });
 
   router.post('/interaction/:uid/abort', formBody, async (ctx) => {

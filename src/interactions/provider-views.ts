@@ -21,13 +21,51 @@ export interface ProviderViews {
 /** What pages call a client. */
 const displayName = (client: { clientName?: string; clientId: string } | undefined) => client?.clientName ?? client?.clientId ?? null;
 
-/** Plain words for the error page, by OAuth error code. */
-const ERROR_TITLES: Record<string, string> = {
-  invalid_request: 'The request was not valid',
-  invalid_client: 'Unknown application',
-  invalid_redirect_uri: 'Unknown return address',
-  access_denied: 'Access denied',
-  session_not_found: 'Your sign-in session has expired',
+/** What the error page says, by OAuth error code: what happened and what the person can do. */
+interface ErrorWords {
+  title: string;
+  message: string;
+  advice: string;
+  /** show oidc-provider's error_description, labelled for the app's developer */
+  detail?: boolean;
+}
+
+const TELL_THE_OWNER = 'Go back to the app and tell its owner; there is nothing you can fix from here.';
+
+const ERROR_WORDS: Record<string, ErrorWords> = {
+  invalid_client: {
+    title: 'This app is not registered here',
+    message: 'The app that sent you here is not registered with this sign-in service, so you cannot sign in to it from here.',
+    advice: TELL_THE_OWNER,
+  },
+  invalid_redirect_uri: {
+    title: 'This app\'s return address is not registered',
+    message: 'The app that sent you here asked to send you back to an address it has not registered. Signing in stopped here to protect you.',
+    advice: TELL_THE_OWNER,
+  },
+  invalid_request: {
+    title: 'The app sent a request that is not valid',
+    message: 'The app that sent you here asked for something this sign-in service cannot do.',
+    advice: 'Go back to the app and try again. If it keeps happening, tell the app\'s owner.',
+    detail: true,
+  },
+  access_denied: {
+    title: 'Access denied',
+    message: 'Signing in to the app was not allowed.',
+    advice: 'Go back to the app and try again.',
+  },
+  session_not_found: {
+    title: 'Your sign-in session has expired',
+    message: 'It took too long, or it was started in another browser or tab.',
+    advice: 'Go back to the app and start signing in again.',
+  },
+};
+
+const SOMETHING_WENT_WRONG: ErrorWords = {
+  title: 'Something went wrong',
+  message: 'Signing in could not go on.',
+  advice: 'Go back to the app and try again. If it keeps happening, contact whoever runs this server.',
+  detail: true,
 };
 
 /** What the code-entry page says after a failed attempt. */
@@ -64,10 +102,9 @@ export const providerViews: ProviderViews = {
   },
   async renderError(ctx, out) {
     const code = typeof out.error === 'string' ? out.error : 'server_error';
-    render(ctx, 'error', {
-      title: ERROR_TITLES[code] ?? 'Something went wrong',
-      // error_description is oidc-provider's own, written for the client developer; never a stack.
-      message: out.error_description ?? 'Please go back to the application and try again.',
-    }, ctx.status);
+    const words = ERROR_WORDS[code] ?? SOMETHING_WENT_WRONG;
+    // error_description is oidc-provider's own, written for the app's developer; never a stack.
+    const detail = words.detail && code !== 'server_error' && typeof out.error_description === 'string' ? out.error_description : undefined;
+    render(ctx, 'error', { title: words.title, message: words.message, advice: words.advice, detail }, ctx.status);
   },
 };

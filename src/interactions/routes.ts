@@ -15,6 +15,8 @@ import { consentRoutes } from './consent.js';
 import { consentSummary, type ConsentPromptDetails } from './consent-summary.js';
 import { resourceServerInfo } from '../oidc/resource-indicators.js';
 import { OIDC_SCOPES } from '../common/protocol.js';
+import { accountOverview } from '../services/account-page.js';
+import { appInfo } from './app-info.js';
 
 export interface InteractionDeps {
   provider: Provider;
@@ -52,15 +54,18 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   router.get('/interaction/:uid', async (ctx) => {
     const interaction = await currentInteraction(provider, ctx, ctx.params.uid);
     const client = await provider.Client.find(String(interaction.params.client_id));
-    const clientName = client?.clientName ?? client?.clientId ?? 'the application';
+    const app = appInfo(client);
+    const clientName = app.name;
     const csrf = csrfToken(ctx, interaction.uid);
     if (interaction.prompt.name === 'login') {
       const providers = [...upstreams.values()].map((u) => ({ id: u.id, name: u.name }));
-      return render(ctx, 'login', { uid: interaction.uid, clientName, csrf, providers });
+      if (!providers.length) nothingToSignInWith(deps.logger);
+      return render(ctx, 'login', { uid: interaction.uid, clientName, app, csrf, providers }, 200, { images: [app.logo] });
     }
     if (interaction.prompt.name === 'consent') {
       const summary = await summarizeConsent(deps, ctx, interaction, client);
-      return render(ctx, 'consent', { uid: interaction.uid, clientName, csrf, ...summary });
+      const account = await signedInAccount(deps, interaction.session?.accountId);
+      return render(ctx, 'consent', { uid: interaction.uid, clientName, app, csrf, account, ...summary }, 200, { images: [app.logo] });
     }
     throw new PageError(400, 'That did not work', 'This step of signing in is not supported.');
   });
@@ -68,6 +73,26 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   upstreamLoginRoutes(router, deps);
   consentRoutes(router, deps);
   return router;
+}
+
+/** Loggers that have said that no upstream is configured: the operator hears it once, the person never sees variable names. */
+const warned = new WeakSet<Logger>();
+
+function nothingToSignInWith(logger: Logger): void {
+  if (warned.has(logger)) return;
+  warned.add(logger);
+  logger.warn(
+    'the login page has no way to sign in: set GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET, GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET, or OIDC_PROVIDERS (see the README)',
+  );
+}
+
+/** Who the consent page says is signed in: a name (or username, or email) and the email. */
+async function signedInAccount(deps: InteractionDeps, accountId: string | undefined) {
+  if (!accountId) return undefined;
+  const account = await accountOverview(deps.db, accountId);
+  if (!account) return undefined;
+  const who = account.name ?? account.username ?? account.email ?? account.identities[0]?.email;
+  return { who: who ?? null, email: account.email ?? account.identities[0]?.email ?? null };
 }
 
 type Interaction = Awaited<ReturnType<typeof currentInteraction>>;

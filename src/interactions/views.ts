@@ -3,6 +3,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Eta } from 'eta';
 import type { Context, Middleware } from 'koa';
+import { brandingOf, imageOrigin } from '../web/branding.js';
+import { requestIdOf } from '../web/request-id.js';
 
 const viewsDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'views');
 
@@ -13,14 +15,36 @@ const eta = new Eta({ views: viewsDir, autoEscape: true, cache: true });
 export const CONTENT_SECURITY_POLICY =
   "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
 
-export function render(ctx: Context, view: string, data: Record<string, unknown>, status = 200): void {
+/**
+ * The policy of one page: the strict one, with img-src naming exactly the
+ * https origins of the logos this page shows (the operator's BRAND_LOGO_URL,
+ * an app's registered logo_uri) and nothing else.
+ */
+export function contentSecurityPolicy(imageOrigins: readonly string[] = []): string {
+  const extra = [...new Set(imageOrigins)];
+  return extra.length ? CONTENT_SECURITY_POLICY.replace("img-src 'self' data:", `img-src 'self' data: ${extra.join(' ')}`) : CONTENT_SECURITY_POLICY;
+}
+
+export interface RenderOptions {
+  /** https URLs of images on the page beyond the brand logo (an app's logo) */
+  images?: (string | undefined)[];
+}
+
+/**
+ * Renders a page in the layout: every view also gets `brand` (name, logo,
+ * stylesheet) and `requestId` (the error page shows it).
+ */
+export function render(ctx: Context, view: string, data: Record<string, unknown>, status = 200, options: RenderOptions = {}): void {
+  const brand = brandingOf(ctx);
+  const requestId = requestIdOf(ctx);
+  const origins = [brand.logoUrl, ...(options.images ?? [])].map(imageOrigin).filter((o): o is string => !!o);
   ctx.status = status;
   ctx.type = 'html';
   ctx.set('Cache-Control', 'no-store');
-  ctx.set('Content-Security-Policy', CONTENT_SECURITY_POLICY);
+  ctx.set('Content-Security-Policy', contentSecurityPolicy(origins));
   ctx.set('X-Content-Type-Options', 'nosniff');
   ctx.set('Referrer-Policy', 'no-referrer');
-  ctx.body = eta.render(view, data);
+  ctx.body = eta.render(view, { ...data, brand, requestId });
 }
 
 const stylesheet = readFileSync(join(viewsDir, 'style.css'));
