@@ -165,7 +165,7 @@ export async function createApp({
     observeProvider(provider, metrics);
     auditProvider(provider, db, logger);
     outage.observe(provider);
-    setBranding(provider.app, { ...config.branding, stylesheet: brand.href });
+    setBranding(provider, { ...config.branding, stylesheet: brand.href });
     // first: every response, and the log line, carry the request's id
     provider.use(requestIds(config.trustProxy));
     provider.use(metrics.http());
@@ -195,6 +195,8 @@ export async function createApp({
         keyPublishLeadSeconds: config.keyPublishLeadSeconds, registrationMode: config.registration, logger, hot: database.hot,
       }).routes(),
       adminNotFound(),
+      // a path of Gatehouse's own that nothing answered: the 404 page (errorPages), not oidc-provider's plain text
+      (ctx: { throw(status: number): never }) => ctx.throw(404),
     ] as Middleware[]);
     provider.use((ctx, next) => (OWN_ROUTES.test(ctx.path) ? own(ctx, next) : next()));
     return provider;
