@@ -34,13 +34,13 @@ const TELL_THE_OWNER = 'Go back to the app and tell its owner; there is nothing 
 
 const ERROR_WORDS: Record<string, ErrorWords> = {
   invalid_client: {
-    title: 'This app is not registered here',
+    title: 'Unknown application',
     message: 'The app that sent you here is not registered with this sign-in service, so you cannot sign in to it from here.',
     advice: TELL_THE_OWNER,
   },
   invalid_redirect_uri: {
-    title: 'This app\'s return address is not registered',
-    message: 'The app that sent you here asked to send you back to an address it has not registered. Signing in stopped here to protect you.',
+    title: 'Unknown return address',
+    message: 'The app that sent you here asked to send you back to an address that is not registered for it. Signing in stopped here to protect you.',
     advice: TELL_THE_OWNER,
   },
   invalid_request: {

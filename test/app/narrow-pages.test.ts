@@ -55,7 +55,7 @@ describeIf('pages at 375 px wide', () => {
     await fitsNarrowScreen('landing');
 
     await page.goto(`${server.url}/auth?client_id=nope&response_type=code&scope=openid`);
-    expect(await page.textContent('h1')).toBe('This app is not registered here');
+    expect(await page.textContent('h1')).toBe('Unknown application');
     await fitsNarrowScreen('error');
 
     const auth = new URL('/auth', server.url);

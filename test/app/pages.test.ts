@@ -114,7 +114,7 @@ describe('the landing page, request ids and error pages', () => {
     const page = await server.browser().get('/auth?client_id=nope&response_type=code&scope=openid&redirect_uri=https://evil.example/cb');
     expect(page.status).toBe(400);
     const text = textOf(page);
-    expect(text).toContain('This app is not registered here');
+    expect(text).toContain('Unknown application');
     expect(text).toContain('The app that sent you here is not registered');
     expect(text).toContain('tell its owner');
     expect(text).not.toContain('client is invalid');
@@ -125,7 +125,8 @@ describe('the landing page, request ids and error pages', () => {
   it('an unregistered return address says so in words', async () => {
     const page = await server.browser().get(`/auth?client_id=${client.clientId}&response_type=code&scope=openid&redirect_uri=https://evil.example/cb`);
     expect(page.status).toBe(400);
-    expect(textOf(page)).toContain('return address is not registered');
+    expect(textOf(page)).toContain('Unknown return address');
+    expect(textOf(page)).toContain('an address that is not registered for it');
     expect(textOf(page)).toContain('tell its owner');
     expect(textOf(page)).toContain(page.headers.get('x-request-id')!);
   });
