@@ -141,7 +141,7 @@ export const configSchema = z.object({
   METRICS_PORT: int(1, 65535).optional(),
   METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   BRAND_NAME: z.string().trim().min(1).max(60).refine((v) => !/[\u0000-\u001f\u007f-\u009f<>]/.test(v), 'must be plain text (no control characters, < or >)').default('Gatehouse'),
-  BRAND_LOGO_URL: z.string().refine((v) => /^(https:\/\/|\/assets\/)[^\s"'<>]+$/.test(v) && (v.startsWith('/') || URL.canParse(v)), 'must be an https URL or a path under /assets/').optional(),
+  BRAND_LOGO_URL: z.string().refine((v) => /^https:\/\/[^\s"'<>]+$/.test(v) && URL.canParse(v), 'must be an https URL').optional(),
   BRAND_ACCENT_COLOR: z.string().regex(/^#[0-9a-fA-F]{6}$/, 'must be a colour as #rrggbb').default('#2f5bd3'),
 });
 
