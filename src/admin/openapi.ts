@@ -29,6 +29,11 @@ const clientFields = {
   requirePar: { type: 'boolean' },
 } as const;
 
+const apiFields = {
+  name: string, scopes: strings, accessTokenTtl: { type: 'integer' }, tokenFormat: { enum: [...TOKEN_FORMATS] },
+  signingAlg: { enum: [...SIGNING_ALGS] }, introspectors: strings, allowRegisteredClients: { type: 'boolean' },
+} as const;
+
 const problemResponse = (description: string) => ({ description, content: { 'application/problem+json': { schema: ref('Problem') } } });
 const json = (description: string, schema: object, headers?: object) => ({ description, ...(headers ? { headers } : {}), content: { 'application/json': { schema } } });
 const etag = { ETag: { description: 'the version to send back in If-Match', schema: string } };
@@ -107,10 +112,7 @@ export function adminOpenApi(issuer: string) {
             signingAlg: { enum: [...SIGNING_ALGS] }, introspectors: strings, allowRegisteredClients: { type: 'boolean' }, createdAt: dateTime, updatedAt: dateTime,
           },
         },
-        ApiInput: {
-          type: 'object', required: ['identifier'],
-          properties: { identifier: string, name: string, scopes: strings, accessTokenTtl: { type: 'integer' }, tokenFormat: { enum: [...TOKEN_FORMATS] }, signingAlg: { enum: [...SIGNING_ALGS] }, introspectors: strings, allowRegisteredClients: { type: 'boolean' } },
-        },
+        ApiInput: { type: 'object', required: ['identifier'], properties: { identifier: string, ...apiFields } },
         ApiList: { type: 'object', additionalProperties: false, required: ['items'], properties: { items: { type: 'array', items: ref('Api') } } },
         RegistrationToken: {
           type: 'object', additionalProperties: false, required: ['prefix', 'expiresAt', 'used', 'policies'],
@@ -225,6 +227,9 @@ export function adminOpenApi(issuer: string) {
       '/apis/{identifier}': {
         parameters: [idParam('identifier', 'the API identifier, URL-encoded')],
         get: read('one API', { 200: json('the API', ref('Api')), ...notFound }),
+        put: write('create the API with this identifier, or change it; fields not given stay as they are. A scope a client still uses cannot be dropped', {
+          200: json('changed', ref('Api')), 201: json('created', ref('Api')), 409: problemResponse('the change drops a scope a client still uses'),
+        }, body({ type: 'object', properties: { identifier: { ...string, description: 'the identifier of the URL, or left out' }, ...apiFields } })),
         delete: write('delete an API no client uses', { 204: { description: 'deleted' }, ...notFound, 409: problemResponse('still used by clients') }),
       },
       '/registration-tokens': {

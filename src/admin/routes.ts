@@ -264,6 +264,24 @@ export function adminRoutes(deps: AdminDeps): Router {
   router.get('/apis/:identifier', reads, async (ctx) => {
     ctx.body = await apis.findApi(db, ctx.params.identifier);
   });
+  router.put('/apis/:identifier', writes, parseJson, async (ctx) => {
+    const identifier = ctx.params.identifier;
+    const fields = bodyOf(ctx);
+    if (fields.identifier !== undefined && fields.identifier !== identifier) throw invalid([{ path: ['identifier'], message: 'must be the API identifier of the URL, or left out' }]);
+    const exists = await apis.findApi(db, identifier).then(() => true, (err) => {
+      if (err instanceof ServiceError && err.code === 'not_found') return false;
+      throw err;
+    });
+    if (!exists) {
+      const api = await apis.createApi(db, { ...fields, identifier });
+      deps.cache.clear();
+      ctx.status = 201;
+      ctx.body = api;
+      return;
+    }
+    ctx.body = await apis.updateApi(db, identifier, fields);
+    deps.cache.clear();
+  });
   router.delete('/apis/:identifier', writes, async (ctx) => {
     await apis.deleteApi(db, ctx.params.identifier);
     deps.cache.clear();

@@ -1,7 +1,7 @@
 import type { ApiRecord } from '../services/apis.js';
 import { SIGNING_ALGS } from '../common/protocol.js';
 import { describe, usageError, withDatabase } from './context.js';
-import type { Command } from './command.js';
+import type { Command, Flags, Values } from './command.js';
 
 /** The rules, loaded when a subcommand runs (not for --help). */
 const service = () => import('../services/apis.js');
@@ -18,6 +18,34 @@ function show(api: ApiRecord) {
     registered_clients: api.allowRegisteredClients ? 'allowed (apps that registered themselves may get tokens)' : 'only those an admin lists',
     updated_at: api.updatedAt,
   });
+}
+
+/** The flags of create and update (update takes the identifier as its argument). */
+const fieldFlags: Flags = {
+  name: { type: 'string', arg: '<text>', help: 'display name (default: the identifier)' },
+  scope: { type: 'string', multiple: true, arg: '<scope>', help: 'a scope the API defines' },
+  ttl: { type: 'string', arg: '<seconds>', help: 'access-token lifetime, 60 to 86400 (default 600)' },
+  format: { type: 'string', arg: '<format>', help: 'jwt (default: self-contained, checked against /jwks) | opaque (stored: introspectable, revocable at once)' },
+  alg: { type: 'string', arg: '<alg>', help: `JWT signing algorithm: ${SIGNING_ALGS.join(' | ')} (default ${SIGNING_ALGS[0]})` },
+  introspector: { type: 'string', multiple: true, arg: '<client-id>', help: 'a client (the API\'s own credentials) that may introspect tokens issued for this API; any client may always introspect its own tokens' },
+  'allow-registered-clients': { type: 'boolean', help: 'apps that registered themselves (RFC 7591) may get tokens for this API without an admin listing them (e.g. an MCP server)' },
+};
+
+/** A repeatable flag's values; `--flag ''` alone clears the list. */
+const list = (v: Values[string]) => (Array.isArray(v) ? v.filter((x) => x !== '') : v);
+
+/** Flag values to API fields; only the flags given. */
+function fieldsFromFlags(v: Values): Record<string, unknown> {
+  if (v.ttl !== undefined && !/^\d+$/.test(String(v.ttl))) throw usageError('--ttl must be a whole number of seconds');
+  const fields: Record<string, unknown> = {};
+  if (v.name !== undefined) fields.name = v.name;
+  if (v.scope !== undefined) fields.scopes = list(v.scope);
+  if (v.ttl !== undefined) fields.accessTokenTtl = Number(v.ttl);
+  if (v.format !== undefined) fields.tokenFormat = v.format;
+  if (v.alg !== undefined) fields.signingAlg = v.alg;
+  if (v.introspector !== undefined) fields.introspectors = list(v.introspector);
+  if (v['allow-registered-clients']) fields.allowRegisteredClients = true;
+  return fields;
 }
 
 export const apisCommand: Command = {
@@ -38,29 +66,37 @@ the "aud" of its access tokens (RFC 8707 resource indicator).`,
       summary: 'register an API',
       flags: {
         identifier: { type: 'string', arg: '<uri>', help: 'the audience, e.g. https://api.example.com (required)' },
-        name: { type: 'string', arg: '<text>', help: 'display name (default: the identifier)' },
-        scope: { type: 'string', multiple: true, arg: '<scope>', help: 'a scope the API defines' },
-        ttl: { type: 'string', arg: '<seconds>', help: 'access-token lifetime, 60 to 86400 (default 600)' },
-        format: { type: 'string', arg: '<format>', help: 'jwt (default: self-contained, checked against /jwks) | opaque (stored: introspectable, revocable at once)' },
-        alg: { type: 'string', arg: '<alg>', help: `JWT signing algorithm: ${SIGNING_ALGS.join(' | ')} (default ${SIGNING_ALGS[0]})` },
-        introspector: { type: 'string', multiple: true, arg: '<client-id>', help: 'a client (the API\'s own credentials) that may introspect tokens issued for this API; any client may always introspect its own tokens' },
-        'allow-registered-clients': { type: 'boolean', help: 'apps that registered themselves (RFC 7591) may get tokens for this API without an admin listing them (e.g. an MCP server)' },
+        ...fieldFlags,
       },
       async run({ values, out }) {
         if (values.identifier === undefined) throw usageError('--identifier is required');
-        if (values.ttl !== undefined && !/^\d+$/.test(String(values.ttl))) throw usageError('--ttl must be a whole number of seconds');
+        const fields = fieldsFromFlags(values);
         const { createApi } = await service();
         await withDatabase(async ({ prisma: db }) => {
-          const api = await createApi(db, {
-            identifier: values.identifier,
-            name: values.name,
-            scopes: values.scope,
-            accessTokenTtl: values.ttl === undefined ? undefined : Number(values.ttl),
-            tokenFormat: values.format,
-            signingAlg: values.alg,
-            introspectors: values.introspector,
-            allowRegisteredClients: values['allow-registered-clients'] === true,
-          });
+          const api = await createApi(db, { identifier: values.identifier, ...fields, allowRegisteredClients: values['allow-registered-clients'] === true });
+          out.print(api, () => show(api));
+        });
+      },
+    },
+    {
+      usage: 'update <identifier>',
+      summary: 'change an API; options left out keep their values',
+      argName: 'API identifier',
+      notes: "List options (--scope, --introspector) replace the whole list; give one empty value (e.g. --introspector '') to clear it. A scope a client still uses cannot be dropped.",
+      flags: {
+        ...fieldFlags,
+        'no-allow-registered-clients': { type: 'boolean', help: 'only clients an admin lists may get tokens for this API again' },
+      },
+      async run({ values, arg, out }) {
+        if (values['allow-registered-clients'] && values['no-allow-registered-clients']) {
+          throw usageError('--allow-registered-clients and --no-allow-registered-clients exclude each other');
+        }
+        const patch = fieldsFromFlags(values);
+        if (values['no-allow-registered-clients']) patch.allowRegisteredClients = false;
+        if (!Object.keys(patch).length) throw usageError('nothing to update: give at least one option');
+        const { updateApi } = await service();
+        await withDatabase(async ({ prisma: db }) => {
+          const api = await updateApi(db, arg, patch);
           out.print(api, () => show(api));
         });
       },

@@ -95,7 +95,6 @@ export const clientsCommand: Command = {
     tokenEndpointAuthMethod: '--auth-method', jwks: '--jwks-file', jwksUri: '--jwks-uri', profile: '--profile', resources: '--resource', scopes: '--scope',
     postLogoutRedirectUris: '--post-logout-redirect-uri', backchannelLogoutUri: '--backchannel-logout-uri', firstParty: '--first-party',
   },
-  notes: "List options replace the whole list on update; give one empty value (e.g. --redirect-uri '') to clear it.",
   subcommands: [
     {
       usage: 'create',
@@ -139,6 +138,7 @@ export const clientsCommand: Command = {
     {
       usage: 'update <client-id>',
       summary: 'change a client; a client made third-party loses the consents it was given without asking',
+      notes: "List options replace the whole list on update; give one empty value (e.g. --redirect-uri '') to clear it.",
       flags: {
         ...fieldFlags,
         'third-party': { type: 'boolean', help: 'ask for consent again' },

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
-import { withActor } from '../services/audit.js';
-import { ServiceError } from '../services/errors.js';
+import type { ServiceError } from '../services/errors.js';
 import { CliError, output, usageError, type Output } from './context.js';
+import { suggestion } from './suggest.js';
 
 /**
  * One table per command: its flags, its help text and its run. Parsing, --help,
@@ -35,6 +35,8 @@ export interface Subcommand {
   /** what the positional is called in errors, e.g. "client id" (default: from the usage) */
   argName?: string;
   flags?: Flags;
+  /** a paragraph after the options, in this subcommand's help and the command's */
+  notes?: string;
   run(ctx: RunContext): Promise<void>;
 }
 
@@ -98,18 +100,39 @@ export function helpText(command: Command, invokedAs = command.name): string {
   }
   lines.push('  --json                  machine-readable output', '  --help                  this text', '');
   if (command.notes) lines.push(command.notes, '');
+  for (const s of command.subcommands) if (s.notes && !single(command)) lines.push(s.notes, '');
+  return lines.join('\n');
+}
+
+/** The help of one subcommand: its usage, what it does, and its flags only. */
+export function subcommandHelpText(command: Command, sub: Subcommand, invokedAs = command.name): string {
+  const flags = Object.entries(sub.flags ?? {});
+  const lines = [`Usage: gatehouse ${invokedAs} ${sub.usage}${flags.length ? ' [options]' : ' [--json]'}`, '', `${sub.summary[0].toUpperCase()}${sub.summary.slice(1)}.`, ''];
+  lines.push('Options:');
+  for (const [name, flag] of flags) lines.push(flagLine(name, flag));
+  lines.push('  --json                  machine-readable output', '  --help                  this text', '');
+  if (sub.notes) lines.push(sub.notes, '');
+  if (command.notes) lines.push(command.notes, '');
+  lines.push(`See gatehouse ${invokedAs} --help for its other commands.`, '');
   return lines.join('\n');
 }
 
 const isHelp = (arg: string | undefined) => arg === undefined || arg === '--help' || arg === '-h' || arg === 'help';
 
 /** Strict parsing: an unknown flag is a usage error. --json and --help are everywhere. */
-function parse(args: string[], flags: Flags): { values: Values; positionals: string[] } {
+function parse(args: string[], flags: Flags, helpFor: string): { values: Values; positionals: string[] } {
   const options = Object.fromEntries(Object.entries(flags).map(([name, f]) => [name, { type: f.type, multiple: f.multiple ?? false }]));
   try {
     return parseArgs({ args, options: { ...options, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
   } catch (err) {
-    throw usageError((err as Error).message.split('. To specify')[0].split('\n')[0]);
+    const e = err as Error & { code?: string };
+    const unknown = e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /'(-[^']*)'/.exec(e.message)?.[1] : undefined;
+    if (unknown !== undefined) {
+      const typed = unknown.replace(/^--?/, '').split('=')[0];
+      const known = [...Object.keys(flags), 'json', 'help'];
+      throw usageError(`unknown option ${unknown}${suggestion(typed, known, (n) => `--${n}`, `gatehouse ${helpFor} --help`)}`);
+    }
+    throw usageError(e.message.split('. To specify')[0].split('\n')[0]);
   }
 }
 
@@ -124,17 +147,23 @@ export async function runCommand(command: Command, invokedAs: string, args: stri
   } else {
     if (isHelp(first)) return help();
     sub = command.subcommands.find((s) => nameOf(s) === first);
-    if (!sub) throw usageError(`unknown command: ${invokedAs} ${first} (see gatehouse ${invokedAs} --help)`);
+    if (!sub) {
+      const names = command.subcommands.map(nameOf);
+      throw usageError(`unknown command: ${invokedAs} ${first}${suggestion(first, names, (n) => `${invokedAs} ${n}`, `gatehouse ${invokedAs} --help`)}`);
+    }
     subArgs = rest;
   }
-  const { values, positionals } = parse(subArgs, sub.flags ?? {});
-  if (values.help) return help();
+  const helpFor = single(command) ? invokedAs : `${invokedAs} ${nameOf(sub)}`;
+  const { values, positionals } = parse(subArgs, sub.flags ?? {}, helpFor);
+  if (values.help) return single(command) ? help() : void process.stdout.write(subcommandHelpText(command, sub, invokedAs));
   const positional = positionalOf(sub);
   if (positional) {
     if (positionals.length !== 1) throw usageError(`expected exactly one ${sub.argName ?? positional.replace(/-/g, ' ')}`);
   } else if (positionals.length) {
     throw usageError(`unexpected argument: ${positionals[0]}`);
   }
+  // loaded when a command runs: --help and usage errors load no service or storage
+  const [{ withActor }, { ServiceError }] = await Promise.all([import('../services/audit.js'), import('../services/errors.js')]);
   try {
     // every change a command makes is the CLI's in the audit trail
     await withActor({ type: 'cli' }, () => sub.run({ values, arg: positionals[0], out: output(Boolean(values.json)) }));

@@ -75,11 +75,22 @@ export async function serverConfig(): Promise<Config> {
   }
 }
 
-/** Opens the database from DATABASE_URL (or .env), applying pending migrations first. */
+/**
+ * Opens the database from DATABASE_URL (or .env). It must exist and be fully
+ * migrated: only `gatehouse migrate` (and the server's start) creates or
+ * migrates one, so a wrong path or folder fails here, in one line, instead of
+ * leaving a new empty database behind.
+ */
 export async function withDatabase<T>(fn: (database: Database) => Promise<T>): Promise<T> {
   const dbConfig = databaseConfig();
-  const [{ migrate }, { openDatabase }] = await Promise.all([import('../storage/migrate.js'), import('../storage/database.js')]);
-  await migrate(dbConfig);
+  const { assertMigrated } = await import('./database-state.js');
+  await assertMigrated(dbConfig);
+  const [{ openDatabase }] = await Promise.all([
+    import('../storage/database.js'),
+    // loading the module subscribes the webhooks' outbox to the audit trail:
+    // every command that records an event queues it for the webhooks that want it
+    import('../services/webhooks.js'),
+  ]);
   const database = await openDatabase(dbConfig, { poolSize: 2 });
   try {
     return await fn(database);

@@ -12,6 +12,7 @@ import { migrateCommand } from './migrate.js';
 import { auditCommand } from './audit.js';
 import { webhooksCommand } from './webhooks.js';
 import { DEFAULT_DATABASE_URL } from '../common/defaults.js';
+import { suggestion } from './suggest.js';
 
 /*
  * A command lives well under a second. By default V8 starts optimising the hot
@@ -53,7 +54,10 @@ async function run(argv: string[]): Promise<void> {
     return;
   }
   const command = COMMANDS.find((c) => c.name === name || c.aliases?.includes(name));
-  if (!command) throw new CliError(`unknown command: ${name} (see gatehouse --help)`, 2);
+  if (!command) {
+    const known = COMMANDS.flatMap((c) => [c.name, ...(c.aliases ?? [])]);
+    throw new CliError(`unknown command: ${name}${suggestion(name, known, (n) => n, 'gatehouse --help')}`, 2);
+  }
   await runCommand(command, name, rest);
 }
 

@@ -1,14 +1,21 @@
-import {
-  isSingleUse, listRegistrationTokens, revokeRegistrationToken, tokenPrefix, MIN_REVOKE_PREFIX, type RegistrationTokenInfo,
-} from '../services/registration-tokens.js';
+import type { RegistrationTokenInfo } from '../services/registration-tokens.js';
 import { SINGLE_USE_POLICY } from '../common/protocol.js';
 import { CliError, serverConfig, usageError, withDatabase } from './context.js';
 import type { Command } from './command.js';
 
+/** The rules, loaded when a subcommand runs (not for --help). */
+const service = () => import('../services/registration-tokens.js');
+
+/**
+ * The service's MIN_REVOKE_PREFIX, for the help text without loading the
+ * service (and the storage behind it); test/unit/cli-help.test.ts keeps them equal.
+ */
+export const MIN_REVOKE_PREFIX = 6;
+
 /** 10 years, in seconds */
 const MAX_EXPIRES_IN = 10 * 365 * 24 * 60 * 60;
 
-const describeToken = (t: RegistrationTokenInfo) =>
+const describeToken = (t: RegistrationTokenInfo, isSingleUse: (policies: readonly string[] | undefined) => boolean) =>
   `${t.prefix}…  ${t.expiresAt ? `expires ${t.expiresAt.toISOString()}` : 'never expires'}${isSingleUse(t.policies) ? `  single-use${t.used ? ' (used)' : ''}` : ''}`;
 
 export const registrationTokensCommand: Command = {
@@ -52,7 +59,7 @@ export const registrationTokensCommand: Command = {
             ...(values['single-use'] ? { policies: [SINGLE_USE_POLICY] } : {}),
           }).save();
           const expiresAt = expiresIn ? new Date(Date.now() + expiresIn * 1000) : null;
-          const { auditRegistrationTokenCreated } = await import('../services/registration-tokens.js');
+          const { auditRegistrationTokenCreated, tokenPrefix } = await service();
           await auditRegistrationTokenCreated(db, token, { expiresAt, singleUse: Boolean(values['single-use']) });
           out.print(
             { token, prefix: tokenPrefix(token), expiresAt, singleUse: Boolean(values['single-use']) },
@@ -66,9 +73,10 @@ export const registrationTokensCommand: Command = {
       usage: 'list',
       summary: 'tokens that have not expired',
       async run({ out }) {
+        const { isSingleUse, listRegistrationTokens } = await service();
         await withDatabase(async ({ prisma: db }) => {
           const tokens = await listRegistrationTokens(db, new Date());
-          out.print(tokens, () => tokens.map(describeToken).join('\n') || 'no initial access tokens');
+          out.print(tokens, () => tokens.map((t) => describeToken(t, isSingleUse)).join('\n') || 'no initial access tokens');
         });
       },
     },
@@ -78,6 +86,7 @@ export const registrationTokensCommand: Command = {
       argName: 'token prefix',
       async run({ arg: prefix, out }) {
         if (prefix.length < MIN_REVOKE_PREFIX) throw usageError(`the prefix must have at least ${MIN_REVOKE_PREFIX} characters`);
+        const { revokeRegistrationToken } = await service();
         await withDatabase(async ({ prisma: db }) => {
           await revokeRegistrationToken(db, prefix);
           out.print({ revoked: prefix }, () => `revoked the token starting with ${prefix}`);

@@ -1,10 +1,9 @@
 import type { DeliveryInfo, WebhookInfo } from '../services/webhooks.js';
 import { describe, serverConfig, withDatabase } from './context.js';
 import type { Command } from './command.js';
-// Imported with the command table, not when a subcommand runs: loading the
-// module subscribes the webhooks' outbox to the audit trail, and every command
-// that records an event must queue it for the webhooks that want it.
-import '../services/webhooks.js';
+// Loading services/webhooks.js subscribes the webhooks' outbox to the audit
+// trail: withDatabase (context.ts) loads it for every command that opens the
+// database, so that an event any command records reaches the webhooks.
 
 /** The rules, loaded when a subcommand runs (not for --help). */
 const service = () => import('../services/webhooks.js');

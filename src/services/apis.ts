@@ -3,7 +3,7 @@ import { transaction } from '../storage/database.js';
 import { bumpChangeStamp } from '../storage/change-stamp.js';
 import * as apis from '../storage/apis.js';
 import type { ApiData, ApiRecord } from '../storage/apis.js';
-import { clientsUsingApi } from '../storage/clients.js';
+import { clientsUsingApi, listClients } from '../storage/clients.js';
 import { RowNotFoundError, UniqueViolationError } from '../storage/errors.js';
 import { apiInput, resourceIdentifier, zodProblems, type ApiInput } from './validation.js';
 import { assertThat, conflict, invalid, notFound, ServiceError } from './errors.js';
@@ -62,6 +62,58 @@ async function insertNewApi(db: Db, data: ApiData): Promise<ApiRecord> {
     });
   } catch (err) {
     if (err instanceof UniqueViolationError) throw exists;
+    throw err;
+  }
+}
+
+/** The fields an admin sets, as stored: what an update starts from. */
+const editableFields = (api: ApiRecord) => ({
+  name: api.name, scopes: api.scopes, accessTokenTtl: api.accessTokenTtl, tokenFormat: api.tokenFormat,
+  signingAlg: api.signingAlg, introspectors: api.introspectors, allowRegisteredClients: api.allowRegisteredClients,
+});
+
+/**
+ * Changes an API under the rules of createApi: fields left out keep their
+ * values. Its identifier cannot change (it is the `aud` of tokens already
+ * issued), and a scope a client still uses (through no other of its APIs)
+ * cannot be dropped.
+ */
+export async function updateApi(db: Db, identifier: string, patch: Record<string, unknown>): Promise<ApiRecord> {
+  const existing = await findApi(db, identifier);
+  if (patch.identifier !== undefined && patch.identifier !== identifier) {
+    throw invalid([{ path: ['identifier'], message: 'cannot be changed (it is the aud of tokens already issued): create a new API instead' }]);
+  }
+  // the stored identifier passed the rules of its day; only the other fields are judged again
+  const data = apiData(validateApi({ ...editableFields(existing), ...patch, identifier }, builtInApiInput));
+  const dropped = existing.scopes.filter((s) => !data.scopes.includes(s));
+  if (dropped.length) {
+    const [clients, all] = await Promise.all([listClients(db), apis.listApis(db)]);
+    const scopesOf = new Map(all.map((a) => [a.identifier, a.scopes]));
+    const problems = clients.flatMap((client) => {
+      if (!client.resources.includes(identifier)) return [];
+      const others = new Set(client.resources.filter((r) => r !== identifier).flatMap((r) => scopesOf.get(r) ?? []));
+      const used = client.scopes.filter((s) => dropped.includes(s) && !others.has(s));
+      return used.length ? [`${used.join(', ')} still used by client ${client.clientId}`] : [];
+    });
+    assertThat(problems.length === 0, conflict(`API ${identifier} cannot drop scope(s): ${problems.join('; ')}: update those clients first`));
+  }
+  const changed = (Object.keys(editableFields(existing)) as (keyof ReturnType<typeof editableFields>)[])
+    .filter((k) => JSON.stringify(existing[k]) !== JSON.stringify(data[k]));
+  try {
+    return await transaction(db, async (tx) => {
+      const { identifier: _, ...fields } = data;
+      const api = await apis.updateApiRow(tx, identifier, fields);
+      await bumpChangeStamp(tx);
+      await recordAudit(tx, {
+        action: 'api.updated',
+        target: { type: 'api', id: identifier },
+        details: { changed, scopes: api.scopes, format: api.tokenFormat, introspectors: api.introspectors, allowRegisteredClients: api.allowRegisteredClients },
+      });
+      return api;
+    });
+  } catch (err) {
+    // a racing delete got there first
+    if (err instanceof RowNotFoundError) throw notFound(`no API with identifier ${identifier}`);
     throw err;
   }
 }

@@ -52,6 +52,11 @@ export async function insertApi(db: Apis, data: ApiData): Promise<ApiRecord> {
   return toRecord(await db.resourceServer.create({ data }));
 }
 
+/** Changes a stored API; RowNotFoundError (through translated errors) when it is gone. */
+export async function updateApiRow(db: Apis, identifier: string, data: Omit<ApiData, 'identifier'>): Promise<ApiRecord> {
+  return toRecord(await db.resourceServer.update({ where: { identifier }, data }));
+}
+
 export async function upsertApi(db: Apis, data: ApiData): Promise<void> {
   const { identifier, ...rest } = data;
   await db.resourceServer.upsert({ where: { identifier }, create: data, update: rest });

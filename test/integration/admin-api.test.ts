@@ -71,6 +71,8 @@ describe.each(databaseKinds())('the management API on %s', (kind) => {
 
   beforeAll(async () => {
     db = await createTestDatabase(kind);
+    // only `migrate` (or the server's start) creates the database the CLI works on
+    expect(runCli(['migrate'], db.url).code).toBe(0);
     createApi(db.url, ['--identifier', ORDERS, '--scope', 'orders:read']);
     server = await startServer({ DATABASE_URL: db.url });
     const adminApi = `${server.url}/admin/v1`;
@@ -214,6 +216,17 @@ describe.each(databaseKinds())('the management API on %s', (kind) => {
     expect(api).toMatchObject({ status: 201, body: { identifier: 'https://ledger.example.com', name: 'https://ledger.example.com' } });
     expect((await call('POST', '/apis', { body: { identifier: 'https://ledger.example.com' } })).status).toBe(409);
     expect((await call('GET', `/apis/${encodeURIComponent('https://ledger.example.com')}`)).body.scopes).toEqual(['ledger:read']);
+    // PUT merges: fields left out keep their values; an unknown identifier is created
+    const ledger = `/apis/${encodeURIComponent('https://ledger.example.com')}`;
+    const changed = await call('PUT', ledger, { body: { scopes: ['ledger:read', 'ledger:write'], accessTokenTtl: 1200 } });
+    expect(changed).toMatchObject({ status: 200, body: { identifier: 'https://ledger.example.com', scopes: ['ledger:read', 'ledger:write'], accessTokenTtl: 1200, tokenFormat: 'opaque' } });
+    expect((await call('PUT', ledger, { body: { accessTokenTtl: 5 } })).status).toBe(400);
+    expect((await call('PUT', ledger, { body: { identifier: 'https://other.example.com' } })).status).toBe(400);
+    expect((await call('PUT', `/apis/${encodeURIComponent(ORDERS)}`, { body: { scopes: [] } })).status).toBe(409);
+    expect((await call('PUT', ledger, { body: { name: 'Ledger' }, token: reader })).status).toBe(403);
+    const put = await call('PUT', `/apis/${encodeURIComponent('https://journal.example.com')}`, { body: { scopes: ['journal:read'] } });
+    expect(put).toMatchObject({ status: 201, body: { identifier: 'https://journal.example.com', name: 'https://journal.example.com', scopes: ['journal:read'] } });
+    expect((await call('DELETE', `/apis/${encodeURIComponent('https://journal.example.com')}`)).status).toBe(204);
     expect((await call('GET', '/apis')).body.items.map((a: { identifier: string }) => a.identifier)).toEqual(expect.arrayContaining([ORDERS, `${server.url}/admin/v1`]));
     expect((await call('DELETE', `/apis/${encodeURIComponent('https://ledger.example.com')}`)).status).toBe(204);
     expect((await call('DELETE', `/apis/${encodeURIComponent(ORDERS)}`)).status).toBe(409);

@@ -1,8 +1,9 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { databaseKinds, createTestDatabase, type Kind, type TestDatabase } from '../support/databases.js';
-import { ROOT, runCli, runCliAsync, type CliResult } from '../support/processes.js';
+import { databaseKinds, createTestDatabase, POSTGRES_URL, type Kind, type TestDatabase } from '../support/databases.js';
+import { ROOT, runCli, runCliAsync, startServer, type CliResult } from '../support/processes.js';
+import { loadMigrations, migrate } from '../../src/storage/migrate.js';
 import { openDatabase, type Database } from '../../src/storage/database.js';
 import { findClient, listClients } from '../../src/storage/clients.js';
 import { findApi, listApis } from '../../src/storage/apis.js';
@@ -44,8 +45,10 @@ describe('gatehouse --help', () => {
     [['--help'], /^Usage: gatehouse <command>/, ['clients', 'resources', 'seed', 'migrate', 'DATABASE_URL', 'Exit codes']],
     [[], /^Usage: gatehouse <command>/, ['clients create|list|show|update|delete|rotate-secret']],
     [['clients', '--help'], /^Usage: gatehouse clients <command>/, ['create', 'rotate-secret', '--first-party', '--third-party', '--redirect-uri']],
-    [['clients', 'create', '--help'], /^Usage: gatehouse clients <command>/, ['--auth-method']],
-    [['resources', '--help'], /^Usage: gatehouse resources <command>/, ['--identifier', '--ttl', '--format', 'delete <identifier>']],
+    [['clients', 'create', '--help'], /^Usage: gatehouse clients create \[options\]\n/, ['--auth-method', '--id <client-id>']],
+    [['resources', 'update', '--help'], /^Usage: gatehouse resources update <identifier> \[options\]\n/, ['--scope', '--no-allow-registered-clients', 'keep their values']],
+    [['apis', 'show', '-h'], /^Usage: gatehouse apis show <identifier> \[--json\]\n/, ['Show one API']],
+    [['resources', '--help'], /^Usage: gatehouse resources <command>/, ['--identifier', '--ttl', '--format', 'delete <identifier>', 'update <identifier>']],
     [['seed', '--help'], /^Usage: gatehouse seed <file>/, ['nothing is written']],
     [['migrate', '--help'], /^Usage: gatehouse migrate/, ['_prisma_migrations']],
   ])('gatehouse %j prints usage and exits 0', (args, usage, mentions) => {
@@ -53,6 +56,46 @@ describe('gatehouse --help', () => {
     expectOk(r);
     expect(r.stdout).toMatch(usage);
     for (const m of mentions) expect(r.stdout).toContain(m);
+  });
+
+  it.each([
+    [['clients', 'create', '--help'], ['rotate-secret', '--third-party', 'Commands:', 'Options for']],
+    [['clients', 'show', '--help'], ['--name', '--auth-method', 'create', 'rotate-secret']],
+    [['resources', 'create', '--help'], ['--no-allow-registered-clients', 'delete <identifier>']],
+  ])('gatehouse %j prints that subcommand alone: none of %j', (args, absent) => {
+    const r = help(args as string[]);
+    expectOk(r);
+    for (const a of absent) expect(r.stdout).not.toContain(a);
+  });
+});
+
+describe('did you mean', () => {
+  // usage errors never open the database
+  const cli = (...args: string[]) => runCli(args, 'mysql://not-used');
+
+  it.each<[string[], RegExp]>([
+    [['clinets', 'list'], /^gatehouse: unknown command: clinets: did you mean clients\? \(see gatehouse --help\)\n$/],
+    [['resoruces'], /did you mean resources\?/],
+    [['registration'], /did you mean registration-tokens\?/],
+    [['grnats', 'list'], /did you mean grants\?/],
+    [['clients', 'lsit'], /^gatehouse: unknown command: clients lsit: did you mean clients list\? \(see gatehouse clients --help\)\n$/],
+    [['apis', 'udpate', 'https://x.example.com'], /did you mean apis update\?/],
+    [['clients', 'create', '--nmae', 'x'], /^gatehouse: unknown option --nmae: did you mean --name\? \(see gatehouse clients create --help\)\n$/],
+    [['clients', 'update', 'x', '--thrid-party'], /did you mean --third-party\?/],
+    [['resources', 'create', '--identifer', 'https://x.example.com'], /did you mean --identifier\?/],
+    [['seed', 'f.yaml', '--jsno'], /did you mean --json\? \(see gatehouse seed --help\)/],
+  ])('gatehouse %j suggests the nearest name, in one line, exit 2', (args, message) => {
+    const r = cli(...args);
+    expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 2, stdout: '' });
+    expect(r.stderr).toMatch(/^gatehouse: [^\n]+\n$/);
+    expect(r.stderr).toMatch(message);
+  });
+
+  it.each([['frobnicate'], ['clients', 'frobnicate'], ['clients', 'create', '--colour', 'blue']])('gatehouse %j suggests nothing far-fetched', (...args) => {
+    const r = cli(...args);
+    expect(r.code).toBe(2);
+    expect(r.stderr).not.toContain('did you mean');
+    expect(r.stderr).toMatch(/^gatehouse: unknown (command|option):? [^\n]+ \(see gatehouse [a-z ]*--help\)\n$/);
   });
 });
 
@@ -132,7 +175,144 @@ describe.each(databaseKinds())('gatehouse CLI on %s', (kind: Kind) => {
     });
   });
 
+  describe('only migrate creates or migrates a database', () => {
+    /** every kind of command that opens the database */
+    const commands = [['clients', 'list'], ['resources', 'list', '--json'], ['keys', 'list'], ['audit', 'list'], ['clients', 'create', '--name', 'X'], ['resources', 'update', 'https://x.example.com', '--name', 'X']];
+
+    it.each(commands)('refuses %j on a database that does not exist, names it, and creates nothing', async (...args) => {
+      let url: string;
+      let where: RegExp;
+      let gone: () => Promise<boolean>;
+      if (kind === 'sqlite') {
+        const dir = mkdtempSync(join(tmpdir(), 'gatehouse-missing-'));
+        const path = join(dir, 'nested', 'gatehouse.db');
+        url = `file:${path}`;
+        where = new RegExp(`no database at ${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: run \`gatehouse migrate\``);
+        gone = async () => !existsSync(join(dir, 'nested'));
+      } else {
+        const u = new URL(POSTGRES_URL!);
+        u.pathname = '/gatehouse_missing_db';
+        u.password = 'sekret-pw';
+        url = u.toString();
+        where = /no database at postgresql:\/\/[^ ]*\/gatehouse_missing_db: create it \(createdb\), then run `gatehouse migrate`/;
+        gone = async () => true;
+      }
+      const r = runCli(args as string[], url, { cwd });
+      expectOneLineFailure(r, 1, where);
+      expect(r.stderr).not.toContain('sekret-pw');
+      expect(await gone()).toBe(true);
+    });
+
+    it.each(commands)('refuses %j on an empty, unmigrated database, and changes nothing', async (...args) => {
+      const empty = await createTestDatabase(kind);
+      try {
+        if (kind === 'sqlite') writeFileSync(empty.url.slice('file:'.length), '');
+        const r = runCli(args as string[], empty.url, { cwd });
+        expectOneLineFailure(r, 1, /the database at .* has no Gatehouse tables: run `gatehouse migrate` \(or start the server, which migrates\)/);
+        if (kind === 'sqlite') expect(statSync(empty.url.slice('file:'.length)).size).toBe(0);
+        // still empty: migrate applies every migration
+        const migrated = runCli(['migrate', '--json'], empty.url, { cwd });
+        expectOk(migrated);
+        expect(migrated.json().alreadyApplied).toBe(0);
+      } finally {
+        await empty.drop();
+      }
+    });
+
+    it('refuses a database with pending migrations, naming them, and applies none', async () => {
+      const old = await createTestDatabase(kind);
+      try {
+        const all = loadMigrations(kind).map((m) => m.name);
+        await migrate({ url: old.url, kind }, { upTo: all[all.length - 2] });
+        const r = runCli(['clients', 'list'], old.url, { cwd });
+        expectOneLineFailure(r, 1, new RegExp(`lacks 1 migration\\(s\\) of this version \\(${all[all.length - 1]}\\): run \`gatehouse migrate\``));
+        const migrated = runCli(['migrate', '--json'], old.url, { cwd });
+        expect(migrated.json()).toEqual({ database: kind, applied: [all[all.length - 1]], alreadyApplied: all.length - 1 });
+        expectOk(runCli(['clients', 'list'], old.url, { cwd }));
+      } finally {
+        await old.drop();
+      }
+    });
+
+    if (kind === 'sqlite') {
+      it('with the default relative DATABASE_URL in another folder, names the file it looked for and creates no data folder', () => {
+        const elsewhere = mkdtempSync(join(tmpdir(), 'gatehouse-elsewhere-'));
+        try {
+          const r = runCli(['clients', 'list'], '', { cwd: elsewhere });
+          expectOneLineFailure(r, 1, /no database at \S+\/data\/gatehouse\.db \(DATABASE_URL file:\.\/data\/gatehouse\.db is relative to the current folder\): run `gatehouse migrate`/);
+          expect(r.stderr).toContain(join(elsewhere, 'data', 'gatehouse.db'));
+          expect(existsSync(join(elsewhere, 'data'))).toBe(false);
+          // migrate creates it there
+          expectOk(runCli(['migrate'], '', { cwd: elsewhere }));
+          expect(existsSync(join(elsewhere, 'data', 'gatehouse.db'))).toBe(true);
+          expect(runCli(['clients', 'list', '--json'], '', { cwd: elsewhere }).json()).toEqual([]);
+        } finally {
+          rmSync(elsewhere, { recursive: true, force: true });
+        }
+      });
+
+      it('the server still creates and migrates its SQLite file on first start', async () => {
+        const dir = mkdtempSync(join(tmpdir(), 'gatehouse-first-start-'));
+        const url = `file:${join(dir, 'new', 'gatehouse.db')}`;
+        const server = await startServer({ DATABASE_URL: url });
+        try {
+          expect(existsSync(join(dir, 'new', 'gatehouse.db'))).toBe(true);
+          expectOk(runCli(['resources', 'list'], url, { cwd }));
+        } finally {
+          await server.stop();
+          rmSync(dir, { recursive: true, force: true });
+        }
+      }, 60_000);
+    }
+  });
+
   describe('resources', () => {
+    it('updates an API: given options change, the others keep their values, list options replace the list', async () => {
+      const id = 'https://updated.example.com';
+      expectOk(cli('resources', 'create', '--identifier', id, '--name', 'Before', '--scope', 'a:read', '--scope', 'a:write', '--ttl', '900', '--introspector', 'probe'));
+      const stampBefore = await readChangeStamp(db());
+      const r = cli('resources', 'update', id, '--ttl', '1200', '--scope', 'a:read', '--scope', 'a:admin', '--format', 'opaque', '--allow-registered-clients', '--json');
+      expectOk(r);
+      expect(r.json()).toMatchObject({ identifier: id, name: 'Before', scopes: ['a:read', 'a:admin'], accessTokenTtl: 1200, tokenFormat: 'opaque', introspectors: ['probe'], allowRegisteredClients: true });
+      expect(await findApi(db(), id)).toMatchObject({ name: 'Before', scopes: ['a:read', 'a:admin'], accessTokenTtl: 1200, tokenFormat: 'opaque', allowRegisteredClients: true });
+      expect(await readChangeStamp(db())).not.toEqual(stampBefore);
+
+      const cleared = cli('resources', 'update', id, '--introspector', '', '--no-allow-registered-clients', '--name', 'After');
+      expectOk(cleared);
+      expect(cleared.stdout).toMatch(/^identifier +https:\/\/updated\.example\.com\nname +After\n/);
+      expect(await findApi(db(), id)).toMatchObject({ name: 'After', introspectors: [], allowRegisteredClients: false, accessTokenTtl: 1200 });
+
+      const trail = cli('audit', 'list', '--action', 'api.updated', '--target', id, '--json');
+      expectOk(trail);
+      expect(trail.json().map((e: { actorType: string; details: { changed: string[] } }) => [e.actorType, e.details.changed])).toEqual([
+        ['cli', ['name', 'introspectors', 'allowRegisteredClients']],
+        ['cli', ['scopes', 'accessTokenTtl', 'tokenFormat', 'allowRegisteredClients']],
+      ]);
+    });
+
+    it('refuses an update under the rules of create, or one dropping a scope a client uses, and changes nothing', async () => {
+      const id = 'https://kept.example.com';
+      expectOk(cli('resources', 'create', '--identifier', id, '--scope', 'k:read', '--scope', 'k:write'));
+      expectOk(cli('clients', 'create', '--id', 'keeper', '--name', 'Keeper', '--resource', id, '--scope', 'k:read'));
+      const before = await snapshot();
+      for (const [args, code, message] of [
+        [['--scope', 'k:write'], 1, /cannot drop scope\(s\): k:read still used by client keeper/],
+        [['--ttl', '59'], 1, /--ttl: .*>=60/],
+        [['--ttl', 'soon'], 2, /--ttl must be a whole number/],
+        [['--format', 'paper'], 1, /--format: /],
+        [[], 2, /nothing to update/],
+        [['--allow-registered-clients', '--no-allow-registered-clients'], 2, /exclude each other/],
+      ] as [string[], 1 | 2, RegExp][]) {
+        expectOneLineFailure(cli('resources', 'update', id, ...args), code, message);
+      }
+      expectOneLineFailure(cli('resources', 'update', 'https://ghost.example.com', '--name', 'Ghost'), 1, /no API with identifier https:\/\/ghost\.example\.com/);
+      expectOneLineFailure(cli('resources', 'update', '--name', 'Nobody'), 2, /expected exactly one API identifier/);
+      expect(await snapshot()).toBe(before);
+      // dropping a scope nobody uses is fine
+      expectOk(cli('resources', 'update', id, '--scope', 'k:read'));
+      expect((await findApi(db(), id))!.scopes).toEqual(['k:read']);
+    });
+
     it('creates, lists, shows and deletes an API, with --json output field by field', async () => {
       const created = cli(
         'resources', 'create', '--identifier', 'https://inventory.example.com', '--name', 'Inventory',
@@ -406,7 +586,7 @@ describe.each(databaseKinds())('gatehouse CLI on %s', (kind: Kind) => {
 
     it.each<[string, string[], 1 | 2, RegExp]>([
       // usage errors: exit 2
-      ['an unknown flag', [...create, '--colour', 'blue'], 2, /Unknown option '--colour'/],
+      ['an unknown flag', [...create, '--colour', 'blue'], 2, /unknown option --colour/],
       ['a missing --name', ['clients', 'create', '--id', 'nameless'], 2, /--name is required/],
       ['a missing --identifier', ['resources', 'create', '--name', 'Nameless'], 2, /--identifier is required/],
       ['an unknown command', ['frobnicate'], 2, /unknown command: frobnicate/],
