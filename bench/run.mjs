@@ -116,6 +116,8 @@ async function measure(flow, s) {
 /** Creates the bench APIs and clients with the real CLI; secrets are stored argon2id-hashed. */
 function provisionGatehouse(databaseUrl, cli) {
   const run = (args) => gatehouseCli(databaseUrl, args, tmp, cli);
+  // only migrate creates a database
+  run(['migrate']);
   run(['resources', 'create', '--identifier', JWT_API, '--scope', SCOPE]);
   run(['resources', 'create', '--identifier', OPAQUE_API, '--scope', SCOPE, '--format', 'opaque']);
   const service = run(['clients', 'create', '--name', 'bench service', '--resource', JWT_API, '--resource', OPAQUE_API]);

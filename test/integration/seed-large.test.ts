@@ -34,6 +34,8 @@ describe.each(databaseKinds())('a seed of 10,000 clients on %s', (kind) => {
   beforeAll(async () => {
     db = await createTestDatabase(kind);
     dir = mkdtempSync(join(tmpdir(), 'gatehouse-seed-large-'));
+    // only migrate creates a database
+    expect((await runCliAsync(['migrate'], db.url, { cwd: dir })).code).toBe(0);
     hash = await hashSecret('a-secret-made-elsewhere-0123456789abcdef');
   });
   afterAll(async () => {

@@ -13,8 +13,20 @@ export function relyingParty(issuer: string, clientId: string, secret: string, m
   );
 }
 
-/** Creates an API with the real CLI; throws with the CLI's stderr on failure. */
+/** Databases this process already migrated with the CLI. */
+const migrated = new Set<string>();
+
+/** `gatehouse migrate`, once per database: only migrate creates one (the server also migrates at start). */
+export function migrateOnce(databaseUrl: string): void {
+  if (migrated.has(databaseUrl)) return;
+  const r = runCli(['migrate'], databaseUrl);
+  if (r.code !== 0) throw new Error(`migrate failed: ${r.stderr}`);
+  migrated.add(databaseUrl);
+}
+
+/** Creates an API with the real CLI (migrating a new database first); throws with the CLI's stderr on failure. */
 export function createApi(databaseUrl: string, args: string[]) {
+  migrateOnce(databaseUrl);
   const r = runCli(['resources', 'create', '--json', ...args], databaseUrl);
   if (r.code !== 0) throw new Error(`resources create failed: ${r.stderr}`);
   return r.json();
@@ -22,6 +34,7 @@ export function createApi(databaseUrl: string, args: string[]) {
 
 /** Creates a client with the real CLI and returns its id and one-time secret. */
 export function createClient(databaseUrl: string, args: string[]): { clientId: string; clientSecret: string } {
+  migrateOnce(databaseUrl);
   const r = runCli(['clients', 'create', '--json', ...args], databaseUrl);
   if (r.code !== 0) throw new Error(`clients create failed: ${r.stderr}`);
   return r.json();
