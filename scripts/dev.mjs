@@ -118,6 +118,8 @@ function start(name, script, env) {
   relay(child.stderr, process.stderr);
   child.on('exit', (code, signal) => {
     if (stopping) return;
+    // Ctrl-C reaches the whole process group: a child may stop before this process hears it
+    if (code === 0 || signal === 'SIGINT') return stop(0);
     process.stderr.write(`npm run dev: ${name} stopped (${signal ?? `exit code ${code}`}); stopping the others\n`);
     stop(1);
   });
