@@ -121,7 +121,7 @@ describe('the production image, built as the Dockerfile builds it and started as
     expect(output.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).find((l) => /started its workers/.test(l.msg))).toMatchObject({ workers: 2 });
 
     const secret = appSecret;
-    const rp = await oidc.discovery(new URL(edge.issuer), 'image-app', undefined, oidc.ClientSecretBasic(secret), { [oidc.customFetch]: edge.edgeFetch });
+    const rp = await oidc.discovery(new URL(edge.issuer), 'image-app', undefined, oidc.ClientSecretBasic(secret), { [oidc.customFetch]: (url, options) => edge.edgeFetch(url, options as RequestInit) });
     expect(rp.serverMetadata().issuer).toBe(edge.issuer);
     const codeVerifier = oidc.randomPKCECodeVerifier();
     const state = oidc.randomState();
