@@ -9,8 +9,9 @@ COPY prisma ./prisma
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 # npm ci runs `prepare` (the build: Prisma clients and tsc into dist/), then
-# the dev dependencies go.
-RUN npm ci --no-audit --no-fund && npm prune --omit=dev --no-audit --no-fund
+# the dev dependencies go, and so does the development upstream of `npm run dev`
+# (dist/dev: never loaded by the server, which also refuses it in production).
+RUN npm ci --no-audit --no-fund && npm prune --omit=dev --no-audit --no-fund && rm -rf dist/dev
 
 FROM node:22-bookworm-slim
 WORKDIR /app
