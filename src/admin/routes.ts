@@ -177,6 +177,12 @@ export function adminNotFound(): Middleware {
   };
 }
 
+/** Whether a service's lookup found its object (PUT creates what is not there); any other failure stands. */
+const found = (lookup: Promise<unknown>): Promise<boolean> => lookup.then(() => true, (err) => {
+  if (err instanceof ServiceError && err.code === 'not_found') return false;
+  throw err;
+});
+
 const withEtag = (ctx: Context, client: clients.ClientRecord) => ctx.set('ETag', etagOf(client.updatedAt));
 
 export function adminRoutes(deps: AdminDeps): Router {
@@ -222,10 +228,7 @@ export function adminRoutes(deps: AdminDeps): Router {
     const id = ctx.params.clientId;
     const fields = bodyOf(ctx);
     if (fields.clientId !== undefined && fields.clientId !== id) throw invalid([{ path: ['clientId'], message: 'must be the client id of the URL, or left out' }]);
-    const exists = await clients.findClient(db, id).then(() => true, (err) => {
-      if (err instanceof ServiceError && err.code === 'not_found') return false;
-      throw err;
-    });
+    const exists = await found(clients.findClient(db, id));
     if (!exists) {
       const { client, secret } = await clients.createClient(db, { ...fields, clientId: id });
       deps.cache.clear();
@@ -268,10 +271,7 @@ export function adminRoutes(deps: AdminDeps): Router {
     const identifier = ctx.params.identifier;
     const fields = bodyOf(ctx);
     if (fields.identifier !== undefined && fields.identifier !== identifier) throw invalid([{ path: ['identifier'], message: 'must be the API identifier of the URL, or left out' }]);
-    const exists = await apis.findApi(db, identifier).then(() => true, (err) => {
-      if (err instanceof ServiceError && err.code === 'not_found') return false;
-      throw err;
-    });
+    const exists = await found(apis.findApi(db, identifier));
     if (!exists) {
       const api = await apis.createApi(db, { ...fields, identifier });
       deps.cache.clear();

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import Provider, { type Adapter, type AdapterPayload, type Configuration } from 'oidc-provider';
 import { exportJWK, generateKeyPair } from 'jose';
+import { memoryAdapter } from './memory-adapter.js';
 
 /**
  * The development upstream of `npm run dev`: a real OpenID Provider (oidc-provider) on a
@@ -224,38 +225,3 @@ async function readForm(req: IncomingMessage): Promise<Record<string, string>> {
   return Object.fromEntries(new URLSearchParams(text));
 }
 
-/**
- * Sessions, codes and tokens in memory: a restart forgets them, which for this provider
- * only means signing in again. (oidc-provider's own memory adapter would do the same,
- * with a start-up warning meant for production servers.)
- */
-function memoryAdapter() {
-  const store = new Map<string, { payload: AdapterPayload; expiresAt?: number }>();
-  const live = (key: string) => {
-    const entry = store.get(key);
-    if (entry?.expiresAt !== undefined && entry.expiresAt < Date.now()) store.delete(key);
-    else if (entry) return structuredClone(entry.payload);
-    return undefined;
-  };
-  const findBy = (model: string, field: 'uid' | 'userCode', value: string) => {
-    for (const [key, { payload }] of store) if (key.startsWith(`${model}:`) && payload[field] === value) return live(key);
-    return undefined;
-  };
-  return class implements Adapter {
-    constructor(private readonly model: string) {}
-    async upsert(id: string, payload: AdapterPayload, expiresIn?: number) {
-      store.set(`${this.model}:${id}`, { payload: structuredClone(payload), expiresAt: expiresIn ? Date.now() + expiresIn * 1000 : undefined });
-    }
-    async find(id: string) { return live(`${this.model}:${id}`); }
-    async findByUid(uid: string) { return findBy(this.model, 'uid', uid); }
-    async findByUserCode(userCode: string) { return findBy(this.model, 'userCode', userCode); }
-    async consume(id: string) {
-      const entry = store.get(`${this.model}:${id}`);
-      if (entry) entry.payload.consumed = Math.floor(Date.now() / 1000);
-    }
-    async destroy(id: string) { store.delete(`${this.model}:${id}`); }
-    async revokeByGrantId(grantId: string) {
-      for (const [key, { payload }] of store) if (payload.grantId === grantId) store.delete(key);
-    }
-  };
-}

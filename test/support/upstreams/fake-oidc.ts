@@ -3,6 +3,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import Provider, { type Adapter, type AdapterPayload, type Configuration } from 'oidc-provider';
 import { exportJWK, generateKeyPair } from 'jose';
+// a store of this instance's own, so two fakes can never see each other's artifacts
+import { memoryAdapter } from '../../../src/dev/memory-adapter.js';
 
 /**
  * A real OpenID Provider (oidc-provider) on 127.0.0.1, playing Google or any other
@@ -180,34 +182,3 @@ export async function startFakeOidc(options: {
   };
 }
 
-/** A store of this instance's own, so two fakes can never see each other's artifacts. */
-function memoryAdapter() {
-  const store = new Map<string, { payload: AdapterPayload; expiresAt?: number }>();
-  const live = (key: string) => {
-    const entry = store.get(key);
-    if (entry?.expiresAt !== undefined && entry.expiresAt < Date.now()) store.delete(key);
-    else if (entry) return structuredClone(entry.payload);
-    return undefined;
-  };
-  const findBy = (model: string, field: 'uid' | 'userCode', value: string) => {
-    for (const [key, { payload }] of store) if (key.startsWith(`${model}:`) && payload[field] === value) return live(key);
-    return undefined;
-  };
-  return class implements Adapter {
-    constructor(private readonly model: string) {}
-    async upsert(id: string, payload: AdapterPayload, expiresIn?: number) {
-      store.set(`${this.model}:${id}`, { payload: structuredClone(payload), expiresAt: expiresIn ? Date.now() + expiresIn * 1000 : undefined });
-    }
-    async find(id: string) { return live(`${this.model}:${id}`); }
-    async findByUid(uid: string) { return findBy(this.model, 'uid', uid); }
-    async findByUserCode(userCode: string) { return findBy(this.model, 'userCode', userCode); }
-    async consume(id: string) {
-      const entry = store.get(`${this.model}:${id}`);
-      if (entry) entry.payload.consumed = Math.floor(Date.now() / 1000);
-    }
-    async destroy(id: string) { store.delete(`${this.model}:${id}`); }
-    async revokeByGrantId(grantId: string) {
-      for (const [key, { payload }] of store) if (payload.grantId === grantId) store.delete(key);
-    }
-  };
-}
