@@ -1,4 +1,4 @@
-import { AUTH_METHODS, CLIENT_PROFILES, GRANT_TYPES, SIGNING_ALGS, TOKEN_FORMATS } from '../common/protocol.js';
+import { AUTH_METHODS, CLIENT_PROFILES, GRANT_TYPES, PKCE_POLICIES, SIGNING_ALGS, TOKEN_FORMATS } from '../common/protocol.js';
 import { AUDIT_ACTIONS, AUDIT_TARGETS } from '../services/audit.js';
 
 /**
@@ -27,6 +27,7 @@ const clientFields = {
   postLogoutRedirectUris: strings,
   backchannelLogoutUri: nullable(string),
   requirePar: { type: 'boolean' },
+  pkce: { enum: [...PKCE_POLICIES] },
 } as const;
 
 const apiFields = {

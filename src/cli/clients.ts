@@ -1,6 +1,6 @@
 import type { ClientRecord } from '../services/clients.js';
 import { readFileSync } from 'node:fs';
-import { AUTH_METHODS, CLIENT_PROFILES, GRANT_TYPES } from '../common/protocol.js';
+import { AUTH_METHODS, CLIENT_PROFILES, GRANT_TYPES, PKCE_POLICIES } from '../common/protocol.js';
 import { describe, usageError, withDatabase } from './context.js';
 import type { Command, Flags, Values } from './command.js';
 
@@ -20,6 +20,7 @@ const fieldFlags: Flags = {
   'post-logout-redirect-uri': { type: 'string', multiple: true, arg: '<uri>', help: 'where RP-initiated logout may return to' },
   'backchannel-logout-uri': { type: 'string', arg: '<uri>', help: 'OpenID Connect back-channel logout endpoint' },
   'require-par': { type: 'boolean', help: 'only accept pushed authorization requests (RFC 9126)' },
+  pkce: { type: 'string', arg: '<policy>', help: `${PKCE_POLICIES.join(' | ')}; default required; optional only for a confidential client outside fapi2` },
   'first-party': { type: 'boolean', help: 'skip consent for this client' },
 };
 
@@ -55,6 +56,7 @@ function fieldsFromFlags(v: Values): Record<string, unknown> {
   if (v.scope !== undefined) fields.scopes = list(v.scope);
   if (v['post-logout-redirect-uri'] !== undefined) fields.postLogoutRedirectUris = list(v['post-logout-redirect-uri']);
   if (v['backchannel-logout-uri'] !== undefined) fields.backchannelLogoutUri = v['backchannel-logout-uri'] || null;
+  if (v.pkce !== undefined) fields.pkce = v.pkce;
   if (v['require-par']) fields.requirePar = true;
   if (v['no-require-par']) fields.requirePar = false;
   if (v['first-party']) fields.firstParty = true;
@@ -76,6 +78,7 @@ function show(client: ClientRecord) {
     scopes: client.scopes,
     first_party: client.firstParty,
     require_par: client.requirePar,
+    pkce: client.pkce,
     registered_by: client.dynamic ? 'the app (dynamic registration)' : 'an admin',
     post_logout_redirect_uris: client.postLogoutRedirectUris,
     backchannel_logout_uri: client.backchannelLogoutUri ?? '-',
@@ -93,7 +96,7 @@ export const clientsCommand: Command = {
   fieldFlags: {
     clientId: '--id', name: '--name', grantTypes: '--grant-type', redirectUris: '--redirect-uri',
     tokenEndpointAuthMethod: '--auth-method', jwks: '--jwks-file', jwksUri: '--jwks-uri', profile: '--profile', resources: '--resource', scopes: '--scope',
-    postLogoutRedirectUris: '--post-logout-redirect-uri', backchannelLogoutUri: '--backchannel-logout-uri', firstParty: '--first-party',
+    postLogoutRedirectUris: '--post-logout-redirect-uri', backchannelLogoutUri: '--backchannel-logout-uri', firstParty: '--first-party', pkce: '--pkce',
   },
   subcommands: [
     {

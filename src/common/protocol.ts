@@ -27,6 +27,9 @@ export const SECRET_AUTH_METHODS: readonly AuthMethod[] = ['client_secret_basic'
  */
 export const CLIENT_PROFILES = ['default', 'fapi2'] as const;
 export type ClientProfile = (typeof CLIENT_PROFILES)[number];
+/** PKCE for a client's authorization requests: required (the default), or optional for a confidential client outside fapi2 */
+export const PKCE_POLICIES = ['required', 'optional'] as const;
+export type PkcePolicy = (typeof PKCE_POLICIES)[number];
 
 /** FAPI 2.0 §5.4: the only JWS algorithms its clients and servers may use. */
 export const FAPI2_SIGNING_ALGS = ['PS256', 'ES256', 'EdDSA'] as const;

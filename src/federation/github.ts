@@ -1,6 +1,6 @@
 import * as client from 'openid-client';
 import { z } from 'zod';
-import { configureTransport, toUpstreamError, UpstreamError, type Upstream, type UpstreamChecks, type UpstreamProfile } from './upstream.js';
+import { configureTransport, toUpstreamError, UpstreamError, type Reauthentication, type Upstream, type UpstreamChecks, type UpstreamProfile } from './upstream.js';
 
 /**
  * GitHub (OAuth 2.0, not OpenID Connect): authorize with state and PKCE, exchange
@@ -54,8 +54,11 @@ export function gitHub(options: GitHubOptions): Upstream {
   return {
     id: 'github',
     name: 'GitHub',
-    async authorizationUrl(checks: UpstreamChecks, redirectUri: string) {
+    async authorizationUrl(checks: UpstreamChecks, redirectUri: string, reauth?: Reauthentication) {
       return client.buildAuthorizationUrl(config, {
+        // GitHub has no prompt=login or max_age, and reports no auth_time: its account
+        // picker at least makes the person act at GitHub (services/authentication.ts)
+        ...(reauth && (reauth.login || reauth.maxAge !== undefined) ? { prompt: 'select_account' } : {}),
         redirect_uri: redirectUri,
         scope: 'read:user user:email',
         state: checks.state,

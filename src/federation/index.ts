@@ -3,7 +3,7 @@ import { gitHub } from './github.js';
 import { openIdConnect } from './oidc.js';
 import type { Upstream } from './upstream.js';
 
-export type { Upstream, UpstreamProfile } from './upstream.js';
+export type { Reauthentication, Upstream, UpstreamProfile } from './upstream.js';
 export { UpstreamError } from './upstream.js';
 
 /** One Upstream per configured provider, keyed by id, in configuration order. */

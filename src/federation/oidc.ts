@@ -1,6 +1,6 @@
 import * as client from 'openid-client';
 import { isLoopbackHttp } from '../common/loopback.js';
-import { configureTransport, toUpstreamError, upstreamFetch, UpstreamError, type Upstream, type UpstreamChecks, type UpstreamProfile } from './upstream.js';
+import { configureTransport, toUpstreamError, upstreamFetch, UpstreamError, type Reauthentication, type Upstream, type UpstreamChecks, type UpstreamProfile } from './upstream.js';
 
 /**
  * Any OpenID Connect provider (Google is one): discovery from the issuer, state,
@@ -99,9 +99,12 @@ export function openIdConnect(options: OidcOptions): Upstream {
   return {
     id: options.id,
     name: options.name,
-    async authorizationUrl(checks: UpstreamChecks, redirectUri: string) {
+    async authorizationUrl(checks: UpstreamChecks, redirectUri: string, reauth?: Reauthentication) {
       try {
         return client.buildAuthorizationUrl(await configuration(), {
+          // the app's demand for a fresh authentication, passed on; the ID token's auth_time is checked against it
+          ...(reauth?.login ? { prompt: 'login' } : {}),
+          ...(reauth?.maxAge !== undefined ? { max_age: String(reauth.maxAge) } : {}),
           redirect_uri: redirectUri,
           scope: options.scopes.join(' '),
           state: checks.state,
@@ -138,6 +141,10 @@ export function openIdConnect(options: OidcOptions): Upstream {
           username: str(claims.preferred_username),
           picture: str(claims.picture),
           raw: claims,
+          authentication: {
+            authTime: typeof idToken.auth_time === 'number' ? idToken.auth_time : undefined,
+            amr: Array.isArray(idToken.amr) ? idToken.amr.filter((m): m is string => typeof m === 'string') : undefined,
+          },
         };
       } catch (err) {
         throw toUpstreamError(err, options.name);

@@ -1,5 +1,6 @@
 import * as client from 'openid-client';
 import type { UpstreamIdentity } from '../services/accounts.js';
+import type { AuthenticationRequest, UpstreamAuthentication } from '../services/authentication.js';
 import { isLoopbackHttp } from '../common/loopback.js';
 
 /**
@@ -14,14 +15,20 @@ export interface UpstreamChecks {
   codeVerifier: string;
 }
 
-/** What an upstream says about the person: the accounts service's input. */
-export type UpstreamProfile = UpstreamIdentity;
+/**
+ * What an upstream says about the person (the accounts service's input) and,
+ * if it says so, when and how they authenticated there (services/authentication.ts).
+ */
+export type UpstreamProfile = UpstreamIdentity & { authentication?: UpstreamAuthentication };
+
+/** A fresh authentication the app asked for (prompt=login, max_age), to ask of the upstream as far as it can. */
+export type Reauthentication = Pick<AuthenticationRequest, 'login' | 'maxAge'>;
 
 export interface Upstream {
   id: string;
   name: string;
-  /** where to send the browser */
-  authorizationUrl(checks: UpstreamChecks, redirectUri: string): Promise<URL>;
+  /** where to send the browser; `reauth` when the app asked for a fresh authentication */
+  authorizationUrl(checks: UpstreamChecks, redirectUri: string, reauth?: Reauthentication): Promise<URL>;
   /** exchanges the code in `callbackUrl` and reads the profile; throws UpstreamError */
   finish(callbackUrl: URL, checks: UpstreamChecks): Promise<UpstreamProfile>;
 }

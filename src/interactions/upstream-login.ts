@@ -3,7 +3,8 @@ import * as oauth from 'openid-client';
 import type { Context } from 'koa';
 import { AccountDisabledError, signInWith, type SignInResult } from '../services/accounts.js';
 import { recordAuditQuietly } from '../services/audit.js';
-import { UpstreamError, type Upstream } from '../federation/index.js';
+import { UpstreamError, type Reauthentication, type Upstream } from '../federation/index.js';
+import { authenticationOutcome, essentialAcrValues, wantsReauthentication, type AuthenticationRequest } from '../services/authentication.js';
 import { currentInteraction, finishStep, formBody, formInteraction } from './current-interaction.js';
 import { accountDisabled, PageError, signInLinkExpired } from './page-error.js';
 import type { InteractionDeps } from './routes.js';
@@ -17,6 +18,8 @@ export interface PendingUpstream {
   codeVerifier: string;
   /** 'link': started on the account page, which finishes it (account-page.ts, bound to the account, no uid); absent: a sign-in */
   purpose?: 'link';
+  /** a sign-in: when the person was sent upstream, seconds (prompt=login is checked against it) */
+  startedAt?: number;
 }
 
 export const PENDING_COOKIE = 'gatehouse.upstream';
@@ -66,7 +69,7 @@ function readPending(ctx: Context): PendingUpstream | undefined {
  * and by linking on the account page.
  */
 export async function startUpstream<T extends object>(
-  ctx: Context, upstream: Upstream, issuer: string, extra: T, failure: (err: unknown) => Error,
+  ctx: Context, upstream: Upstream, issuer: string, extra: T, failure: (err: unknown) => Error, reauth?: Reauthentication,
 ): Promise<void> {
   const pending = {
     ...extra,
@@ -78,7 +81,8 @@ export async function startUpstream<T extends object>(
   let url: URL;
   try {
     // the redirect URI registered at the upstream; its route reads the pending cookie
-    url = await upstream.authorizationUrl(pending, `${issuer}/oauth2/${upstream.id}/callback`);
+    const fresh = reauth && wantsReauthentication(reauth) ? { login: reauth.login, maxAge: reauth.maxAge } : undefined;
+    url = await upstream.authorizationUrl(pending, `${issuer}/oauth2/${upstream.id}/callback`, fresh);
   } catch (err) {
     throw failure(err);
   }
@@ -95,6 +99,17 @@ export async function startUpstream<T extends object>(
   ctx.redirect(url.href);
 }
 
+/** What the authorization request asks of the sign-in (prompt=login, max_age, essential acr). */
+function authenticationRequest(params: Record<string, unknown>, startedAt: number): AuthenticationRequest {
+  const maxAge = params.max_age === undefined ? undefined : Number(params.max_age);
+  return {
+    login: String(params.prompt ?? '').split(' ').includes('login'),
+    maxAge: maxAge !== undefined && Number.isInteger(maxAge) && maxAge >= 0 ? maxAge : undefined,
+    essentialAcr: essentialAcrValues(params.claims),
+    startedAt,
+  };
+}
+
 export function upstreamLoginRoutes(router: Router, deps: InteractionDeps): void {
   const { provider, upstreams, issuer, logger } = deps;
 
@@ -102,7 +117,12 @@ export function upstreamLoginRoutes(router: Router, deps: InteractionDeps): void
     const interaction = await formInteraction(provider, ctx, ctx.params.uid, 'login');
     const upstream = upstreams.get(ctx.params.provider);
     if (!upstream) throw new PageError(404, 'Unknown sign-in method', 'Choose one of the sign-in options.', `/interaction/${interaction.uid}`);
-    await startUpstream(ctx, upstream, issuer, { uid: interaction.uid }, (err) => upstreamFailure(err, upstream, interaction.uid, deps, 'upstream sign-in could not start'));
+    const startedAt = Math.floor(Date.now() / 1000);
+    await startUpstream(
+      ctx, upstream, issuer, { uid: interaction.uid, startedAt },
+      (err) => upstreamFailure(err, upstream, interaction.uid, deps, 'upstream sign-in could not start'),
+      authenticationRequest(interaction.params, startedAt),
+    );
   });
 
   // The upstream's redirect lands here; the interaction cookie is scoped to
@@ -131,6 +151,14 @@ export function upstreamLoginRoutes(router: Router, deps: InteractionDeps): void
     } catch (err) {
       throw upstreamFailure(err, upstream, interaction.uid, deps, 'upstream sign-in failed');
     }
+    const outcome = authenticationOutcome(upstream.id, authenticationRequest(interaction.params, pending.startedAt ?? 0), profile.authentication ?? {}, Math.floor(Date.now() / 1000));
+    if (!outcome.ok) {
+      // the app gets the error it asked for by its request (it may retry, or say so to the person)
+      logger.info({ provider: upstream.id, error: outcome.error, reason: outcome.description }, 'sign-in does not meet the request');
+      deps.metrics?.signIns.inc({ provider: upstream.id, outcome: 'unmet' });
+      await recordAuditQuietly(deps.db, { action: 'sign_in.failed', outcome: 'failure', details: { provider: upstream.id, kind: outcome.error } }, auditFailed(deps));
+      return finishStep(provider, ctx, { error: outcome.error, error_description: outcome.description }, false);
+    }
     let signedIn: SignInResult;
     try {
       signedIn = await signInWith(deps.db, profile, { linkVerifiedEmails: deps.linkVerifiedEmails });
@@ -152,6 +180,6 @@ export function upstreamLoginRoutes(router: Router, deps: InteractionDeps): void
     if (created) await recordAuditQuietly(deps.db, { action: 'account.created', actor, target, details: { provider: upstream.id } }, auditFailed(deps));
     if (linked) await recordAuditQuietly(deps.db, { action: 'account.linked', actor, target, details: { provider: upstream.id } }, auditFailed(deps));
     await recordAuditQuietly(deps.db, { action: 'sign_in.succeeded', actor, target, details: { provider: upstream.id } }, auditFailed(deps));
-    await finishStep(provider, ctx, { login: { accountId: account.id, amr: [upstream.id] } }, false);
+    await finishStep(provider, ctx, { login: { accountId: account.id, ts: outcome.authTime, acr: outcome.acr, amr: outcome.amr } }, false);
   });
 }

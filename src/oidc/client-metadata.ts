@@ -9,8 +9,21 @@ export const SCOPES = 'gatehouse_scopes';
 /** The security profile the client is held to: `default` or `fapi2`. */
 export const PROFILE = 'gatehouse_profile';
 
+/** `required` or `optional`: PKCE on this client's authorization requests. */
+export const PKCE = 'gatehouse_pkce';
+
 /** Whether oidc-provider's Client object belongs to a FAPI 2.0 client. */
 export const isFapi2 = (client: object | undefined) => (client as Record<string, unknown> | undefined)?.[PROFILE] === 'fapi2';
+
+/**
+ * Whether an authorization request of this client must carry PKCE: always, but
+ * for a confidential client an admin made PKCE-optional (the services' rules
+ * refuse that for public and fapi2 clients; checked again here).
+ */
+export function pkceRequired(client: object | undefined): boolean {
+  const c = client as Record<string, unknown> | undefined;
+  return !c || c[PKCE] !== 'optional' || isFapi2(c) || c.clientAuthMethod === 'none' || c.tokenEndpointAuthMethod === 'none';
+}
 
 /**
  * FAPI 2.0 Security Profile §5.3 as client metadata oidc-provider enforces:
@@ -57,6 +70,7 @@ export function toClientMetadata(client: ClientRecord): ClientMetadata {
     ...(client.requirePar ? { require_pushed_authorization_requests: true } : {}),
     ...(client.profile === 'fapi2' ? FAPI2_METADATA : {}),
     [PROFILE]: client.profile,
+    [PKCE]: client.pkce,
     [FIRST_PARTY]: client.firstParty,
     [RESOURCES]: client.resources,
     [SCOPES]: client.scopes,

@@ -5,9 +5,10 @@ import type { Config } from '../config.js';
 import type { Db } from '../storage/database.js';
 import type { HotStatements } from '../storage/hot-statements.js';
 import type { AdminDataCache } from '../services/admin-data-cache.js';
-import { AUTH_METHODS, CLIENT_PROFILES, CLIENT_SIGNING_ALGS, FAPI2_SIGNING_ALGS, OIDC_SCOPES, SIGNING_ALGS } from '../common/protocol.js';
+import { AUTH_METHODS, CLIENT_PROFILES, PKCE_POLICIES, CLIENT_SIGNING_ALGS, FAPI2_SIGNING_ALGS, OIDC_SCOPES, SIGNING_ALGS } from '../common/protocol.js';
 import { adapterFactory } from './adapter.js';
-import { FIRST_PARTY, isFapi2, PROFILE, RESOURCES, SCOPES } from './client-metadata.js';
+import { FIRST_PARTY, isFapi2, PKCE, pkceRequired, PROFILE, RESOURCES, SCOPES } from './client-metadata.js';
+import { ACR_VALUES } from '../services/authentication.js';
 import { registrationFeatures } from './registration.js';
 import { introspectionPolicy } from './introspection.js';
 import { resourceServerInfo } from './resource-indicators.js';
@@ -16,6 +17,8 @@ import { loadExistingGrant } from './existing-grant.js';
 import { privateNetworkFetch } from './outgoing-fetch.js';
 import { exchangedTokenClaims } from './token-exchange.js';
 import { customizeJwt } from './structured-tokens.js';
+import { revokeGrantPolicy } from './code-reuse.js';
+import { PayloadStore } from '../storage/oidc-payloads.js';
 import type { ProviderViews } from '../interactions/provider-views.js';
 
 /**
@@ -49,14 +52,15 @@ export interface ConfigurationDeps {
  * themselves APIs; admins set these through the clients service.
  */
 const extraClientMetadata: Configuration['extraClientMetadata'] = {
-  properties: [FIRST_PARTY, RESOURCES, SCOPES, PROFILE],
+  properties: [FIRST_PARTY, RESOURCES, SCOPES, PROFILE, PKCE],
   validator(ctx, key, value) {
     const route = (ctx as KoaContextWithOIDC | undefined)?.oidc?.route;
     const selfRegistered = route === 'registration' || route === 'client_update';
-    if (key === PROFILE) {
+    if (key === PROFILE || key === PKCE) {
+      const [values, fallback] = key === PROFILE ? [CLIENT_PROFILES, 'default'] : [PKCE_POLICIES, 'required'];
       if (value === undefined) return;
-      if (!(CLIENT_PROFILES as readonly unknown[]).includes(value)) throw new errors.InvalidClientMetadata(`${key} is malformed`);
-      if (selfRegistered && value !== 'default') throw new errors.InvalidClientMetadata(`${key} is set by an administrator`);
+      if (!(values as readonly unknown[]).includes(value)) throw new errors.InvalidClientMetadata(`${key} is malformed`);
+      if (selfRegistered && value !== fallback) throw new errors.InvalidClientMetadata(`${key} is set by an administrator`);
       return;
     }
     const granted = key === FIRST_PARTY ? value === true : Array.isArray(value) && value.length > 0;
@@ -100,14 +104,22 @@ const assertJwtClientAuthClaimsAndHeader: Configuration['assertJwtClientAuthClai
  * @see https://github.com/panva/node-oidc-provider/blob/main/docs/README.md
  */
 export function providerConfiguration({ config, db, hot, cache, keys, views, now }: ConfigurationDeps): Configuration {
+  // OpenID Connect Core 3.1.2.1 and RP-Initiated Logout §2 want POST at /auth and
+  // /session/end. A cross-site form POST carries the session cookie only when it
+  // is SameSite=None, which browsers accept only with Secure: so on an https
+  // issuer alone (docs/CONFORMANCE.md, "POST and cookies").
+  const postMethods = config.issuer.startsWith('https:');
   return {
     adapter: adapterFactory(db, hot, cache, now, userCodePepper(config)),
     jwks: { keys: keys as Configuration['jwks'] extends { keys: infer K } ? K : never },
     cookies: {
       keys: config.cookieKeys,
-      long: { signed: true, httpOnly: true, sameSite: 'lax' },
+      long: { signed: true, httpOnly: true, sameSite: postMethods ? 'none' : 'lax' },
       short: { signed: true, httpOnly: true, sameSite: 'lax' },
     },
+    enableHttpPostMethods: postMethods,
+    // OpenID Connect Core 3.1.2.1: redirect_uri is REQUIRED, even with one registered
+    allowOmittingSingleRegisteredRedirectUri: false,
     clientAuthMethods: [...AUTH_METHODS],
     extraClientMetadata,
     assertJwtClientAuthClaimsAndHeader,
@@ -119,6 +131,10 @@ export function providerConfiguration({ config, db, hot, cache, keys, views, now
       // RFC 8628; sign-in in between goes through the same interaction routes
       deviceFlow: { enabled: true, charset: 'base-20', mask: '****-****', ...views.device },
       clientCredentials: { enabled: true },
+      // OpenID Connect Core 5.5: individual claims, essential ones honoured (acr: re-authentication.ts)
+      claimsParameter: { enabled: true },
+      // userinfo_signed_response_alg: UserInfo as a JWT signed with the server's keys
+      jwtUserinfo: { enabled: true },
       introspection: { enabled: true, allowedPolicy: introspectionPolicy(cache, hot) },
       revocation: { enabled: true },
       // FAPI 2.0 Security Profile for the clients an admin puts on it (client-metadata.ts)
@@ -131,8 +147,11 @@ export function providerConfiguration({ config, db, hot, cache, keys, views, now
         getResourceServerInfo: resourceServerInfo(cache),
       },
     },
-    // RFC 9700 §2.1.1: PKCE for every authorization code flow, S256 only.
-    pkce: { required: () => true },
+    // RFC 9700 §2.1.1: PKCE for every authorization code flow, S256 only, unless an
+    // admin made a confidential client PKCE-optional (client-metadata.ts, pkceRequired).
+    pkce: { required: (_ctx, client) => pkceRequired(client) },
+    // what an upstream sign-in can vouch for (re-authentication.ts)
+    acrValues: [...ACR_VALUES],
     responseTypes: ['code'],
     // Only asymmetric algorithms: `client_secret` holds an argon2id hash, never
     // usable as an HMAC key.
@@ -146,7 +165,8 @@ export function providerConfiguration({ config, db, hot, cache, keys, views, now
     },
     scopes: [...OIDC_SCOPES],
     claims: {
-      openid: ['sub'],
+      // in every ID token: when and how the person authenticated (services/authentication.ts)
+      openid: ['sub', 'auth_time', 'acr', 'amr'],
       profile: ['name', 'preferred_username', 'picture'],
       email: ['email', 'email_verified'],
     },
@@ -156,6 +176,8 @@ export function providerConfiguration({ config, db, hot, cache, keys, views, now
     // a person's JWT names its grant; a management token its client's credentials (structured-tokens.ts)
     formats: { customizers: { jwt: customizeJwt(cache, config.issuer) as NonNullable<NonNullable<Configuration['formats']>['customizers']>['jwt'] } },
     loadExistingGrant: loadExistingGrant(db, hot),
+    // a reused code revokes the tokens of that code (code-reuse.ts)
+    revokeGrantPolicy: revokeGrantPolicy(db, new PayloadStore(hot)),
     // Refresh tokens rotate on every use; reuse of a rotated one revokes the grant
     // (see refresh-grace.ts). FAPI 2.0 §5.3.2.1 forbids rotation: those refresh
     // tokens are bound to the client's DPoP key instead (provider.ts).

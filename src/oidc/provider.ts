@@ -11,6 +11,7 @@ import { installReplayDetection } from './replay-detection.js';
 import { installRefreshGrace } from './refresh-grace.js';
 import { installRefreshTargetCheck } from './refresh-target.js';
 import { installFapi2Rules } from './fapi.js';
+import { installCodeReuseScope } from './code-reuse.js';
 import { installTokenExchange } from './token-exchange.js';
 import { refetchKeysOnMismatch } from './client-keys.js';
 
@@ -51,6 +52,18 @@ function persistNewSessions(provider: Provider): void {
   session.persist = async function persistOrSave(this: typeof session) {
     return typeof this.exp === 'number' ? persist.call(this) : this.save(SESSION_TTL);
   };
+}
+
+/**
+ * RFC 6749 §5.1: token responses carry `Pragma: no-cache` beside
+ * `Cache-Control: no-store` (HTTP/1.0 caches); so does every answer of the
+ * provider that must not be stored.
+ */
+function pragmaNoCache(provider: Provider): void {
+  provider.use(async (ctx, next) => {
+    await next();
+    if (/\bno-store\b/.test(String(ctx.response.get('Cache-Control')))) ctx.set('Pragma', 'no-cache');
+  });
 }
 
 /** oidc-provider events whose errors are the client's doing: logged at info, without stacks. */
@@ -132,11 +145,13 @@ export function createProvider(deps: ConfigurationDeps & { verifier: SecretVerif
   installRefreshTargetCheck(provider);
   installRefreshGrace(provider, store, deps.config.refreshReuseGraceSeconds, deps.now);
   installFapi2Rules(provider);
+  installCodeReuseScope(provider, store, (err) => deps.logger.warn({ err }, 'could not record the tokens of an authorization code'));
   installTokenExchange(provider, {
     cache: deps.cache, db: deps.db, hot: deps.hot, keys: deps.keys, now: deps.now,
     onAuditError: (err) => deps.logger.warn({ err }, 'could not record an audit event'),
   });
   persistNewSessions(provider);
+  pragmaNoCache(provider);
   logErrors(provider, deps.logger);
   return provider;
 }

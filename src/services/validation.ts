@@ -3,7 +3,7 @@ import { isLoopbackHttp, LOOPBACK_HOSTS } from '../common/loopback.js';
 import { formatProblem, type Problem } from './errors.js';
 import { PRIVATE_JWK_MEMBERS } from '../common/jwk.js';
 import { isStorable } from '../storage/text.js';
-import { AUTH_METHODS, CLIENT_PROFILES, DEVICE_CODE_GRANT, GRANT_TYPES, SIGNING_ALGS, TOKEN_EXCHANGE_GRANT, TOKEN_FORMATS } from '../common/protocol.js';
+import { AUTH_METHODS, CLIENT_PROFILES, DEVICE_CODE_GRANT, PKCE_POLICIES, GRANT_TYPES, SIGNING_ALGS, TOKEN_EXCHANGE_GRANT, TOKEN_FORMATS } from '../common/protocol.js';
 
 /**
  * Rules for client and API input: one definition, so every door (CLI flags,
@@ -136,6 +136,8 @@ export const clientFields = z.object({
   backchannelLogoutUri: redirectUri.nullable().default(null),
   /** RFC 9126: only pushed authorization requests */
   requirePar: z.boolean().default(false),
+  /** PKCE on authorization requests: required, or optional for a confidential client (RFC 9700 §2.1.1) */
+  pkce: z.enum(PKCE_POLICIES).default('required'),
 });
 
 export type ClientFields = z.infer<typeof clientFields>;
@@ -143,7 +145,7 @@ export type ClientFields = z.infer<typeof clientFields>;
 /** Rules that span several fields of a client. */
 export function checkClient(
   c: Pick<ClientFields, 'grantTypes' | 'redirectUris' | 'tokenEndpointAuthMethod'> &
-    Partial<Pick<ClientFields, 'postLogoutRedirectUris' | 'backchannelLogoutUri' | 'jwks' | 'jwksUri' | 'profile'>>,
+    Partial<Pick<ClientFields, 'postLogoutRedirectUris' | 'backchannelLogoutUri' | 'jwks' | 'jwksUri' | 'profile' | 'pkce'>>,
   ctx: z.RefinementCtx,
 ): void {
   const keysGiven = Boolean(c.jwks) || Boolean(c.jwksUri);
@@ -161,6 +163,9 @@ export function checkClient(
     if (c.grantTypes.includes(DEVICE_CODE_GRANT)) {
       ctx.addIssue({ code: 'custom', path: ['grantTypes'], message: 'the fapi2 profile has no device flow (authorization requests must be pushed)' });
     }
+  }
+  if (c.pkce === 'optional' && (c.tokenEndpointAuthMethod === 'none' || c.profile === 'fapi2')) {
+    ctx.addIssue({ code: 'custom', path: ['pkce'], message: c.profile === 'fapi2' ? 'the fapi2 profile requires PKCE' : 'a public client (none) must use PKCE' });
   }
   if (c.tokenEndpointAuthMethod === 'none' && c.grantTypes.includes(TOKEN_EXCHANGE_GRANT)) {
     ctx.addIssue({ code: 'custom', path: ['tokenEndpointAuthMethod'], message: 'a public client (none) cannot exchange tokens' });

@@ -1,5 +1,5 @@
 import type { Db } from './database.js';
-import type { AuthMethod, ClientProfile, GrantType } from '../common/protocol.js';
+import type { AuthMethod, ClientProfile, GrantType, PkcePolicy } from '../common/protocol.js';
 import { objectEnumValues } from '@prisma/client/runtime/client.mjs';
 import { assertStorable, isStorable } from './text.js';
 
@@ -32,6 +32,8 @@ export interface ClientData {
   postLogoutRedirectUris: string[];
   backchannelLogoutUri: string | null;
   requirePar: boolean;
+  /** PKCE on authorization requests: required, or optional (confidential clients only) */
+  pkce: PkcePolicy;
   /** registered by the app itself (RFC 7591) */
   dynamic?: boolean;
   /** other registered metadata, as given (JSON) */
@@ -54,6 +56,7 @@ function toRecord(row: Row): ClientRecord {
     tokenEndpointAuthMethod: row.tokenEndpointAuthMethod as AuthMethod,
     jwks: row.jwks as ClientRecord['jwks'],
     profile: row.profile as ClientProfile,
+    pkce: row.pkce as PkcePolicy,
     grantTypes: row.grantTypes as GrantType[],
     redirectUris: row.redirectUris as string[],
     scopes: row.scopes as string[],

@@ -133,7 +133,7 @@ describe('interaction routes', () => {
     expect(new Set(Object.values(started.checks)).size).toBe(3);
     const pending = b.cookie('gatehouse.upstream', '/');
     expect(pending).toBeDefined();
-    expect(JSON.parse(pending!)).toEqual({ uid, provider: 'acme', ...started.checks });
+    expect(JSON.parse(pending!)).toEqual({ uid, provider: 'acme', ...started.checks, startedAt: expect.any(Number) });
     // a second attempt gets fresh values
     await chooseUpstream(b, uid, 'acme');
     expect(acme.started.at(-1)!.checks.state).not.toBe(started.checks.state);

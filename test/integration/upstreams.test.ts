@@ -4,6 +4,7 @@ import { decodeProtectedHeader } from 'jose';
 import { defaultGitHubUser, startFakeGitHub, type FakeGitHub } from '../support/upstreams/fake-github.js';
 import { defaultOidcUser, startFakeOidc, type FakeOidc } from '../support/upstreams/fake-oidc.js';
 import { openIdConnect } from '../../src/federation/oidc.js';
+import { gitHub } from '../../src/federation/github.js';
 import { UpstreamError, type Upstream } from '../../src/federation/upstream.js';
 import { freePort } from '../support/processes.js';
 
@@ -538,5 +539,28 @@ describe('openIdConnect with claims at UserInfo', () => {
     const profile = await signInThrough(upstream(uiIdp));
     expect(profile).toMatchObject({ subject: 'ui-7', email: null, emailVerified: false, name: null });
     expect(uiIdp.userinfoRequests()).toBe(before);
+  });
+
+  test('prompt=login and max_age reach an OpenID Connect upstream, and its auth_time and amr come back', async () => {
+    const up = upstream(tokenIdp);
+    const checks = { state: client.randomState(), nonce: client.randomNonce(), codeVerifier: client.randomPKCECodeVerifier() };
+    const start = Math.floor(Date.now() / 1000);
+    const url = await up.authorizationUrl(checks, REDIRECT_URI, { login: true, maxAge: 30 });
+    expect(url.searchParams.get('prompt')).toBe('login');
+    expect(url.searchParams.get('max_age')).toBe('30');
+    const profile = await up.finish(await browse(url), checks);
+    expect(profile.authentication!.authTime).toBeGreaterThanOrEqual(start - 1);
+    // without a demand for a fresh authentication, neither is sent
+    const plain = await up.authorizationUrl(checks, REDIRECT_URI);
+    expect(plain.searchParams.has('prompt')).toBe(false);
+    expect(plain.searchParams.has('max_age')).toBe(false);
+  });
+
+  test('GitHub, which has neither, gets prompt=select_account for a fresh authentication', async () => {
+    const gh = gitHub({ clientId: 'gh', clientSecret: 'gh-secret', baseUrl: 'https://github.example', apiUrl: 'https://api.github.example' });
+    const checks = { state: 's', nonce: 'n', codeVerifier: client.randomPKCECodeVerifier() };
+    expect((await gh.authorizationUrl(checks, REDIRECT_URI, { login: true })).searchParams.get('prompt')).toBe('select_account');
+    expect((await gh.authorizationUrl(checks, REDIRECT_URI, { login: false, maxAge: 0 })).searchParams.get('prompt')).toBe('select_account');
+    expect((await gh.authorizationUrl(checks, REDIRECT_URI)).searchParams.has('prompt')).toBe(false);
   });
 });

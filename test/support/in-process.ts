@@ -8,7 +8,7 @@ import { createLogger } from '../../src/logger.js';
 import type { Database } from '../../src/storage/database.js';
 import {
   configureTransport, toUpstreamError, upstreamFetch, UpstreamError,
-  type Upstream, type UpstreamChecks, type UpstreamErrorKind, type UpstreamProfile,
+  type Reauthentication, type Upstream, type UpstreamChecks, type UpstreamErrorKind, type UpstreamProfile,
 } from '../../src/federation/upstream.js';
 // Test data goes in through the same services the CLI calls.
 import { createClient } from '../../src/services/clients.js';
@@ -71,7 +71,7 @@ type Failure = UpstreamErrorKind | { thrown: unknown };
 
 export interface FakeUpstream extends Upstream {
   /** every authorizationUrl call: the checks and redirect URI Gatehouse gave, and the URL returned */
-  readonly started: { checks: UpstreamChecks; redirectUri: string; url: URL }[];
+  readonly started: { checks: UpstreamChecks; redirectUri: string; url: URL; reauth?: Reauthentication }[];
   /** every finish call */
   readonly finished: { callbackUrl: URL; checks: UpstreamChecks }[];
   /** the person the next successful finish returns */
@@ -115,7 +115,7 @@ export function fakeUpstream(id: string, name: string): FakeUpstream {
     },
     failFinish: (f) => void (finishFailure = f),
     failStart: (f) => void (startFailure = f),
-    async authorizationUrl(checks, redirectUri) {
+    async authorizationUrl(checks, redirectUri, reauth) {
       if (startFailure) raise(startFailure, name);
       const url = new URL(`https://${id}.upstream.test/authorize`);
       url.search = new URLSearchParams({
@@ -127,7 +127,7 @@ export function fakeUpstream(id: string, name: string): FakeUpstream {
         code_challenge: await oidc.calculatePKCECodeChallenge(checks.codeVerifier),
         code_challenge_method: 'S256',
       }).toString();
-      started.push({ checks: checksOf(checks), redirectUri, url });
+      started.push({ checks: checksOf(checks), redirectUri, url, ...(reauth ? { reauth } : {}) });
       return url;
     },
     async finish(callbackUrl, checks) {
@@ -305,7 +305,7 @@ export interface InProcess {
   /** a fresh browser (empty cookie jar) for this server */
   browser(): Browser;
   /** an admin-created client, as `gatehouse clients create` makes one */
-  createClient(options?: { name?: string; redirectUri?: string; firstParty?: boolean; resources?: string[]; grantTypes?: string[] }): Promise<TestClient>;
+  createClient(options?: { name?: string; redirectUri?: string; firstParty?: boolean; resources?: string[]; grantTypes?: string[]; pkce?: 'required' | 'optional' }): Promise<TestClient>;
   /** an admin-created API, as `gatehouse resources create` makes one */
   createApi(identifier: string, name: string, scopes: string[]): Promise<void>;
   /** an initial access token for POST /reg, made by oidc-provider as the CLI does */
@@ -366,6 +366,7 @@ export async function startInProcess(options: StartOptions = {}): Promise<InProc
         redirectUris: grantTypes.includes('authorization_code') ? [redirectUri] : [],
         resources: o.resources ?? [],
         firstParty: o.firstParty ?? false,
+        ...(o.pkce ? { pkce: o.pkce } : {}),
       });
       // what the change poll would do within CHANGE_POLL_MS
       await started.cache.refresh();

@@ -41,7 +41,20 @@ describe('client rules', () => {
       postLogoutRedirectUris: [],
       backchannelLogoutUri: null,
       requirePar: false,
+      pkce: 'required',
     });
+  });
+
+  it('lets only a confidential client outside fapi2 make PKCE optional', () => {
+    const web = { name: 'web', grantTypes: ['authorization_code'], redirectUris: ['https://app.example.com/cb'] };
+    expect(clientInput.parse({ ...web, pkce: 'optional' }).pkce).toBe('optional');
+    const publicClient = clientInput.safeParse({ ...web, tokenEndpointAuthMethod: 'none', pkce: 'optional' });
+    expect(publicClient.success).toBe(false);
+    expect(publicClient.error!.issues).toEqual([expect.objectContaining({ path: ['pkce'], message: 'a public client (none) must use PKCE' })]);
+    const jwks = { keys: [{ kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0' }] };
+    const fapi = clientInput.safeParse({ ...web, tokenEndpointAuthMethod: 'private_key_jwt', jwks, profile: 'fapi2', pkce: 'optional' });
+    expect(fapi.error!.issues).toEqual([expect.objectContaining({ path: ['pkce'], message: 'the fapi2 profile requires PKCE' })]);
+    expect(clientInput.safeParse({ ...web, pkce: 'sometimes' }).success).toBe(false);
   });
 
   it('takes public keys for private_key_jwt and refuses private ones, incomplete ones and stray ones', () => {

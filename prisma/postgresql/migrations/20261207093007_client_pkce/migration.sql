@@ -1,0 +1,3 @@
+-- AlterTable
+ALTER TABLE "Client" ADD COLUMN     "pkce" TEXT NOT NULL DEFAULT 'required';
+
