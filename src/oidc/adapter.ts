@@ -7,7 +7,7 @@ import { saveRegisteredClient, deleteClient, usesSecret } from '../services/clie
 import type { AuthMethod } from '../common/protocol.js';
 import { ServiceError } from '../services/errors.js';
 import { hashSecret, isArgon2idHash } from '../services/client-secrets.js';
-import { DISPLAY_METADATA, pick, toClientMetadata } from './client-metadata.js';
+import { REGISTERED_METADATA, pick, toClientMetadata } from './client-metadata.js';
 import { UnstorableTextError } from '../storage/text.js';
 
 /**
@@ -118,7 +118,7 @@ export class ClientAdapter implements Adapter {
     try {
       // oidc-provider hands back the stored hash on updates; a new secret is hashed here
       const secretHash = secret === null || isArgon2idHash(secret) ? secret : await hashSecret(secret);
-      await saveRegisteredClient(this.db, id, fields, secretHash, pick(m, DISPLAY_METADATA) as Record<string, string | string[]>);
+      await saveRegisteredClient(this.db, id, fields, secretHash, pick(m, REGISTERED_METADATA));
     } catch (err) {
       if (err instanceof UnstorableTextError) throw new errors.InvalidClientMetadata(err.message);
       throw err instanceof ServiceError ? registrationError(err) : err;

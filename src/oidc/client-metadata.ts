@@ -41,6 +41,12 @@ const FAPI2_METADATA = {
 /** Registered metadata Gatehouse keeps as given, for consent pages and RFC 7592 reads. */
 export const DISPLAY_METADATA = ['client_uri', 'logo_uri', 'policy_uri', 'tos_uri', 'contacts', 'software_id', 'software_version'] as const;
 
+/** Registered protocol choices Gatehouse keeps as given (oidc-provider validated them at registration). */
+export const PROTOCOL_METADATA = ['id_token_signed_response_alg', 'userinfo_signed_response_alg', 'default_max_age', 'require_auth_time'] as const;
+
+/** The metadata a registration keeps beyond Gatehouse's own fields. */
+export const REGISTERED_METADATA = [...DISPLAY_METADATA, ...PROTOCOL_METADATA] as const;
+
 export function pick(source: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
   return Object.fromEntries(keys.filter((k) => source[k] !== undefined).map((k) => [k, source[k]]));
 }
@@ -66,7 +72,7 @@ export function toClientMetadata(client: ClientRecord): ClientMetadata {
     ...(client.backchannelLogoutUri
       ? { backchannel_logout_uri: client.backchannelLogoutUri, backchannel_logout_session_required: true }
       : {}),
-    ...pick(client.metadata, DISPLAY_METADATA),
+    ...pick(client.metadata, REGISTERED_METADATA),
     ...(client.requirePar ? { require_pushed_authorization_requests: true } : {}),
     ...(client.profile === 'fapi2' ? FAPI2_METADATA : {}),
     [PROFILE]: client.profile,

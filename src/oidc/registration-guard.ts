@@ -82,9 +82,20 @@ async function readJsonObject(ctx: Context): Promise<Record<string, unknown>> {
   return body as Record<string, unknown>;
 }
 
-/** Gatehouse uses public subjects only, and fetching this URI from the server would be an SSRF door. */
-function refuseServerSideFetches(body: Record<string, unknown>): void {
-  if (body.sector_identifier_uri !== undefined) throw new RegistrationRefusal(400, 'invalid_client_metadata', 'sector_identifier_uri is not supported');
+/**
+ * What Gatehouse does not offer, refused by name rather than dropped (an app
+ * would otherwise believe it got it): pairwise subjects (sector_identifier_uri
+ * would also be fetched from the server: an SSRF door) and encrypted ID
+ * tokens, UserInfo or request objects (docs/CONFORMANCE.md, "Out of scope").
+ */
+function refuseUnsupported(body: Record<string, unknown>): void {
+  const refuse = (what: string) => {
+    throw new RegistrationRefusal(400, 'invalid_client_metadata', `${what} is not supported`);
+  };
+  if (body.sector_identifier_uri !== undefined) refuse('sector_identifier_uri');
+  if (body.subject_type !== undefined && body.subject_type !== 'public') refuse('subject_type other than public');
+  const encryption = Object.keys(body).find((k) => /_encryption_(alg|enc)$|_encrypted_response_(alg|enc)$/.test(k));
+  if (encryption) refuse(`${encryption} (encryption)`);
 }
 
 /**
@@ -136,7 +147,7 @@ export function registrationGuard(deps: RegistrationGuardDeps): Middleware {
       if (creates) await limitRate(ctx, deps);
       if ((creates || updates) && ctx.is('application/json')) {
         const body = await readJsonObject(ctx);
-        refuseServerSideFetches(body);
+        refuseUnsupported(body);
         if (updates) await acceptCurrentSecret(ctx, deps, rawId!, body);
         // oidc-provider reads an already parsed body from here
         (ctx.request as unknown as { body: unknown }).body = body;

@@ -242,7 +242,7 @@ export async function saveRegisteredClient(
   clientId: string,
   fields: Omit<Record<string, unknown>, 'firstParty' | 'resources' | 'scopes'>,
   secretHash: string | null,
-  metadata: Record<string, string | string[]>,
+  metadata: Record<string, unknown>,
 ): Promise<ClientRecord> {
   const existing = await clients.findClient(db, clientId);
   assertThat(!existing || existing.dynamic, conflict('this client is managed by an administrator'));

@@ -37,7 +37,7 @@ export interface ClientData {
   /** registered by the app itself (RFC 7591) */
   dynamic?: boolean;
   /** other registered metadata, as given (JSON) */
-  metadata?: Record<string, string | string[]>;
+  metadata?: Record<string, unknown>;
   /** the last change of how the client authenticates (secret, keys, method) */
   credentialsChangedAt?: Date | null;
 }

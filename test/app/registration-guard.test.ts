@@ -103,6 +103,21 @@ describe('the registration guard refuses bodies oidc-provider should not see', (
     expect(res.body).toMatchObject({ error: 'invalid_client_metadata' });
     expect(await clients()).toBe(before);
   });
+
+  it('refuses pairwise subjects and encryption by name, instead of dropping them', async () => {
+    const before = await clients();
+    for (const [extra, named] of [
+      [{ subject_type: 'pairwise' }, 'subject_type'],
+      [{ id_token_encrypted_response_alg: 'RSA-OAEP' }, 'id_token_encrypted_response_alg'],
+      [{ userinfo_encrypted_response_alg: 'RSA-OAEP', userinfo_encrypted_response_enc: 'A128GCM' }, 'userinfo_encrypted_response_alg'],
+      [{ request_object_encryption_alg: 'RSA-OAEP' }, 'request_object_encryption_alg'],
+    ] as const) {
+      const res = await register({ ...app, ...extra });
+      expect(res.status).toBe(400);
+      expect(res.body).toMatchObject({ error: 'invalid_client_metadata', error_description: expect.stringContaining(named) });
+    }
+    expect(await clients()).toBe(before);
+  });
 });
 
 describe.each(databaseKinds())('registration with initial access tokens on %s', (kind) => {
@@ -165,6 +180,18 @@ describe.each(databaseKinds())('registration with initial access tokens on %s', 
     expect(put.body.error).toEqual(expect.any(String));
     expect(leaks(put)).toEqual({ hash: false, gatehouseKeys: [] });
     expect(await stored(created.client_id)).toMatchObject({ name: before!.name, redirectUris: app.redirect_uris, secretHash: before!.secretHash });
+  });
+
+  it('keeps the signing algorithms an app registers for ID tokens and UserInfo, and refuses one Gatehouse does not sign with', async () => {
+    const token = await server.initialAccessToken();
+    const res = await register({ ...app, id_token_signed_response_alg: 'RS256', userinfo_signed_response_alg: 'ES256', default_max_age: 300, require_auth_time: true }, token);
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({ id_token_signed_response_alg: 'RS256', userinfo_signed_response_alg: 'ES256', default_max_age: 300, require_auth_time: true });
+    const read = await jsonRequest(res.body.registration_client_uri, { token: res.body.registration_access_token });
+    expect(read.body).toMatchObject({ id_token_signed_response_alg: 'RS256', userinfo_signed_response_alg: 'ES256' });
+    const hs = await register({ ...app, userinfo_signed_response_alg: 'HS256' }, token);
+    expect(hs.status).toBe(400);
+    expect(hs.body).toMatchObject({ error: 'invalid_client_metadata' });
   });
 
   it('registers one client with a single-use token, then refuses it', async () => {
