@@ -27,7 +27,8 @@ describe('conformance catalogue', () => {
     for (const m of plan.modules) {
       const [result, notes] = rows.get(m.name)!;
       if (m.status === 'out-of-scope') expect({ module: m.name, result, notes }).toEqual({ module: m.name, result: 'out of scope', notes: m.reason });
-      else expect({ module: m.name, result }).toEqual({ module: m.name, result: expect.stringMatching(/^(passed|failed|not run)$/) });
+      // a run module was run, and passed, when the file was last written (`npm run conformance`)
+      else expect({ module: m.name, result }).toEqual({ module: m.name, result: 'passed' });
     }
   });
 
