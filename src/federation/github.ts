@@ -54,6 +54,7 @@ export function gitHub(options: GitHubOptions): Upstream {
   return {
     id: 'github',
     name: 'GitHub',
+    reportsAuthTime: false,
     async authorizationUrl(checks: UpstreamChecks, redirectUri: string, reauth?: Reauthentication) {
       return client.buildAuthorizationUrl(config, {
         // GitHub has no prompt=login or max_age, and reports no auth_time: its account

@@ -99,6 +99,7 @@ export function openIdConnect(options: OidcOptions): Upstream {
   return {
     id: options.id,
     name: options.name,
+    reportsAuthTime: true,
     async authorizationUrl(checks: UpstreamChecks, redirectUri: string, reauth?: Reauthentication) {
       try {
         return client.buildAuthorizationUrl(await configuration(), {

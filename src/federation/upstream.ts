@@ -27,6 +27,8 @@ export type Reauthentication = Pick<AuthenticationRequest, 'login' | 'maxAge'>;
 export interface Upstream {
   id: string;
   name: string;
+  /** whether its sign-ins say when the person authenticated (an ID token's auth_time) */
+  reportsAuthTime: boolean;
   /** where to send the browser; `reauth` when the app asked for a fresh authentication */
   authorizationUrl(checks: UpstreamChecks, redirectUri: string, reauth?: Reauthentication): Promise<URL>;
   /** exchanges the code in `callbackUrl` and reads the profile; throws UpstreamError */

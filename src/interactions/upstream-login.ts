@@ -4,7 +4,7 @@ import type { Context } from 'koa';
 import { AccountDisabledError, signInWith, type SignInResult } from '../services/accounts.js';
 import { recordAuditQuietly } from '../services/audit.js';
 import { UpstreamError, type Reauthentication, type Upstream } from '../federation/index.js';
-import { authenticationOutcome, essentialAcrValues, wantsReauthentication, type AuthenticationRequest } from '../services/authentication.js';
+import { authenticationOutcome, essentialAcr, namedSubject, wantsReauthentication, type AuthenticationRequest } from '../services/authentication.js';
 import { currentInteraction, finishStep, formBody, formInteraction } from './current-interaction.js';
 import { accountDisabled, PageError, signInLinkExpired } from './page-error.js';
 import type { InteractionDeps } from './routes.js';
@@ -99,13 +99,27 @@ export async function startUpstream<T extends object>(
   ctx.redirect(url.href);
 }
 
+/** The app asked for a fresh authentication the sign-in does not give: it gets the error, and no account changes hands. */
+async function refuseSignIn(ctx: Context, deps: InteractionDeps, upstream: Upstream, refusal: { error: string; description: string }): Promise<void> {
+  deps.logger.info({ provider: upstream.id, error: refusal.error, reason: refusal.description }, 'sign-in does not meet the request');
+  deps.metrics?.signIns.inc({ provider: upstream.id, outcome: 'unmet' });
+  await recordAuditQuietly(deps.db, { action: 'sign_in.failed', outcome: 'failure', details: { provider: upstream.id, kind: refusal.error } }, auditFailed(deps));
+  await finishStep(deps.provider, ctx, { error: refusal.error, error_description: refusal.description }, false);
+}
+
+/** Whether the person who signed in is the one an id_token_hint (or claims sub value) names, if any. */
+function sameSubject(params: Record<string, unknown>, accountId: string): boolean {
+  const named = namedSubject(params.id_token_hint, params.claims);
+  return named === undefined || named === accountId;
+}
+
 /** What the authorization request asks of the sign-in (prompt=login, max_age, essential acr). */
 function authenticationRequest(params: Record<string, unknown>, startedAt: number): AuthenticationRequest {
   const maxAge = params.max_age === undefined ? undefined : Number(params.max_age);
   return {
     login: String(params.prompt ?? '').split(' ').includes('login'),
     maxAge: maxAge !== undefined && Number.isInteger(maxAge) && maxAge >= 0 ? maxAge : undefined,
-    essentialAcr: essentialAcrValues(params.claims),
+    essentialAcr: essentialAcr(params.claims),
     startedAt,
   };
 }
@@ -151,14 +165,8 @@ export function upstreamLoginRoutes(router: Router, deps: InteractionDeps): void
     } catch (err) {
       throw upstreamFailure(err, upstream, interaction.uid, deps, 'upstream sign-in failed');
     }
-    const outcome = authenticationOutcome(upstream.id, authenticationRequest(interaction.params, pending.startedAt ?? 0), profile.authentication ?? {}, Math.floor(Date.now() / 1000));
-    if (!outcome.ok) {
-      // the app gets the error it asked for by its request (it may retry, or say so to the person)
-      logger.info({ provider: upstream.id, error: outcome.error, reason: outcome.description }, 'sign-in does not meet the request');
-      deps.metrics?.signIns.inc({ provider: upstream.id, outcome: 'unmet' });
-      await recordAuditQuietly(deps.db, { action: 'sign_in.failed', outcome: 'failure', details: { provider: upstream.id, kind: outcome.error } }, auditFailed(deps));
-      return finishStep(provider, ctx, { error: outcome.error, error_description: outcome.description }, false);
-    }
+    const outcome = authenticationOutcome(upstream, authenticationRequest(interaction.params, pending.startedAt ?? 0), profile.authentication ?? {}, Math.floor(Date.now() / 1000));
+    if (!outcome.ok) return refuseSignIn(ctx, deps, upstream, outcome);
     let signedIn: SignInResult;
     try {
       signedIn = await signInWith(deps.db, profile, { linkVerifiedEmails: deps.linkVerifiedEmails });
@@ -173,6 +181,9 @@ export function upstreamLoginRoutes(router: Router, deps: InteractionDeps): void
       throw accountDisabled(`/interaction/${interaction.uid}`);
     }
     const { account, created, linked } = signedIn;
+    if (!sameSubject(interaction.params, account.id)) {
+      return refuseSignIn(ctx, deps, upstream, { error: 'login_required', description: 'signed in as someone other than the person the request names' });
+    }
     logger.info({ provider: upstream.id, accountId: account.id, created, linked }, 'signed in');
     deps.metrics?.signIns.inc({ provider: upstream.id, outcome: 'success' });
     const actor = { type: 'account' as const, id: account.id, address: ctx.ip };

@@ -25,6 +25,22 @@ export function contentSecurityPolicy(imageOrigins: readonly string[] = []): str
   return extra.length ? CONTENT_SECURITY_POLICY.replace("img-src 'self' data:", `img-src 'self' data: ${extra.join(' ')}`) : CONTENT_SECURITY_POLICY;
 }
 
+/**
+ * oidc-provider's own pages (the form_post answer that carries a code, the
+ * form that ends a session when someone else signs in, the device form): the
+ * strict policy with a script-src it fills with the hash of its one inline
+ * script (oidc-provider's helpers/script_src_sha.js), and no form-action, as
+ * the form posts to the app's registered redirect URI.
+ */
+export const PROVIDER_PAGE_POLICY = "default-src 'none'; script-src; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
+
+/** The headers every HTML page gets beside its policy: never stored, never sniffed, no referrer. */
+export function pageHeaders(ctx: Context): void {
+  if (!ctx.response.get('Cache-Control')) ctx.set('Cache-Control', 'no-store');
+  ctx.set('X-Content-Type-Options', 'nosniff');
+  ctx.set('Referrer-Policy', 'no-referrer');
+}
+
 export interface RenderOptions {
   /** https URLs of images on the page beyond the brand logo (an app's logo) */
   images?: (string | undefined)[];
@@ -42,8 +58,7 @@ export function render(ctx: Context, view: string, data: Record<string, unknown>
   ctx.type = 'html';
   ctx.set('Cache-Control', 'no-store');
   ctx.set('Content-Security-Policy', contentSecurityPolicy(origins));
-  ctx.set('X-Content-Type-Options', 'nosniff');
-  ctx.set('Referrer-Policy', 'no-referrer');
+  pageHeaders(ctx);
   ctx.body = eta.render(view, { ...data, brand, requestId });
 }
 

@@ -71,6 +71,21 @@ const extraClientMetadata: Configuration['extraClientMetadata'] = {
   },
 };
 
+/**
+ * The device flow signs the person in on another device, in whatever session
+ * that browser has: it cannot honour prompt=login or max_age, so it refuses
+ * them rather than answer as if it had (oidc-provider drops them). What
+ * it returns is oidc-provider's default device info.
+ */
+function deviceInfoWithoutReauthentication(ctx: KoaContextWithOIDC) {
+  // the parsed body: oidc-provider leaves both out of the device flow's parameters
+  const body = ((ctx.oidc as { body?: Record<string, unknown> }).body ?? {});
+  if (body.max_age !== undefined || String(body.prompt ?? '').split(' ').includes('login')) {
+    throw new errors.InvalidRequest('prompt=login and max_age are not supported in the device flow');
+  }
+  return { ip: ctx.ip, ua: ctx.get('user-agent') };
+}
+
 /** The longest a client assertion may still be valid when it arrives, in seconds (RFC 7523 sets none; openid-client uses 60). */
 export const MAX_ASSERTION_LIFETIME = 300;
 /** clock skew allowed on top, in seconds */
@@ -129,7 +144,7 @@ export function providerConfiguration({ config, db, hot, cache, keys, views, now
       rpInitiatedLogout: { enabled: true, ...views.logout },
       backchannelLogout: { enabled: true },
       // RFC 8628; sign-in in between goes through the same interaction routes
-      deviceFlow: { enabled: true, charset: 'base-20', mask: '****-****', ...views.device },
+      deviceFlow: { enabled: true, charset: 'base-20', mask: '****-****', deviceInfo: deviceInfoWithoutReauthentication, ...views.device },
       clientCredentials: { enabled: true },
       // OpenID Connect Core 5.5: individual claims, essential ones honoured (acr: re-authentication.ts)
       claimsParameter: { enabled: true },

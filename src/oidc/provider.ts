@@ -12,6 +12,7 @@ import { installRefreshGrace } from './refresh-grace.js';
 import { installRefreshTargetCheck } from './refresh-target.js';
 import { installFapi2Rules } from './fapi.js';
 import { installCodeReuseScope } from './code-reuse.js';
+import { pageHeaders, PROVIDER_PAGE_POLICY } from '../interactions/views.js';
 import { installTokenExchange } from './token-exchange.js';
 import { refetchKeysOnMismatch } from './client-keys.js';
 
@@ -55,13 +56,21 @@ function persistNewSessions(provider: Provider): void {
 }
 
 /**
- * RFC 6749 §5.1: token responses carry `Pragma: no-cache` beside
- * `Cache-Control: no-store` (HTTP/1.0 caches); so does every answer of the
- * provider that must not be stored.
+ * Headers on what oidc-provider answers itself:
+ * - its HTML pages get the page policy (views.ts), whose script-src it fills
+ *   with the hash of its inline script, and the other page headers;
+ * - revocation answers are not stored either, like every other endpoint's;
+ * - RFC 6749 §5.1: token responses carry `Pragma: no-cache` beside
+ *   `Cache-Control: no-store` (HTTP/1.0 caches); so does every answer that
+ *   must not be stored.
  */
-function pragmaNoCache(provider: Provider): void {
+function responseHeaders(provider: Provider): void {
   provider.use(async (ctx, next) => {
+    ctx.set('Content-Security-Policy', PROVIDER_PAGE_POLICY);
     await next();
+    if (ctx.response.is('html')) pageHeaders(ctx);
+    else if (ctx.response.get('Content-Security-Policy') === PROVIDER_PAGE_POLICY) ctx.remove('Content-Security-Policy');
+    if ((ctx as { oidc?: { route?: string } }).oidc?.route === 'revocation') ctx.set('Cache-Control', 'no-store');
     if (/\bno-store\b/.test(String(ctx.response.get('Cache-Control')))) ctx.set('Pragma', 'no-cache');
   });
 }
@@ -151,7 +160,7 @@ export function createProvider(deps: ConfigurationDeps & { verifier: SecretVerif
     onAuditError: (err) => deps.logger.warn({ err }, 'could not record an audit event'),
   });
   persistNewSessions(provider);
-  pragmaNoCache(provider);
+  responseHeaders(provider);
   logErrors(provider, deps.logger);
   return provider;
 }

@@ -31,8 +31,8 @@ export interface AuthenticationRequest {
   login: boolean;
   /** max_age, seconds */
   maxAge?: number;
-  /** essential acr values (claims parameter): one of them must be met */
-  essentialAcr?: string[];
+  /** the essential acr of the claims parameter (essentialAcr below), if any */
+  essentialAcr?: EssentialAcr;
   /** when Gatehouse sent the person to the upstream, seconds since the epoch */
   startedAt: number;
 }
@@ -42,6 +42,24 @@ export interface UpstreamAuthentication {
   /** seconds since the epoch */
   authTime?: number;
   amr?: string[];
+}
+
+/** An upstream as far as these rules care: its id, and whether it reports `auth_time` at all. */
+export interface UpstreamKind {
+  id: string;
+  /** OpenID Connect upstreams do (Core 2: REQUIRED when max_age was asked); GitHub never does */
+  reportsAuthTime: boolean;
+}
+
+/**
+ * `claims.id_token.acr` when essential, read as oidc-provider reads it (its
+ * login prompt's essential_acr and essential_acrs checks), so the two never
+ * disagree: a truthy `values` must include the acr, a truthy `value` must
+ * equal it, both when both are given.
+ */
+export interface EssentialAcr {
+  value?: unknown;
+  values?: unknown[];
 }
 
 export type AuthenticationOutcome =
@@ -55,6 +73,12 @@ export const wantsReauthentication = (r: Pick<AuthenticationRequest, 'login' | '
 function reportedAuthTime(reported: UpstreamAuthentication, now: number): number | undefined {
   const t = reported.authTime;
   return typeof t === 'number' && Number.isFinite(t) && t > 0 && t <= now + AUTH_TIME_TOLERANCE ? Math.min(Math.floor(t), now) : undefined;
+}
+
+function meetsEssentialAcr(essential: EssentialAcr | undefined, acr: string): boolean {
+  if (!essential) return true;
+  if (essential.values !== undefined && !essential.values.includes(acr)) return false;
+  return essential.value === undefined || essential.value === acr;
 }
 
 /** Why a reported auth_time does not satisfy prompt=login or max_age; undefined when it does. */
@@ -75,25 +99,28 @@ function staleness(request: AuthenticationRequest, authTime: number, now: number
  * does not meet fails with `unmet_authentication_requirements` (OpenID Connect
  * Unmet Authentication Requirements 1.0).
  */
-export function authenticationOutcome(upstreamId: string, request: AuthenticationRequest, reported: UpstreamAuthentication, now: number): AuthenticationOutcome {
+export function authenticationOutcome(upstream: UpstreamKind, request: AuthenticationRequest, reported: UpstreamAuthentication, now: number): AuthenticationOutcome {
   const upstreamTime = reportedAuthTime(reported, now);
   if (upstreamTime !== undefined) {
     const stale = staleness(request, upstreamTime, now);
     if (stale) return { ok: false, error: 'login_required', description: stale };
+  } else if (upstream.reportsAuthTime && wantsReauthentication(request)) {
+    // asked for prompt=login or max_age, it answered without saying when: the
+    // request may have been stripped on its way (never "now" for an unseen check)
+    return { ok: false, error: 'login_required', description: 'the upstream did not say when it authenticated the person' };
   }
   const acr = upstreamTime === undefined ? ACR_NO_ASSURANCE : ACR_UPSTREAM_AUTH_TIME;
-  if (request.essentialAcr?.length && !request.essentialAcr.includes(acr)) {
+  if (!meetsEssentialAcr(request.essentialAcr, acr)) {
     return { ok: false, error: 'unmet_authentication_requirements', description: `this sign-in can only vouch for acr ${acr}` };
   }
-  const amr = [upstreamId, ...(reported.amr ?? []).filter((m) => typeof m === 'string' && m !== '')];
+  const amr = [upstream.id, ...(reported.amr ?? []).filter((m) => typeof m === 'string' && m !== '')];
   return { ok: true, authTime: upstreamTime ?? now, acr, amr: [...new Set(amr)] };
 }
 
-/**
- * The essential acr values in an OpenID Connect `claims` request parameter
- * (id_token.acr with essential: value or values); undefined when none.
- */
-export function essentialAcrValues(claimsParameter: unknown): string[] | undefined {
+type IdTokenClaims = { acr?: { essential?: unknown; value?: unknown; values?: unknown }; sub?: { value?: unknown } };
+
+/** `claims.id_token` of an OpenID Connect `claims` request parameter (a JSON string, or parsed). */
+function idTokenClaims(claimsParameter: unknown): IdTokenClaims | undefined {
   let claims: unknown = claimsParameter;
   if (typeof claims === 'string') {
     try {
@@ -102,8 +129,34 @@ export function essentialAcrValues(claimsParameter: unknown): string[] | undefin
       return undefined;
     }
   }
-  const acr = (claims as { id_token?: { acr?: { essential?: unknown; value?: unknown; values?: unknown } } } | null)?.id_token?.acr;
-  if (!acr || acr.essential !== true) return undefined;
-  const values = typeof acr.value === 'string' ? [acr.value] : Array.isArray(acr.values) ? acr.values.filter((v): v is string => typeof v === 'string') : [];
-  return values.length ? values : undefined;
+  const idToken = (claims as { id_token?: unknown } | null)?.id_token;
+  return idToken && typeof idToken === 'object' ? (idToken as IdTokenClaims) : undefined;
+}
+
+/** The essential acr of a `claims` request parameter (see EssentialAcr); undefined when none is essential. */
+export function essentialAcr(claimsParameter: unknown): EssentialAcr | undefined {
+  const acr = idTokenClaims(claimsParameter)?.acr;
+  if (!acr || !acr.essential) return undefined;
+  const essential: EssentialAcr = {};
+  if (acr.values) essential.values = Array.isArray(acr.values) ? acr.values : [];
+  if (acr.value) essential.value = acr.value;
+  return essential.values || essential.value !== undefined ? essential : undefined;
+}
+
+/**
+ * The person the request names, if it does: the `sub` of its id_token_hint
+ * (which oidc-provider verified at the authorization request) or a requested
+ * `claims.id_token.sub.value`. A sign-in as anyone else fails with
+ * login_required (OpenID Connect Core 3.1.2.1).
+ */
+export function namedSubject(idTokenHint: unknown, claimsParameter: unknown): string | undefined {
+  const value = idTokenClaims(claimsParameter)?.sub?.value;
+  if (typeof value === 'string') return value;
+  if (typeof idTokenHint !== 'string') return undefined;
+  try {
+    const payload = JSON.parse(Buffer.from(idTokenHint.split('.')[1] ?? '', 'base64url').toString('utf8')) as { sub?: unknown };
+    return typeof payload.sub === 'string' ? payload.sub : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -2,8 +2,9 @@ import * as oidc from 'openid-client';
 import { decodeJwt } from 'jose';
 import { createApi } from '../../src/services/apis.js';
 import { ACR_NO_ASSURANCE, ACR_UPSTREAM_AUTH_TIME } from '../../src/services/authentication.js';
+import { createHash } from 'node:crypto';
 import {
-  databaseKinds, exchangeCode, fakeUpstream, signIn, startInProcess,
+  authorize, chooseUpstream, databaseKinds, exchangeCode, fakeUpstream, signIn, startInProcess,
   type FakeUpstream, type InProcess, type TestClient,
 } from '../support/in-process.js';
 
@@ -22,17 +23,21 @@ async function form(url: string, body: Record<string, string>, auth?: TestClient
   const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
   if (auth) headers.authorization = `Basic ${Buffer.from(`${auth.clientId}:${auth.clientSecret}`).toString('base64')}`;
   const res = await fetch(url, { method: 'POST', headers, body: new URLSearchParams(body) });
-  return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, unknown> };
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
 }
 
 describe.each(databaseKinds())('authorization rules on %s', (kind) => {
   let server: InProcess;
   let acme: FakeUpstream;
+  /** an OpenID Connect upstream: it reports auth_time, so a sign-in without one after prompt=login is suspect */
+  let corp: FakeUpstream;
   let app: TestClient;
 
   beforeAll(async () => {
     acme = fakeUpstream('acme', 'Acme SSO');
-    server = await startInProcess({ kind, upstreams: [acme] });
+    corp = fakeUpstream('corp', 'Corp SSO', { reportsAuthTime: true });
+    server = await startInProcess({ kind, upstreams: [acme, corp] });
     app = await server.createClient({ name: 'Rules App' });
   });
   afterAll(() => server?.close());
@@ -100,7 +105,85 @@ describe.each(databaseKinds())('authorization rules on %s', (kind) => {
     });
   });
 
+  describe('re-authentication, as an outside attacker tried it', () => {
+    it('refuses a re-authentication an OpenID Connect upstream answered without auth_time (the request stripped on its way)', async () => {
+      corp.signInAs({ subject: 'strip-1' });
+      for (const ask of [{ prompt: 'login' }, { max_age: '0' }]) {
+        const stripped = await signIn(server.browser(), app, corp, ask);
+        expect(stripped.callback.searchParams.get('error')).toBe('login_required');
+        expect(stripped.callback.searchParams.get('code')).toBeNull();
+      }
+      // without a demand for a fresh authentication, the same answer is a sign-in (acr "0")
+      const plain = await signIn(server.browser(), app, corp);
+      expect((await idTokenOf(plain.authorization, plain.callback)).acr).toBe(ACR_NO_ASSURANCE);
+    });
+
+    it('refuses a re-authentication by someone other than the person the id_token_hint names', async () => {
+      const browser = server.browser();
+      acme.signInAs({ subject: 'hint-alice', authentication: { authTime: now() } });
+      const alice = await signIn(browser, app, acme);
+      const { tokens } = await exchangeCode(server, alice.authorization, alice.callback);
+      acme.signInAs({ subject: 'hint-bob', authentication: { authTime: now() } });
+      const bob = await signIn(browser, app, acme, { prompt: 'login', id_token_hint: tokens.id_token! });
+      expect(bob.callback.searchParams.get('error')).toBe('login_required');
+      // the hinted person herself goes through
+      acme.signInAs({ subject: 'hint-alice', authentication: { authTime: now() } });
+      const again = await signIn(browser, app, acme, { prompt: 'login', id_token_hint: tokens.id_token! });
+      expect((await idTokenOf(again.authorization, again.callback)).sub).toBe(tokens.claims()!.sub);
+    });
+
+    it('reads essential acr requests as oidc-provider does: an unmeetable one ends with an error, never a loop', async () => {
+      const A = ACR_UPSTREAM_AUTH_TIME;
+      acme.signInAs({ subject: 'acr-shapes' });
+      for (const acr of [
+        { essential: 'true', values: [A] }, { essential: 1, values: [A] }, { essential: true, values: [] },
+        { essential: true, values: [[A]] }, { essential: true, value: 5 }, { essential: true, value: '0', values: [A] },
+      ]) {
+        const res = await signIn(server.browser(), app, acme, { claims: JSON.stringify({ id_token: { acr } }) });
+        expect({ acr, error: res.callback.searchParams.get('error') }).toEqual({ acr, error: 'unmet_authentication_requirements' });
+      }
+    });
+
+    it('refuses prompt=login and max_age in the device flow, which cannot honour them', async () => {
+      const device = await server.createClient({ name: 'TV', grantTypes: ['urn:ietf:params:oauth:grant-type:device_code'] });
+      for (const extra of [{ max_age: '0' }, { prompt: 'login' }]) {
+        const res = await form(`${server.url}/device/auth`, { client_id: device.clientId, scope: 'openid', ...extra }, device);
+        expect(res.status).toBe(400);
+        expect(res.body).toMatchObject({ error: 'invalid_request', error_description: expect.stringContaining('device flow') });
+      }
+      expect((await form(`${server.url}/device/auth`, { client_id: device.clientId, scope: 'openid' }, device)).status).toBe(200);
+    });
+  });
+
   describe('requests', () => {
+    it("serves oidc-provider's form_post page with a policy that allows only its own script, and the page headers", async () => {
+      acme.signInAs({ subject: 'form-post-1' });
+      const browser = server.browser();
+      const { uid } = await authorize(browser, app, { response_mode: 'form_post', prompt: 'consent' });
+      await chooseUpstream(browser, uid, 'acme');
+      let { last } = await browser.follow(await browser.get(acme.redirectBack()));
+      if (/^\/interaction\//.test(new URL(last.url).pathname)) {
+        const csrf = /name="csrf" value="([^"]+)"/.exec(last.text)![1];
+        ({ last } = await browser.follow(await browser.post(`${new URL(last.url).pathname}/confirm`, { csrf })));
+      }
+      expect(last.text).toContain('<form method="post" action="https://app.example.com/cb">');
+      const script = /<script>([\s\S]*?)<\/script>/.exec(last.text)![1];
+      const csp = last.headers.get('content-security-policy')!;
+      expect(csp).toContain(`script-src 'sha256-${createHash('sha256').update(script).digest('base64')}'`);
+      expect(csp).toContain("frame-ancestors 'none'");
+      expect(csp).toContain("default-src 'none'");
+      expect(last.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(last.headers.get('referrer-policy')).toBe('no-referrer');
+      expect(last.headers.get('cache-control')).toBe('no-store');
+    });
+
+    it('answers revocation with Cache-Control: no-store and Pragma: no-cache', async () => {
+      const res = await form(`${server.url}/token/revocation`, { token: 'whatever' }, app);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('cache-control')).toBe('no-store');
+      expect(res.headers.get('pragma')).toBe('no-cache');
+    });
+
     it('requires redirect_uri at /auth and /token, even with one registered URI', async () => {
       const browser = server.browser();
       const params = new URLSearchParams({ client_id: app.clientId, response_type: 'code', scope: 'openid', state: 's', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256' });

@@ -97,7 +97,7 @@ function raise(failure: Failure, name: string): never {
  * authorization URL is on a host that is never fetched; the browser comes back
  * with `redirectBack()`. finish checks the code and state like a real one.
  */
-export function fakeUpstream(id: string, name: string): FakeUpstream {
+export function fakeUpstream(id: string, name: string, options: { reportsAuthTime?: boolean } = {}): FakeUpstream {
   const started: FakeUpstream['started'] = [];
   const finished: FakeUpstream['finished'] = [];
   const codes = new Map<string, string>(); // code -> state it was issued for
@@ -108,6 +108,8 @@ export function fakeUpstream(id: string, name: string): FakeUpstream {
   return {
     id,
     name,
+    // like GitHub unless told otherwise: an OpenID Connect upstream reports auth_time
+    reportsAuthTime: options.reportsAuthTime ?? false,
     started,
     finished,
     signInAs(p) {
