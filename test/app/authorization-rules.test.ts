@@ -108,7 +108,7 @@ describe.each(databaseKinds())('authorization rules on %s', (kind) => {
   describe('re-authentication, as an outside attacker tried it', () => {
     it('refuses a re-authentication an OpenID Connect upstream answered without auth_time (the request stripped on its way)', async () => {
       corp.signInAs({ subject: 'strip-1' });
-      for (const ask of [{ prompt: 'login' }, { max_age: '0' }]) {
+      for (const ask of [{ prompt: 'login' }, { max_age: '0' }] as Record<string, string>[]) {
         const stripped = await signIn(server.browser(), app, corp, ask);
         expect(stripped.callback.searchParams.get('error')).toBe('login_required');
         expect(stripped.callback.searchParams.get('code')).toBeNull();
@@ -146,7 +146,7 @@ describe.each(databaseKinds())('authorization rules on %s', (kind) => {
 
     it('refuses prompt=login and max_age in the device flow, which cannot honour them', async () => {
       const device = await server.createClient({ name: 'TV', grantTypes: ['urn:ietf:params:oauth:grant-type:device_code'] });
-      for (const extra of [{ max_age: '0' }, { prompt: 'login' }]) {
+      for (const extra of [{ max_age: '0' }, { prompt: 'login' }] as Record<string, string>[]) {
         const res = await form(`${server.url}/device/auth`, { client_id: device.clientId, scope: 'openid', ...extra }, device);
         expect(res.status).toBe(400);
         expect(res.body).toMatchObject({ error: 'invalid_request', error_description: expect.stringContaining('device flow') });
