@@ -273,7 +273,9 @@ describe('resource-server kit against Gatehouse on sqlite', () => {
   });
 
   it('refuses a token signed by a key Gatehouse never had, after fetching the JWKS again (once per cooldown)', async () => {
-    await sleep(lastJwksFetch + COOLDOWN_MS + 50 - Date.now());
+    // the kit's cooldown runs from when its fetch finished, a little after the stand-in saw it:
+    // a margin, so that a loaded machine does not land inside the cooldown
+    await sleep(lastJwksFetch + COOLDOWN_MS + 500 - Date.now());
     const before = jwksFetches;
     const unknown = await foreignToken('never-published');
     const res = await call('/things', { authorization: `Bearer ${unknown}` });
@@ -623,7 +625,9 @@ describe('resource-server kit against Gatehouse on sqlite', () => {
     // fetches the JWKS again on the unknown kid and accepts the token.
     await rotateAndRestart(2);
     const fresh = await token();
-    await sleep(lastJwksFetch + COOLDOWN_MS + 50 - Date.now());
+    // the kit's cooldown runs from when its fetch finished, a little after the stand-in saw it:
+    // a margin, so that a loaded machine does not land inside the cooldown
+    await sleep(lastJwksFetch + COOLDOWN_MS + 500 - Date.now());
     const res = await call('/things', { authorization: `Bearer ${fresh}` });
     expect(res.status).toBe(200);
     expect(res.body.auth.token).toBe(fresh);
