@@ -80,7 +80,9 @@ const extraClientMetadata: Configuration['extraClientMetadata'] = {
 function deviceInfoWithoutReauthentication(ctx: KoaContextWithOIDC) {
   // the parsed body: oidc-provider leaves both out of the device flow's parameters
   const body = ((ctx.oidc as { body?: Record<string, unknown> }).body ?? {});
-  if (body.max_age !== undefined || String(body.prompt ?? '').split(' ').includes('login')) {
+  // a repeated parameter arrives as an array: every value counts
+  const prompts = [body.prompt ?? []].flat().flatMap((p) => String(p).split(/\s+/));
+  if (body.max_age !== undefined || prompts.includes('login')) {
     throw new errors.InvalidRequest('prompt=login and max_age are not supported in the device flow');
   }
   return { ip: ctx.ip, ua: ctx.get('user-agent') };

@@ -151,6 +151,13 @@ describe.each(databaseKinds())('authorization rules on %s', (kind) => {
         expect(res.status).toBe(400);
         expect(res.body).toMatchObject({ error: 'invalid_request', error_description: expect.stringContaining('device flow') });
       }
+      // a repeated prompt (found by the outside attacker) counts too
+      const repeated = new URLSearchParams([['client_id', device.clientId], ['scope', 'openid'], ['prompt', 'consent'], ['prompt', 'login']]);
+      const twice = await fetch(`${server.url}/device/auth`, {
+        method: 'POST', body: repeated,
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${device.clientId}:${device.clientSecret}`).toString('base64')}` },
+      });
+      expect(twice.status).toBe(400);
       expect((await form(`${server.url}/device/auth`, { client_id: device.clientId, scope: 'openid' }, device)).status).toBe(200);
     });
   });
