@@ -1,45 +1,37 @@
 import Provider, { type KoaContextWithOIDC } from 'oidc-provider';
 import type { Db } from '../storage/database.js';
-import { deletePayloadByKey, type PayloadStore } from '../storage/oidc-payloads.js';
+import type { PayloadStore } from '../storage/oidc-payloads.js';
 import { digestOf } from '../storage/digest.js';
-import { storedKey } from '../storage/payload-sealing.js';
-import { revokeJwtAccessToken } from '../services/access-tokens.js';
+import { CODE_CLAIM, revokeTokensOfCode } from '../services/access-tokens.js';
 
 /**
  * A redeemed authorization code presented again revokes the tokens issued from
  * that code (RFC 6749 §4.1.2, OpenID Connect Core 3.1.3.2), not the person's
  * other authorizations of the same app. oidc-provider revokes the whole grant,
- * which Gatehouse shares between every authorization of one person and app
- * (a remembered consent is one grant), so here:
+ * which Gatehouse shares between every authorization of one person and app (a
+ * remembered consent is one grant), so here:
  * - every access and refresh token issued by a code exchange, and by refreshes
- *   descending from it, is listed under the code (a digest of it) for as long
- *   as the code can be presented at all (its own lifetime: a consumed code that
- *   has expired is "not found", never "already consumed"): one write per
- *   exchange, none for refreshes once the code has expired;
- * - the reuse revokes exactly those: stored tokens are deleted, JWT access
- *   tokens are put on the revocation list (services/access-tokens.ts);
- * - the grant and its other tokens stay. When the list cannot be found (the
- *   first exchange still running, or its write failed), the whole grant is
- *   revoked, as oidc-provider would: never less than the code's tokens.
+ *   descending from it, carries a tag: a digest of the code and the code's
+ *   expiry (a consumed code that has expired is "not found", never "already
+ *   consumed", so past that nothing is tagged). Stored tokens keep it in their
+ *   payload, JWT access tokens in the `gatehouse_code` claim. The tag rides on
+ *   writes that happen anyway: no extra statement on the token path.
+ * - the reuse deletes the stored tokens of the grant with that tag, and records
+ *   the code as revoked, which the JWT revocation check reads (one more key in
+ *   a lookup it makes anyway). It sweeps again a few seconds later, for tokens
+ *   whose exchange was still running, on any instance.
+ * - the grant and its other tokens stay (revokeGrantPolicy).
  */
 
-const TYPE = 'CodeTokens';
-/** on refresh tokens: `<digest of the code>.<the code's expiry, seconds>` */
-const ORIGIN = 'gatehouseCode';
+/** on access and refresh token payloads: `<digest of the code>.<the code's expiry, seconds>` */
+export const CODE_TAG = 'gatehouseCode';
+/** a second sweep after a reuse, for tokens of an exchange that was still running, ms */
+const SWEEP_AGAIN_MS = 5000;
 
-interface IssuedTokens {
-  /** stored (opaque) tokens: their type and stored key */
-  stored: { type: string; key: string }[];
-  /** JWT access tokens, which are not stored: what revoking one needs */
-  jwt: { jti: string; exp: number; client_id?: string }[];
-}
+type Token = { jti: string; exp?: number; [CODE_TAG]?: string };
 
-type Token = { jti: string; exp?: number; clientId?: string; kind: string; [ORIGIN]?: string };
-
-const nowSeconds = () => Math.floor(Date.now() / 1000);
-
-/** The code (digest and expiry) the tokens saved in this request descend from, if any. */
-function originOf(ctx: KoaContextWithOIDC | undefined): string | undefined {
+/** The tag for tokens saved in this request: of the code being redeemed, or of the refresh token being used. */
+function tagOf(ctx: KoaContextWithOIDC | undefined): string | undefined {
   const oidc = ctx?.oidc;
   if (oidc?.route !== 'token') return undefined;
   const grantType = oidc.params?.grant_type;
@@ -49,37 +41,9 @@ function originOf(ctx: KoaContextWithOIDC | undefined): string | undefined {
   }
   if (grantType !== 'refresh_token') return undefined;
   const previous = (oidc.entities.RotatedRefreshToken ?? oidc.entities.RefreshToken) as Token | undefined;
-  const origin = previous?.[ORIGIN];
-  // past the code's expiry nothing can present it again: stop following
-  return origin && Number(origin.split('.')[1]) > nowSeconds() ? origin : undefined;
-}
-
-/** Tokens issued in this request, by the code they descend from: written once, after the grant. */
-const pending = new WeakMap<object, { origin: string; issued: IssuedTokens }>();
-
-function rememberIssued(ctx: KoaContextWithOIDC, origin: string, token: Token, value: string): void {
-  const entry = pending.get(ctx) ?? { origin, issued: { stored: [], jwt: [] } };
-  pending.set(ctx, entry);
-  const isJwt = token.kind === 'AccessToken' && value.split('.').length === 3;
-  if (isJwt) entry.issued.jwt.push({ jti: token.jti, exp: token.exp ?? nowSeconds(), client_id: token.clientId });
-  else entry.issued.stored.push({ type: token.kind, key: storedKey(token.kind, token.jti) });
-}
-
-async function saveIssued(store: PayloadStore, origin: string, issued: IssuedTokens): Promise<void> {
-  const [code, exp] = origin.split('.');
-  const existing = (await store.find(TYPE, code))?.payload as IssuedTokens | undefined;
-  const all = existing ? { stored: [...existing.stored, ...issued.stored], jwt: [...existing.jwt, ...issued.jwt] } : issued;
-  await store.save(TYPE, code, all as unknown as Record<string, unknown>, new Date(Number(exp) * 1000));
-}
-
-/** Revokes the tokens issued from this code; false when there is no list of them. */
-async function revokeIssued(db: Db, store: PayloadStore, codeValue: string): Promise<boolean> {
-  const record = await store.find(TYPE, digestOf(codeValue));
-  if (!record) return false;
-  const issued = record.payload as unknown as IssuedTokens;
-  for (const t of issued.stored) await deletePayloadByKey(db, t.type, t.key);
-  for (const t of issued.jwt) await revokeJwtAccessToken(db, store, { jti: t.jti, exp: t.exp, client_id: t.client_id });
-  return true;
+  const tag = previous?.[CODE_TAG];
+  // past the code's expiry nothing can present it again: stop tagging
+  return tag && Number(tag.split('.')[1]) > Date.now() / 1000 ? tag : undefined;
 }
 
 /** The code being presented again, in oidc-provider's revocation of its grant. */
@@ -89,58 +53,39 @@ function reusedCode(ctx: KoaContextWithOIDC | undefined): string | undefined {
   return oidc?.route === 'token' && oidc.params?.grant_type === 'authorization_code' && typeof code === 'string' ? code : undefined;
 }
 
-/** Per request presenting a code again: whether that code's own tokens were revoked (else the whole grant is). */
-const reuses = new WeakMap<object, Promise<boolean>>();
+/** `revokeGrantPolicy`: a reused code keeps the grant; otherwise oidc-provider's default (revoking a stored access token keeps its grant). */
+export const revokeGrantPolicy = (ctx: KoaContextWithOIDC): boolean =>
+  reusedCode(ctx) === undefined && !(ctx.oidc.route === 'revocation' && ctx.oidc.entities.AccessToken);
 
-/**
- * `revokeGrantPolicy` (run before oidc-provider revokes anything): a reused
- * code revokes its own tokens here and keeps the grant; otherwise
- * oidc-provider's default (revoking a stored access token keeps its grant).
- */
-export function revokeGrantPolicy(db: Db, store: PayloadStore) {
-  return async (ctx: KoaContextWithOIDC): Promise<boolean> => {
-    const code = reusedCode(ctx);
-    if (code === undefined) return !(ctx.oidc.route === 'revocation' && ctx.oidc.entities.AccessToken);
-    const revoked = revokeIssued(db, store, code);
-    reuses.set(ctx, revoked);
-    return !(await revoked);
-  };
+/** The JWT customizer's part: a JWT access token carries the digest of its code. */
+export function codeClaim(token: object, payload: Record<string, unknown>): void {
+  const tag = (token as Token)[CODE_TAG];
+  if (tag) payload[CODE_CLAIM] = tag.split('.')[0];
 }
 
-export function installCodeReuseScope(provider: Provider, store: PayloadStore, onError: (err: unknown) => void): void {
-  // refresh tokens keep the code they descend from
-  const refreshPayload = provider.RefreshToken.IN_PAYLOAD;
-  Object.defineProperty(provider.RefreshToken, 'IN_PAYLOAD', { configurable: true, get: () => [...refreshPayload, ORIGIN] });
-
+export function installCodeReuseScope(provider: Provider, db: Db, store: PayloadStore, onError: (err: unknown) => void): void {
   for (const model of [provider.AccessToken, provider.RefreshToken]) {
+    const inPayload = model.IN_PAYLOAD;
+    Object.defineProperty(model, 'IN_PAYLOAD', { configurable: true, get: () => [...inPayload, CODE_TAG] });
     const proto = model.prototype as unknown as Token & { save(...args: unknown[]): Promise<string> };
     const save = proto.save;
-    proto.save = async function saveTracked(this: Token, ...args: unknown[]) {
-      const ctx = Provider.ctx as KoaContextWithOIDC | undefined;
-      const origin = this[ORIGIN] ?? originOf(ctx);
-      if (origin && model === provider.RefreshToken) this[ORIGIN] = origin;
-      const value = await save.apply(this, args);
-      if (origin && ctx) rememberIssued(ctx, origin, this, value);
-      return value;
+    proto.save = function saveTagged(this: Token, ...args: unknown[]) {
+      const tag = this[CODE_TAG] ?? tagOf(Provider.ctx as KoaContextWithOIDC | undefined);
+      if (tag) this[CODE_TAG] = tag;
+      return save.apply(this, args);
     } as typeof proto.save;
   }
 
-  provider.use(async (ctx, next) => {
-    await next();
-    const entry = pending.get(ctx);
-    if (!entry) return;
-    pending.delete(ctx);
-    await saveIssued(store, entry.origin, entry.issued).catch(onError);
-  });
-
-  // the code's own tokens were revoked (revokeGrantPolicy): the grant's others stay
+  // a reused code: its own tokens instead of the grant's (the grant stays: revokeGrantPolicy)
   for (const model of [provider.AccessToken, provider.RefreshToken, provider.AuthorizationCode]) {
     const revokeByGrantId = model.revokeByGrantId.bind(model);
     model.revokeByGrantId = async function revokeOfCode(grantId: string) {
-      const ctx = Provider.ctx as object | undefined;
-      const revoked = ctx && reuses.get(ctx);
-      if (revoked && (await revoked)) return;
-      await revokeByGrantId(grantId);
+      const code = reusedCode(Provider.ctx as KoaContextWithOIDC | undefined);
+      if (code === undefined) return revokeByGrantId(grantId);
+      if (model !== provider.AccessToken) return;
+      const revoke = () => revokeTokensOfCode(db, store, digestOf(code), grantId, CODE_TAG, Date.now());
+      await revoke();
+      setTimeout(() => void revoke().catch(onError), SWEEP_AGAIN_MS).unref();
     };
   }
 }

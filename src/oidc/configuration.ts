@@ -18,7 +18,6 @@ import { privateNetworkFetch } from './outgoing-fetch.js';
 import { exchangedTokenClaims } from './token-exchange.js';
 import { customizeJwt } from './structured-tokens.js';
 import { revokeGrantPolicy } from './code-reuse.js';
-import { PayloadStore } from '../storage/oidc-payloads.js';
 import type { ProviderViews } from '../interactions/provider-views.js';
 
 /**
@@ -194,7 +193,7 @@ export function providerConfiguration({ config, db, hot, cache, keys, views, now
     formats: { customizers: { jwt: customizeJwt(cache, config.issuer) as NonNullable<NonNullable<Configuration['formats']>['customizers']>['jwt'] } },
     loadExistingGrant: loadExistingGrant(db, hot),
     // a reused code revokes the tokens of that code (code-reuse.ts)
-    revokeGrantPolicy: revokeGrantPolicy(db, new PayloadStore(hot)),
+    revokeGrantPolicy,
     // Refresh tokens rotate on every use; reuse of a rotated one revokes the grant
     // (see refresh-grace.ts). FAPI 2.0 §5.3.2.1 forbids rotation: those refresh
     // tokens are bound to the client's DPoP key instead (provider.ts).

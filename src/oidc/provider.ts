@@ -154,7 +154,7 @@ export function createProvider(deps: ConfigurationDeps & { verifier: SecretVerif
   installRefreshTargetCheck(provider);
   installRefreshGrace(provider, store, deps.config.refreshReuseGraceSeconds, deps.now);
   installFapi2Rules(provider);
-  installCodeReuseScope(provider, store, (err) => deps.logger.warn({ err }, 'could not record the tokens of an authorization code'));
+  installCodeReuseScope(provider, deps.db, store, (err) => deps.logger.warn({ err }, 'could not revoke the tokens of a reused authorization code'));
   installTokenExchange(provider, {
     cache: deps.cache, db: deps.db, hot: deps.hot, keys: deps.keys, now: deps.now,
     onAuditError: (err) => deps.logger.warn({ err }, 'could not record an audit event'),

@@ -6,6 +6,7 @@ import type { HotStatements } from '../storage/hot-statements.js';
 import type { PayloadStore } from '../storage/oidc-payloads.js';
 import type { AdminDataCache } from '../services/admin-data-cache.js';
 import { jwtAccessTokenStands, personOf, revokeJwtAccessToken } from '../services/access-tokens.js';
+import { codeClaim } from './code-reuse.js';
 import { SIGNING_ALGS } from '../common/protocol.js';
 import { adminApiOf } from '../services/apis.js';
 import { CREDENTIAL_CLAIM, credentialVersion } from '../services/admin-access.js';
@@ -54,6 +55,7 @@ export function customizeJwt(cache: AdminDataCache, issuer: string) {
   const managementApi = adminApiOf(issuer).identifier;
   return async (_ctx: unknown, token: { grantId?: string; accountId?: string; clientId?: string }, jwt: { payload: Record<string, unknown> }): Promise<void> => {
     if (token.grantId && token.accountId) jwt.payload[GRANT_CLAIM] = token.grantId;
+    codeClaim(token, jwt.payload);
     if (!token.accountId && token.clientId && [jwt.payload.aud].flat().includes(managementApi)) {
       const client = await cache.client(token.clientId);
       if (client) jwt.payload[CREDENTIAL_CLAIM] = credentialVersion(client);

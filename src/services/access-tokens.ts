@@ -1,6 +1,6 @@
 import type { Db } from '../storage/database.js';
 import type { HotStatements } from '../storage/hot-statements.js';
-import { deleteGrants, type PayloadStore } from '../storage/oidc-payloads.js';
+import { deleteGrants, deleteTaggedOfGrant, type PayloadStore } from '../storage/oidc-payloads.js';
 import { findAccount } from './accounts.js';
 
 /**
@@ -12,6 +12,17 @@ import { findAccount } from './accounts.js';
 
 /** artifacts of this type record revoked JWT access tokens (stored, like all, under a digest) */
 const REVOKED = 'RevokedAccessToken';
+/** artifacts of this type record authorization codes presented twice: every token of theirs is revoked */
+const REVOKED_CODE = 'RevokedCodeTokens';
+
+/**
+ * The claim a JWT access token issued from an authorization code (or from a
+ * refresh descending from it, while the code lives) carries: a digest of that
+ * code, so that presenting the code again revokes it (oidc/code-reuse.ts).
+ */
+export const CODE_CLAIM = 'gatehouse_code';
+/** The longest an access token lives (an API's TTL is at most a day), seconds. */
+const LONGEST_ACCESS_TOKEN = 24 * 60 * 60;
 
 /** The claims of a JWT access token that Gatehouse issued (RFC 9068), as far as these rules read them. */
 export interface JwtAccessTokenClaims {
@@ -22,6 +33,8 @@ export interface JwtAccessTokenClaims {
   /** the grant a person's token was issued under (oidc/structured-tokens.ts names it) */
   grant_id?: unknown;
   act?: unknown;
+  /** the digest of the authorization code it descends from, if any */
+  [CODE_CLAIM]?: unknown;
 }
 
 const text = (v: unknown): string | undefined => (typeof v === 'string' && v ? v : undefined);
@@ -48,7 +61,21 @@ export async function revokeJwtAccessToken(db: Db, store: PayloadStore, claims: 
 
 export async function isJwtAccessTokenRevoked(store: PayloadStore, claims: JwtAccessTokenClaims): Promise<boolean> {
   const jti = text(claims.jti);
-  return jti !== undefined && (await store.find(REVOKED, jti)) !== null;
+  const code = text(claims[CODE_CLAIM]);
+  // looked up together: the store batches both into one query
+  const [byJti, byCode] = await Promise.all([jti ? store.find(REVOKED, jti) : null, code ? store.find(REVOKED_CODE, code) : null]);
+  return byJti !== null || byCode !== null;
+}
+
+/**
+ * An authorization code presented twice: every token issued from it is
+ * revoked. Stored ones carry `<code digest>.<expiry>` in their payload's
+ * `tagField` and are deleted; JWT ones carry the digest in CODE_CLAIM, which
+ * the revocation check reads (recorded for as long as any can live).
+ */
+export async function revokeTokensOfCode(db: Db, store: PayloadStore, codeDigest: string, grantId: string, tagField: string, now: number): Promise<void> {
+  await store.save(REVOKED_CODE, codeDigest, {}, new Date(now + LONGEST_ACCESS_TOKEN * 1000));
+  await deleteTaggedOfGrant(db, grantId, ['AccessToken', 'RefreshToken'], tagField, `${codeDigest}.`);
 }
 
 /**

@@ -128,6 +128,17 @@ export async function deleteGrants(db: Payloads, grantIds: string[]): Promise<vo
   if (grantIds.length) await db.oidcPayload.deleteMany({ where: { OR: [{ grantId: { in: grantIds } }, { type: 'Grant', id: { in: grantIds } }] } });
 }
 
+/** Artifacts of these types under this grant whose payload's `field` starts with `prefix`: deleted. */
+export async function deleteTaggedOfGrant(db: Payloads, grantId: string, types: string[], field: string, prefix: string): Promise<void> {
+  if (!isStorable(grantId)) return;
+  const rows = await db.oidcPayload.findMany({ where: { grantId, type: { in: types } }, select: { type: true, id: true, payload: true } });
+  const tagged = rows.filter((r) => {
+    const tag = (r.payload as Record<string, unknown> | null)?.[field];
+    return typeof tag === 'string' && tag.startsWith(prefix);
+  });
+  if (tagged.length) await db.oidcPayload.deleteMany({ where: { OR: tagged.map((r) => ({ type: r.type, id: r.id })) } });
+}
+
 /**
  * Marks the artifact consumed, atomically: a conditional update, so of any
  * number of racing calls exactly one returns true.
