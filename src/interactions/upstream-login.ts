@@ -4,7 +4,7 @@ import type { Context } from 'koa';
 import { AccountDisabledError, signInWith, type SignInResult } from '../services/accounts.js';
 import { recordAuditQuietly } from '../services/audit.js';
 import { UpstreamError, type Reauthentication, type Upstream } from '../federation/index.js';
-import { authenticationOutcome, essentialAcr, namedSubject, wantsReauthentication, type AuthenticationRequest } from '../services/authentication.js';
+import { authenticationOutcome, essentialAcr, namedSubject, promptsLogin, wantsReauthentication, type AuthenticationRequest } from '../services/authentication.js';
 import { currentInteraction, finishStep, formBody, formInteraction } from './current-interaction.js';
 import { accountDisabled, PageError, signInLinkExpired } from './page-error.js';
 import type { InteractionDeps } from './routes.js';
@@ -99,7 +99,7 @@ export async function startUpstream<T extends object>(
   ctx.redirect(url.href);
 }
 
-/** The app asked for a fresh authentication the sign-in does not give: it gets the error, and no account changes hands. */
+/** The sign-in does not give what the app asked for (a fresh authentication, the person it named): the app gets the error, and no session. */
 async function refuseSignIn(ctx: Context, deps: InteractionDeps, upstream: Upstream, refusal: { error: string; description: string }): Promise<void> {
   deps.logger.info({ provider: upstream.id, error: refusal.error, reason: refusal.description }, 'sign-in does not meet the request');
   deps.metrics?.signIns.inc({ provider: upstream.id, outcome: 'unmet' });
@@ -117,7 +117,7 @@ function sameSubject(params: Record<string, unknown>, accountId: string): boolea
 function authenticationRequest(params: Record<string, unknown>, startedAt: number): AuthenticationRequest {
   const maxAge = params.max_age === undefined ? undefined : Number(params.max_age);
   return {
-    login: String(params.prompt ?? '').split(' ').includes('login'),
+    login: promptsLogin(params.prompt),
     maxAge: maxAge !== undefined && Number.isInteger(maxAge) && maxAge >= 0 ? maxAge : undefined,
     essentialAcr: essentialAcr(params.claims),
     startedAt,

@@ -32,7 +32,7 @@ export function contentSecurityPolicy(imageOrigins: readonly string[] = []): str
  * script (oidc-provider's helpers/script_src_sha.js), and no form-action, as
  * the form posts to the app's registered redirect URI.
  */
-export const PROVIDER_PAGE_POLICY = "default-src 'none'; script-src; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
+export const PROVIDER_PAGE_POLICY = CONTENT_SECURITY_POLICY.replace("default-src 'none';", "default-src 'none'; script-src;");
 
 /** The headers every HTML page gets beside its policy: never stored, never sniffed, no referrer. */
 export function pageHeaders(ctx: Context): void {

@@ -8,7 +8,7 @@ import type { AdminDataCache } from '../services/admin-data-cache.js';
 import { AUTH_METHODS, CLIENT_PROFILES, PKCE_POLICIES, CLIENT_SIGNING_ALGS, FAPI2_SIGNING_ALGS, OIDC_SCOPES, SIGNING_ALGS } from '../common/protocol.js';
 import { adapterFactory } from './adapter.js';
 import { FIRST_PARTY, isFapi2, PKCE, pkceRequired, PROFILE, RESOURCES, SCOPES } from './client-metadata.js';
-import { ACR_VALUES } from '../services/authentication.js';
+import { ACR_VALUES, promptsLogin } from '../services/authentication.js';
 import { registrationFeatures } from './registration.js';
 import { introspectionPolicy } from './introspection.js';
 import { resourceServerInfo } from './resource-indicators.js';
@@ -79,9 +79,8 @@ const extraClientMetadata: Configuration['extraClientMetadata'] = {
 function deviceInfoWithoutReauthentication(ctx: KoaContextWithOIDC) {
   // the parsed body: oidc-provider leaves both out of the device flow's parameters
   const body = ((ctx.oidc as { body?: Record<string, unknown> }).body ?? {});
-  // a repeated parameter arrives as an array: every value counts
-  const prompts = [body.prompt ?? []].flat().flatMap((p) => String(p).split(/\s+/));
-  if (body.max_age !== undefined || prompts.includes('login')) {
+  // a repeated parameter arrives as an array: every value counts (promptsLogin)
+  if (body.max_age !== undefined || promptsLogin(body.prompt)) {
     throw new errors.InvalidRequest('prompt=login and max_age are not supported in the device flow');
   }
   return { ip: ctx.ip, ua: ctx.get('user-agent') };
@@ -123,7 +122,7 @@ export function providerConfiguration({ config, db, hot, cache, keys, views, now
   // OpenID Connect Core 3.1.2.1 and RP-Initiated Logout §2 want POST at /auth and
   // /session/end. A cross-site form POST carries the session cookie only when it
   // is SameSite=None, which browsers accept only with Secure: so on an https
-  // issuer alone (docs/CONFORMANCE.md, "POST and cookies").
+  // issuer alone (README, "GET and POST").
   const postMethods = config.issuer.startsWith('https:');
   return {
     adapter: adapterFactory(db, hot, cache, now, userCodePepper(config)),
@@ -147,7 +146,7 @@ export function providerConfiguration({ config, db, hot, cache, keys, views, now
       // RFC 8628; sign-in in between goes through the same interaction routes
       deviceFlow: { enabled: true, charset: 'base-20', mask: '****-****', deviceInfo: deviceInfoWithoutReauthentication, ...views.device },
       clientCredentials: { enabled: true },
-      // OpenID Connect Core 5.5: individual claims, essential ones honoured (acr: re-authentication.ts)
+      // OpenID Connect Core 5.5: individual claims, essential ones honoured (acr: services/authentication.ts)
       claimsParameter: { enabled: true },
       // userinfo_signed_response_alg: UserInfo as a JWT signed with the server's keys
       jwtUserinfo: { enabled: true },
@@ -166,7 +165,7 @@ export function providerConfiguration({ config, db, hot, cache, keys, views, now
     // RFC 9700 §2.1.1: PKCE for every authorization code flow, S256 only, unless an
     // admin made a confidential client PKCE-optional (client-metadata.ts, pkceRequired).
     pkce: { required: (_ctx, client) => pkceRequired(client) },
-    // what an upstream sign-in can vouch for (re-authentication.ts)
+    // what an upstream sign-in can vouch for (services/authentication.ts)
     acrValues: [...ACR_VALUES],
     responseTypes: ['code'],
     // Only asymmetric algorithms: `client_secret` holds an argon2id hash, never

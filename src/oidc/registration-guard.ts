@@ -86,7 +86,7 @@ async function readJsonObject(ctx: Context): Promise<Record<string, unknown>> {
  * What Gatehouse does not offer, refused by name rather than dropped (an app
  * would otherwise believe it got it): pairwise subjects (sector_identifier_uri
  * would also be fetched from the server: an SSRF door) and encrypted ID
- * tokens, UserInfo or request objects (docs/CONFORMANCE.md, "Out of scope").
+ * tokens, UserInfo or request objects (docs/CONFORMANCE.md, "Design decisions").
  */
 function refuseUnsupported(body: Record<string, unknown>): void {
   const refuse = (what: string) => {

@@ -5,7 +5,7 @@ import type { Db } from '../storage/database.js';
 import type { HotStatements } from '../storage/hot-statements.js';
 import type { PayloadStore } from '../storage/oidc-payloads.js';
 import type { AdminDataCache } from '../services/admin-data-cache.js';
-import { jwtAccessTokenStands, personOf, revokeJwtAccessToken } from '../services/access-tokens.js';
+import { CODE_CLAIM, jwtAccessTokenStands, personOf, revokeJwtAccessToken } from '../services/access-tokens.js';
 import { codeClaim } from './code-reuse.js';
 import { SIGNING_ALGS } from '../common/protocol.js';
 import { adminApiOf } from '../services/apis.js';
@@ -95,7 +95,7 @@ export function structuredTokens(deps: StructuredTokenDeps): Middleware {
       ctx.body = { active: false };
       return;
     }
-    const { [GRANT_CLAIM]: _grant, [CREDENTIAL_CLAIM]: _credential, ...shown } = claims;
+    const { [GRANT_CLAIM]: _grant, [CREDENTIAL_CLAIM]: _credential, [CODE_CLAIM]: _code, ...shown } = claims;
     const jkt = (claims.cnf as { jkt?: unknown } | undefined)?.jkt;
     ctx.body = { active: true, ...shown, token_type: jkt ? 'DPoP' : 'Bearer' };
   }

@@ -66,6 +66,10 @@ export type AuthenticationOutcome =
   | { ok: true; authTime: number; acr: string; amr: string[] }
   | { ok: false; error: 'login_required' | 'unmet_authentication_requirements'; description: string };
 
+/** Whether a `prompt` parameter (a space-separated list; an array when repeated) asks for login. */
+export const promptsLogin = (prompt: unknown): boolean =>
+  [prompt ?? []].flat().flatMap((p) => String(p).split(/\s+/)).includes('login');
+
 /** Whether the app asked for a fresh authentication (which the upstream is then asked for too). */
 export const wantsReauthentication = (r: Pick<AuthenticationRequest, 'login' | 'maxAge'>) => r.login || r.maxAge !== undefined;
 

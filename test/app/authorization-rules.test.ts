@@ -279,6 +279,9 @@ describe.each(databaseKinds())('authorization rules on %s', (kind) => {
       await expect(oidc.refreshTokenGrant(rp, refreshed.refresh_token!, { resource: API })).rejects.toMatchObject({ error: 'invalid_grant' });
       // the other authorizations of the same person and app stand
       expect(await active(secondTokens.access_token)).toBe(true);
+      // the tag is Gatehouse's own: in the JWT, never repeated by introspection
+      expect(decodeJwt(secondTokens.access_token).gatehouse_code).toEqual(expect.any(String));
+      expect((await form(`${server.url}/token/introspection`, { token: secondTokens.access_token }, introspector)).body).not.toHaveProperty('gatehouse_code');
       expect((await oidc.refreshTokenGrant(rp, secondTokens.refresh_token!, { resource: API })).access_token).toBeTruthy();
       expect((await oidc.fetchUserInfo(rp, opaque.tokens.access_token, opaque.tokens.claims()!.sub)).sub).toBe(opaque.tokens.claims()!.sub);
     });
