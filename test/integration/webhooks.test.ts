@@ -156,6 +156,8 @@ describe.each(databaseKinds())('webhooks on %s', (kind: Kind) => {
     receiver.mode = 'ok';
     await receiver.listen();
     await eventually(async () => [b, c, d].every((t) => acknowledgedAbout(t).length > 0), 'the events of the outage', 45_000);
+    // the sender records an attempt after the receiver has answered: wait for the records too
+    await eventually(async () => (await Promise.all([b, c, d].map(deliveryAbout))).every(({ attempts }) => attempts.some((t) => t.status === 204)), 'the deliveries recorded', 10_000);
     const bAttempts = (await deliveryAbout(b)).attempts;
     expect(bAttempts[0].status).toBe(503);
     expect(bAttempts.at(-1)!.status).toBe(204);
