@@ -8,7 +8,7 @@ export const ROOT = resolve(import.meta.dirname, '..');
 const CLI = join(ROOT, 'bin', 'gatehouse.js');
 const baseEnv = () => ({ PATH: process.env.PATH, HOME: process.env.HOME });
 
-const freePort = () => new Promise((ok, fail) => {
+export const freePort = () => new Promise((ok, fail) => {
   const srv = createServer().on('error', fail);
   srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => ok(port)); });
 });

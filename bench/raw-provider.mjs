@@ -5,14 +5,16 @@
 // - a web client (authorization_code with PKCE, refresh_token with rotation, userinfo), whose
 //   sign-in is an interaction that finishes at once: no login page, no upstream, a new grant of
 //   what was asked.
+// With BENCH_POSTGRES_URL it is setup (p): the same, on a plain PostgreSQL adapter (bench/raw-pg-adapter.mjs).
 // env: PORT, BENCH_CLIENTS (JSON: { service: {id, secret}, web: {id, secret} }), BENCH_REDIRECT_URI,
-//      BENCH_JWT_API, BENCH_OPAQUE_API, BENCH_SCOPE
+//      BENCH_JWT_API, BENCH_OPAQUE_API, BENCH_SCOPE, BENCH_POSTGRES_URL (optional)
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:http';
 import { calculateJwkThumbprint } from 'jose';
 import Provider from 'oidc-provider';
+import { plainPostgresAdapter } from './raw-pg-adapter.mjs';
 
-const { PORT, BENCH_CLIENTS, BENCH_REDIRECT_URI, BENCH_JWT_API, BENCH_OPAQUE_API, BENCH_SCOPE } = process.env;
+const { PORT, BENCH_CLIENTS, BENCH_REDIRECT_URI, BENCH_JWT_API, BENCH_OPAQUE_API, BENCH_SCOPE, BENCH_POSTGRES_URL } = process.env;
 const clients = JSON.parse(BENCH_CLIENTS);
 const ACCOUNT = 'bench-account';
 
@@ -64,7 +66,7 @@ class MapAdapter {
 }
 
 const provider = new Provider(`http://127.0.0.1:${PORT}`, {
-  adapter: MapAdapter,
+  adapter: BENCH_POSTGRES_URL ? await plainPostgresAdapter(BENCH_POSTGRES_URL) : MapAdapter,
   jwks: { keys },
   clients: [{
     client_id: clients.service.id,

@@ -2,6 +2,8 @@
 // `npm run bench`: every hot flow of Gatehouse side by side with a raw oidc-provider doing the
 // same protocol work (bench/flows.mjs says what each flow is).
 //   (a) raw oidc-provider, in-memory adapter, plaintext secrets      (bench/raw-provider.mjs)
+//   (p) the same raw oidc-provider on a plain PostgreSQL adapter: one JSONB table, one query per
+//       find/upsert (bench/raw-pg-adapter.mjs), what a team would build itself: the fair anchor
 //   (b) Gatehouse on SQLite (temp file), argon2id-hashed secrets     (node dist/main.js)
 //   (c) Gatehouse on PostgreSQL (fresh database, dropped after)      (skipped if unreachable)
 //   (d) with --only …,d: Gatehouse with WORKERS=2 and REDIS_URL, on SQLite and PostgreSQL
@@ -13,6 +15,10 @@
 // interleaved rounds (a b c, a b c, ...) so that drift in machine speed hits every setup alike.
 // Medians are reported, and written with the machine, memory and start times to --out
 // (docs/bench/latest.json) and a chart beside it (latest.svg).
+// PostgreSQL: the bench starts its own server (bench/own-postgres.mjs: shared_buffers sized for the
+// run, pg_stat_statements), so every PostgreSQL setup also reports statements per request: every
+// statement the server executed for that setup's database during the load (BEGIN and COMMIT
+// included), divided by the requests. Each one is a round trip; nothing is pipelined.
 // Options (all optional):
 //   --flow a,b,…       flows to run (default all): client_credentials, introspection, refresh_token,
 //                      authorization_code, userinfo, sign-in
@@ -20,7 +26,7 @@
 //   --warmup <s>       load per setup and flow before measuring, discarded, seconds (default 3)
 //   --rounds <n>       measured rounds (default 3)
 //   --codes <n>        codes redeemed per setup and round in the authorization_code flow (default 2000)
-//   --only a,b,c,d     run only these setups (default a,b,c)
+//   --only a,p,b,c,d   run only these setups (default a,p,b,c)
 //   --seed-large       also run (B) and (C) on the large databases
 //   --redis            also run (b) with REDIS_URL set
 //   --log-level <lvl>  LOG_LEVEL of the Gatehouse servers (default warn)
@@ -33,7 +39,8 @@
 //   --compare-env K=V  extra environment for the --compare server only (repeatable): with --compare
 //                      dist/main.js, an A/B of one setting under the same conditions
 //   --out <file>       where the JSON goes (default docs/bench/latest.json; the SVG gets .svg)
-// Env: GATEHOUSE_BENCH_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/postgres),
+// Env: GATEHOUSE_BENCH_POSTGRES_URL (default: the bench's own server, or where it cannot start one
+//      (not root, no Debian binaries) postgresql://postgres@127.0.0.1:5432/postgres),
 //      GATEHOUSE_BENCH_REDIS_URL (default redis://127.0.0.1:6379).
 // CPU per request counts the server's whole process tree (a primary and its workers).
 // Exit code: 0 ok; 1 if a server failed to start, a check failed, or a load saw errors.
@@ -44,11 +51,14 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { connect } from 'node:net';
-import { ROOT, gatehouseCli, machineBusyMs, machineInfo, median, rssMb, startServer, treeCpuMs } from './lib.mjs';
+import { ROOT, freePort, gatehouseCli, machineBusyMs, machineInfo, median, rssMb, startServer, treeCpuMs } from './lib.mjs';
+import { ownPostgresUnavailable, startOwnPostgres, statementCounter } from './own-postgres.mjs';
 import { FLOWS, JWT_API, OPAQUE_API, REDIRECT_URI, SCOPE } from './flows.mjs';
 import { renderChart } from './chart.mjs';
 
-const PG_URL = process.env.GATEHOUSE_BENCH_POSTGRES_URL || 'postgresql://postgres@127.0.0.1:5432/postgres';
+let PG_URL = process.env.GATEHOUSE_BENCH_POSTGRES_URL || 'postgresql://postgres@127.0.0.1:5432/postgres';
+let ownPostgres; // the bench's own PostgreSQL server, when it started one
+let statements; // pg_stat_statements reader, when the server has it
 const REDIS_URL = process.env.GATEHOUSE_BENCH_REDIS_URL || 'redis://127.0.0.1:6379';
 const GITHUB = { id: 'bench-github-app', secret: randomBytes(20).toString('hex') };
 
@@ -59,7 +69,7 @@ const { values: opt } = parseArgs({
     warmup: { type: 'string', default: '3' },
     rounds: { type: 'string', default: '3' },
     codes: { type: 'string', default: '2000' },
-    only: { type: 'string', default: 'a,b,c' },
+    only: { type: 'string', default: 'a,p,b,c' },
     'seed-large': { type: 'boolean', default: false },
     redis: { type: 'boolean', default: false },
     'log-level': { type: 'string', default: 'warn' },
@@ -95,9 +105,14 @@ async function measure(flow, s) {
   const gone = () => s.exited && new Error(`${s.label}: the server exited during the run (${s.exited}):\n${s.logTail()}`);
   if (gone()) throw gone();
   await flow.round?.(s, CODES);
+  const counting = Boolean(s.pgDatabase && statements);
+  const statements0 = counting ? (await statements.read())[s.pgDatabase] ?? 0 : null;
+  const each0 = counting ? await statements.byStatement(s.pgDatabase) : null;
   const server0 = treeCpuMs(s.pid), standin0 = treeCpuMs(standin.pid), busy0 = machineBusyMs(), self0 = process.cpuUsage();
   const r = await flow.load(s, DURATION);
   if (gone()) throw gone();
+  const perReq = statements0 === null ? null : (((await statements.read())[s.pgDatabase] ?? 0) - statements0) / r.total;
+  const breakdown = counting ? statementBreakdown(each0, await statements.byStatement(s.pgDatabase), r.total) : undefined;
   const serverMs = treeCpuMs(s.pid) - server0;
   const standinMs = treeCpuMs(standin.pid) - standin0;
   const self = process.cpuUsage(self0);
@@ -105,12 +120,19 @@ async function measure(flow, s) {
   const otherMs = machineBusyMs() - busy0 - serverMs - selfMs - standinMs;
   if (r.bad) failed = true;
   const core = (ms) => Math.round((100 * ms) / (r.seconds * 1000)); // % of one core
-  const m = { rps: r.total / r.seconds, p50: r.p50, p99: r.p99, bad: r.bad, usPerReq: (1000 * serverMs) / r.total, other: core(otherMs), rssMb: rssMb(s.pid) };
+  const m = { rps: r.total / r.seconds, p50: r.p50, p99: r.p99, bad: r.bad, usPerReq: (1000 * serverMs) / r.total, other: core(otherMs), rssMb: rssMb(s.pid), ...(perReq !== null && { statements: perReq, breakdown }) };
   say(`  ${s.label.padEnd(34)} ${m.rps.toFixed(0).padStart(5)} ${flow.unit ?? 'req'}/s  p50 ${m.p50} ms  p99 ${m.p99} ms  ` +
     `server ${core(serverMs)}% of a core, ${m.usPerReq.toFixed(0)} µs CPU each; load ${core(selfMs)}%` +
     `${standinMs > 50 ? `, GitHub stand-in ${core(standinMs)}%` : ''}, other ${core(otherMs)}%; RSS ${m.rssMb.total} MB` +
+    (perReq !== null ? `; ${perReq.toFixed(1)} statements each` : '') +
     (r.bad ? `  ERRORS: ${r.badDetail}` : ''));
   return m;
+}
+
+/** Each statement's calls per request during one load, most frequent first (those of at least 0.05 a request). */
+function statementBreakdown(before, after, requests) {
+  return [...after].map(([query, calls]) => ({ perRequest: (calls - (before.get(query) ?? 0)) / requests, query: query.replace(/\s+/g, ' ').slice(0, 160) }))
+    .filter((x) => x.perRequest >= 0.05).sort((x, y) => y.perRequest - x.perRequest);
 }
 
 /** Creates the bench APIs and clients with the real CLI; secrets are stored argon2id-hashed. */
@@ -139,7 +161,30 @@ async function startGatehouse(key, label, name, databaseUrl, clients, { script =
     ...extra,
   });
   const server = await startServer({ ...serverOpts, name, script, readyPath: '/readyz', envFor: env });
-  servers.push(Object.assign(server, { key, label, clients, databaseUrl, envFor: env, idleMb: rssMb(server.pid) }));
+  servers.push(Object.assign(server, { key, label, clients, databaseUrl, pgDatabase: pgDatabaseOf(databaseUrl), envFor: env, idleMb: rssMb(server.pid) }));
+}
+
+/** The PostgreSQL database a URL names, or null for SQLite. */
+function pgDatabaseOf(databaseUrl) {
+  return databaseUrl.startsWith('postgres') ? new URL(databaseUrl).pathname.slice(1) : null;
+}
+
+/**
+ * PostgreSQL for the run: the bench's own server where it can start one (sized, and counting
+ * statements), unless GATEHOUSE_BENCH_POSTGRES_URL names another.
+ */
+async function preparePostgres() {
+  if (!['c', 'p', 'd'].some((k) => only.has(k)) && !opt['seed-large']) return;
+  if (!process.env.GATEHOUSE_BENCH_POSTGRES_URL) {
+    const why = ownPostgresUnavailable();
+    if (why) say(`PostgreSQL: the machine's shared server at ${PG_URL} (the bench cannot start its own: ${why}); statements are not counted`);
+    else {
+      ownPostgres = startOwnPostgres({ port: await freePort(), sharedBuffers: opt['seed-large'] ? '4GB' : '1GB' });
+      PG_URL = ownPostgres.url;
+      say(`PostgreSQL: the bench's own server at ${PG_URL}, shared_buffers=${ownPostgres.sharedBuffers}, pg_stat_statements on`);
+    }
+  }
+  statements = await statementCounter(PG_URL).catch(() => null);
 }
 
 /** Whether Redis answers at REDIS_URL (says why not). */
@@ -153,12 +198,12 @@ function redisReachable() {
 }
 
 /** A fresh database on the PostgreSQL server, or null (with a line saying why) when it is unreachable. */
-async function createPgDatabase() {
+async function createPgDatabase(setup = '(c)') {
   const admin = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
   try {
     await admin.connect();
   } catch (err) {
-    say(`(c) skipped: PostgreSQL at ${PG_URL} is unreachable (${err.message})`);
+    say(`${setup} skipped: PostgreSQL at ${PG_URL} is unreachable (${err.message})`);
     return null;
   }
   const name = `gatehouse_bench_${randomBytes(6).toString('hex')}`;
@@ -186,13 +231,21 @@ async function seedLarge(databaseUrl) {
 }
 
 async function startAll() {
+  // ids and secrets shaped like the CLI's (12 and 32 random bytes), so requests are the same size
+  const pair = () => ({ id: randomBytes(12).toString('base64url'), secret: randomBytes(32).toString('base64url') });
+  const rawEnv = (clients) => ({ BENCH_CLIENTS: JSON.stringify(clients), BENCH_REDIRECT_URI: REDIRECT_URI, BENCH_JWT_API: JWT_API, BENCH_OPAQUE_API: OPAQUE_API, BENCH_SCOPE: SCOPE });
   if (only.has('a')) {
-    // ids and secrets shaped like the CLI's (12 and 32 random bytes), so requests are the same size
-    const pair = () => ({ id: randomBytes(12).toString('base64url'), secret: randomBytes(32).toString('base64url') });
     const clients = { service: pair(), web: pair() };
-    const env = () => ({ BENCH_CLIENTS: JSON.stringify(clients), BENCH_REDIRECT_URI: REDIRECT_URI, BENCH_JWT_API: JWT_API, BENCH_OPAQUE_API: OPAQUE_API, BENCH_SCOPE: SCOPE });
-    const server = await startServer({ ...serverOpts, name: 'raw', script: join(ROOT, 'bench', 'raw-provider.mjs'), readyPath: '/.well-known/openid-configuration', envFor: env });
+    const server = await startServer({ ...serverOpts, name: 'raw', script: join(ROOT, 'bench', 'raw-provider.mjs'), readyPath: '/.well-known/openid-configuration', envFor: () => rawEnv(clients) });
     servers.push(Object.assign(server, { key: 'a', label: '(a) raw oidc-provider, memory', clients, idleMb: rssMb(server.pid) }));
+  }
+  if (only.has('p')) {
+    const url = await createPgDatabase('(p)');
+    if (url) {
+      const clients = { service: pair(), web: pair() };
+      const server = await startServer({ ...serverOpts, name: 'raw-postgresql', script: join(ROOT, 'bench', 'raw-provider.mjs'), readyPath: '/.well-known/openid-configuration', envFor: () => ({ ...rawEnv(clients), BENCH_POSTGRES_URL: url }) });
+      servers.push(Object.assign(server, { key: 'p', label: '(p) raw oidc-provider, PostgreSQL', clients, pgDatabase: pgDatabaseOf(url), idleMb: rssMb(server.pid) }));
+    }
   }
   const sqlite = (name) => `file:${join(tmp, `${name}.db`)}`;
   if (only.has('b')) {
@@ -283,27 +336,40 @@ async function runFlow(flow) {
   // request, which other load on the machine disturbs less than req/s.
   const sum = Object.fromEntries(servers.map((s) => {
     const ms = results[s.key];
-    const med = Object.fromEntries(['rps', 'p50', 'p99', 'usPerReq'].map((k) => [k, median(ms.map((m) => m[k]))]));
+    const med = Object.fromEntries(['rps', 'p50', 'p99', 'usPerReq', 'statements'].filter((k) => ms[0][k] !== undefined).map((k) => [k, median(ms.map((m) => m[k]))]));
     return [s.key, { label: s.label, bad: ms.reduce((n, m) => n + m.bad, 0), best: Math.max(...ms.map((m) => m.rps)), ...med, rssMb: Math.max(...ms.map((m) => m.rssMb.perProcess)) }];
   }));
   say(`medians over ${ROUNDS} round(s):`);
-  say(`${'setup'.padEnd(34)}  ${'per s'.padStart(6)}  best  p50 ms  p99 ms  errors  µs CPU each  vs (a)  CPU (a)/x`);
+  say(`${'setup'.padEnd(34)}  ${'per s'.padStart(6)}  best  p50 ms  p99 ms  errors  µs CPU each  statements each  vs (a)  vs (p)  CPU (a)/x`);
+  const vs = (x, anchor) => (anchor ? (x.rps / anchor.rps).toFixed(2) : '-');
   for (const s of Object.values(sum)) {
-    const vsA = (x) => (sum.a ? x.toFixed(2) : '-');
     say(`${s.label.padEnd(34)}  ${s.rps.toFixed(0).padStart(6)}  ${s.best.toFixed(0).padStart(4)}  ${String(s.p50).padStart(6)}  ${String(s.p99).padStart(6)}  ` +
-      `${String(s.bad).padStart(6)}  ${s.usPerReq.toFixed(0).padStart(11)}  ${vsA(s.rps / sum.a?.rps).padStart(6)}  ${vsA(sum.a?.usPerReq / s.usPerReq).padStart(9)}`);
+      `${String(s.bad).padStart(6)}  ${s.usPerReq.toFixed(0).padStart(11)}  ${(s.statements === undefined ? '-' : s.statements.toFixed(1)).padStart(15)}  ` +
+      `${vs(s, sum.a).padStart(6)}  ${vs(s, sum.p).padStart(6)}  ${(sum.a ? (sum.a.usPerReq / s.usPerReq).toFixed(2) : '-').padStart(9)}`);
   }
+  for (const s of servers) {
+    const last = results[s.key].at(-1);
+    if (!last.breakdown) continue;
+    say(`statements per request, ${s.label} (last round):`);
+    for (const x of last.breakdown) say(`  ${x.perRequest.toFixed(2).padStart(5)}  ${x.query}`);
+    sum[s.key].statementBreakdown = last.breakdown;
+  }
+  // every setup against each anchor; goals as flows.mjs sets them ('c/p': (c) against (p), …)
   const ratios = {};
-  for (const [key, goal] of Object.entries(flow.goals)) {
-    if (!sum.a || !sum[key]) continue;
-    ratios[key] = sum[key].rps / sum.a.rps;
-    say(`${key}/a = ${ratios[key].toFixed(2)} (goal >= ${goal}: ${ratios[key] >= goal ? 'met' : 'NOT met'})`);
+  for (const key of Object.keys(sum)) {
+    for (const anchor of ['a', 'p']) {
+      if (key === anchor || !sum[anchor] || (anchor === 'p' && key === 'a')) continue;
+      ratios[`${key}/${anchor}`] = sum[key].rps / sum[anchor].rps;
+    }
+  }
+  for (const [pair, goal] of Object.entries(flow.goals)) {
+    if (ratios[pair] === undefined) continue;
+    say(`${pair} = ${ratios[pair].toFixed(2)} (goal >= ${goal}: ${ratios[pair] >= goal ? 'met' : 'NOT met'})`);
   }
   // the large databases against the small: latency should not grow with the number of rows
   for (const [large, small] of [['B', 'b'], ['C', 'c']]) {
     if (!sum[large] || !sum[small]) continue;
     const p50 = sum[large].p50 / Math.max(sum[small].p50, 1);
-    ratios[large] = sum[large].rps / sum.a.rps;
     say(`${large}/${small}: median latency ${p50.toFixed(2)}x (goal <= 1.2), req/s ${(sum[large].rps / sum[small].rps).toFixed(2)}x`);
   }
   for (const [d, base] of [['d', 'b'], ['d-pg', 'c']]) {
@@ -325,6 +391,7 @@ async function main() {
     `(authorization_code: ${CODES} codes a round); Gatehouse LOG_LEVEL=${opt['log-level']}`);
 
   standin = await startServer({ ...serverOpts, name: 'github-standin', script: join(ROOT, 'bench', 'github-standin.mjs'), readyPath: '/api/v3/', readyStatus: 401, envFor: () => ({ GITHUB_CLIENT_ID: GITHUB.id, GITHUB_CLIENT_SECRET: GITHUB.secret }) });
+  await preparePostgres();
   await startAll();
   say('\nstart to ready (spawn until the readiness URL answers) and resident memory after start:');
   for (const s of servers) say(`  ${s.label.padEnd(34)} ${s.readyMs.toFixed(0).padStart(5)} ms  ${s.idleMb.total} MB`);
@@ -369,7 +436,9 @@ function cleanup() {
   cleaning ??= (async () => {
     await Promise.all([...servers, ...(standin ? [standin] : [])].map((s) => s.stop()));
     for (const child of children) child.kill('SIGKILL');
-    await dropPgDatabases().catch((err) => process.stderr.write(`could not drop the bench databases: ${err.message}\n`));
+    await statements?.end().catch(() => {});
+    if (ownPostgres) ownPostgres.stop();
+    else await dropPgDatabases().catch((err) => process.stderr.write(`could not drop the bench databases: ${err.message}\n`));
     rmSync(tmp, { recursive: true, force: true });
   })();
   return cleaning;
