@@ -24,6 +24,7 @@ import { PayloadStore, purgeExpiredPayloads } from './storage/oidc-payloads.js';
 import { DatabaseOutage, OUTAGE_RETRY_AFTER } from './oidc/database-outage.js';
 import { Metrics } from './metrics.js';
 import { createLimits, type Limits } from './limits/index.js';
+import { requestScope } from './oidc/request-scope.js';
 import { createProvider } from './oidc/provider.js';
 import { registrationGuard } from './oidc/registration-guard.js';
 import { issuerGate } from './oidc/issuer-urls.js';
@@ -173,6 +174,8 @@ export async function createApp({
     // outside the outage's rewrite, so it logs the 503 that goes out, not the error inside
     if (logger.isLevelEnabled('info')) provider.use(requestLog(logger));
     provider.use(outage.middleware());
+    // inside the outage's rewrite: a failed deferred write answers 503
+    provider.use(requestScope(database.hot, '/token')); // oidc-provider's default route, at the host's root
     const issuerPathMetadata = authorizationServerMetadata(config.issuer);
     if (issuerPathMetadata) provider.use(issuerPathMetadata);
     provider.use(issuerGate(config.issuer, config.keyPublishLeadSeconds));

@@ -4,6 +4,7 @@ import type { PrismaClient as SqliteClient } from '../generated/sqlite/client.js
 import type { Config, DatabaseKind } from '../config.js';
 import { translated } from './errors.js';
 import { postgresHotStatements, SQLITE_SYNCHRONOUS, sqliteHotStatements, type HotStatements } from './hot-statements.js';
+import { requestScoped } from './request-reads.js';
 
 /**
  * Both generated clients expose the same model API; the SQLite one's type stands
@@ -30,7 +31,7 @@ export async function ping(db: Db): Promise<void> {
 export interface Database {
   kind: DatabaseKind;
   prisma: Db;
-  /** the statements of the request hot path, without Prisma (hot-statements.ts) */
+  /** the statements of the request hot path, without Prisma (hot-statements.ts), request-scoped (request-reads.ts) */
   hot: HotStatements;
   close(): Promise<void>;
 }
@@ -60,7 +61,7 @@ export async function openDatabase(
     // 5 s busy timeout: the CLI and the server may write at the same time.
     const prisma = new PrismaClient({ adapter: new PrismaBetterSQLite3({ url: `file:${path}`, timeout: 5000 }) });
     await prisma.$executeRawUnsafe(`PRAGMA synchronous = ${SQLITE_SYNCHRONOUS}`);
-    const hot = await sqliteHotStatements(path);
+    const hot = requestScoped(await sqliteHotStatements(path));
     return {
       kind: database.kind,
       prisma,
@@ -84,7 +85,7 @@ export async function openDatabase(
   return {
     kind: database.kind,
     prisma,
-    hot: postgresHotStatements(pool),
+    hot: requestScoped(postgresHotStatements(pool)),
     async close() {
       await prisma.$disconnect();
       await pool.end();

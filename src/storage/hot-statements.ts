@@ -33,12 +33,30 @@ export interface PayloadWrite {
   expiresAt: Date | null;
 }
 
+/**
+ * Rows found by (type, id), with what oidc-provider asks for next about them,
+ * read in the same statement: the grant each names (`grantId`), the session a
+ * session-bound one is bound to (`sessionUid`), and the enabled account of each
+ * (`accountId`). `asked` lists what was looked for, found or not.
+ */
+export interface PayloadsAhead {
+  rows: PayloadRow[];
+  grants: PayloadRow[];
+  sessions: (PayloadRow & { uid: string })[];
+  accounts: AccountRecord[];
+  asked: { grantIds: string[]; sessionUids: string[]; accountIds: string[] };
+}
+
 export interface HotStatements {
   /** rows whose type is one of `types` and whose id is one of `ids` */
   findPayloads(types: string[], ids: string[]): Promise<PayloadRow[]>;
+  /** the same rows, and with them what they name (see PayloadsAhead): one statement */
+  findPayloadsAhead(types: string[], ids: string[]): Promise<PayloadsAhead>;
   findPayloadBy(type: string, column: 'uid' | 'userCode', value: string): Promise<PayloadRow | null>;
   /** insert, or replace the row with the same (type, id) */
   savePayload(row: PayloadWrite): Promise<void>;
+  /** savePayload for several rows (distinct (type, id)), in one statement: all or none */
+  savePayloads(rows: PayloadWrite[]): Promise<void>;
   /**
    * inserts the row unless a live one (unexpired at `now`) has its (type, id);
    * whether this call wrote it. Atomic: of racing calls, on any number of
@@ -71,6 +89,53 @@ async function unavailableOnFailure<T>(run: () => T | Promise<T>): Promise<T> {
 }
 
 const marks = (n: number) => Array.from({ length: n }, () => '?').join(', ');
+
+/** One row of a read-ahead statement: `kind` says which part of PayloadsAhead it is. */
+interface AheadRow {
+  kind: 'row' | 'grant' | 'session' | 'account';
+  row: PayloadRow;
+  grantId: string | null;
+  accountId: string | null;
+  /** a session's uid; for a row, the session it is bound to */
+  uid: string | null;
+}
+
+function assembleAhead(found: AheadRow[]): PayloadsAhead {
+  const ahead: PayloadsAhead = { rows: [], grants: [], sessions: [], accounts: [], asked: { grantIds: [], sessionUids: [], accountIds: [] } };
+  for (const r of found) {
+    if (r.kind === 'row') {
+      ahead.rows.push(r.row);
+      if (r.grantId) ahead.asked.grantIds.push(r.grantId);
+      if (r.accountId) ahead.asked.accountIds.push(r.accountId);
+      if (r.uid) ahead.asked.sessionUids.push(r.uid);
+    } else if (r.kind === 'grant') ahead.grants.push(r.row);
+    else if (r.kind === 'session') ahead.sessions.push({ ...r.row, uid: r.uid! });
+    else {
+      const a = r.row.payload as Omit<AccountRecord, 'id'>;
+      ahead.accounts.push({ id: r.row.id, email: a.email, emailVerified: a.emailVerified, name: a.name, username: a.username, picture: a.picture });
+    }
+  }
+  return ahead;
+}
+
+/**
+ * The read-ahead statement, for both databases: the rows asked for (t), the
+ * grants they name, the sessions the session-bound ones are bound to
+ * (oidc-provider checks those only when `expiresWithSession`), and their
+ * enabled accounts, with an account's claims as a JSON payload.
+ */
+function aheadSql(d: { table: string; where: string; col: (name: string) => string; times: (alias: string) => string; boundSession: (alias: string) => string; account: string }): string {
+  const c = d.col;
+  const bound = d.boundSession('t');
+  return `WITH t AS (SELECT type, id, payload, ${c('expiresAt')}, ${c('consumedAt')}, ${c('grantId')}, ${c('accountId')} FROM ${d.table} WHERE ${d.where})
+    SELECT 'row' AS kind, t.type, t.id, t.payload, ${d.times('t')}, t.${c('grantId')} AS "grantId", t.${c('accountId')} AS "accountId", ${bound} AS uid FROM t
+    UNION ALL SELECT 'grant', g.type, g.id, g.payload, ${d.times('g')}, NULL, NULL, NULL FROM ${d.table} g
+      WHERE g.type = 'Grant' AND g.id IN (SELECT ${c('grantId')} FROM t WHERE ${c('grantId')} IS NOT NULL)
+    UNION ALL SELECT 'session', s.type, s.id, s.payload, ${d.times('s')}, NULL, NULL, s.uid FROM ${d.table} s
+      WHERE s.type = 'Session' AND s.uid IN (SELECT ${bound} FROM t)
+    UNION ALL SELECT 'account', NULL, a.id, ${d.account}, NULL, NULL, NULL, NULL, NULL FROM ${c('Account')} a
+      WHERE a.id IN (SELECT ${c('accountId')} FROM t WHERE ${c('accountId')} IS NOT NULL) AND a.${c('disabledAt')} IS NULL`;
+}
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -135,6 +200,18 @@ export async function sqliteHotStatements(path: string): Promise<HotStatements> 
       const sql = `SELECT ${payloadColumns} FROM OidcPayload WHERE type IN (${marks(types.length)}) AND id IN (${marks(ids.length)})`;
       return (await run(() => statement(sql).all(...types, ...ids) as SqlitePayload[])).map(fromSqlite);
     },
+    async findPayloadsAhead(types, ids) {
+      const sql = aheadSql({
+        table: 'OidcPayload', where: `type IN (${marks(types.length)}) AND id IN (${marks(ids.length)})`, col: (name) => name,
+        times: (t) => `${t}.expiresAt AS expiresAt, ${t}.consumedAt AS consumedAt`, // JSON true is 1 to json_extract
+        boundSession: (t) => `CASE WHEN json_extract(${t}.payload, '$.expiresWithSession') = 1 THEN json_extract(${t}.payload, '$.sessionUid') END`,
+        account: "json_object('email', a.email, 'emailVerified', json(CASE a.emailVerified WHEN 1 THEN 'true' ELSE 'false' END), 'name', a.name, 'username', a.username, 'picture', a.picture)",
+      });
+      type Found = SqlitePayload & { kind: AheadRow['kind']; grantId: string | null; accountId: string | null; uid: string | number | null };
+      const found = await run(() => statement(sql).all(...types, ...ids) as Found[]);
+      // json_extract gives SQLite's true as 1: a session uid is text, anything else is no uid
+      return assembleAhead(found.map((r) => ({ kind: r.kind, row: fromSqlite(r), grantId: r.grantId, accountId: r.accountId, uid: typeof r.uid === 'string' ? r.uid : null })));
+    },
     async findPayloadBy(type, column, value) {
       const sql = `SELECT ${payloadColumns} FROM OidcPayload WHERE type = ? AND ${column === 'uid' ? 'uid' : 'userCode'} = ? LIMIT 1`;
       const row = await run(() => statement(sql).get(type, value) as SqlitePayload | undefined);
@@ -145,6 +222,14 @@ export async function sqliteHotStatements(path: string): Promise<HotStatements> 
         ON CONFLICT (type, id) DO UPDATE SET payload = excluded.payload, grantId = excluded.grantId, accountId = excluded.accountId, userCode = excluded.userCode,
         uid = excluded.uid, expiresAt = excluded.expiresAt`;
       await run(() => statement(sql).run(r.type, r.id, JSON.stringify(r.payload), r.grantId, r.accountId, r.userCode, r.uid, sqliteTime(r.expiresAt)));
+    },
+    async savePayloads(rows) {
+      if (!rows.length) return;
+      const sql = `INSERT INTO OidcPayload (type, id, payload, grantId, accountId, userCode, uid, expiresAt) VALUES ${rows.map(() => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}
+        ON CONFLICT (type, id) DO UPDATE SET payload = excluded.payload, grantId = excluded.grantId, accountId = excluded.accountId, userCode = excluded.userCode,
+        uid = excluded.uid, expiresAt = excluded.expiresAt`;
+      const args = rows.flatMap((r) => [r.type, r.id, JSON.stringify(r.payload), r.grantId, r.accountId, r.userCode, r.uid, sqliteTime(r.expiresAt)]);
+      await run(() => statement(sql).run(...args));
     },
     async insertPayloadIfAbsent(r, now) {
       // an expired row the purge has not reached yet counts as absent: it is replaced
@@ -209,6 +294,17 @@ export function postgresHotStatements(pool: pg.Pool): HotStatements {
       const { rows } = await query<Row>('payloads', `${select} WHERE type = ANY($1::text[]) AND id = ANY($2::text[])`, [types, ids]);
       return rows.map(fromRow);
     },
+    async findPayloadsAhead(types, ids) {
+      const sql = aheadSql({
+        table: '"OidcPayload"', where: 'type = ANY($1::text[]) AND id = ANY($2::text[])', col: (name) => `"${name}"`,
+        times: (t) => `(extract(epoch from ${t}."expiresAt" AT TIME ZONE 'UTC') * 1000)::float8 AS expires, (extract(epoch from ${t}."consumedAt" AT TIME ZONE 'UTC') * 1000)::float8 AS consumed`,
+        boundSession: (t) => `CASE WHEN ${t}.payload->>'expiresWithSession' = 'true' THEN ${t}.payload->>'sessionUid' END`,
+        account: `jsonb_build_object('email', a.email, 'emailVerified', a."emailVerified", 'name', a.name, 'username', a.username, 'picture', a.picture)`,
+      });
+      type Found = Row & { kind: AheadRow['kind']; grantId: string | null; accountId: string | null; uid: string | null };
+      const { rows } = await query<Found>('payloads-ahead', sql, [types, ids]);
+      return assembleAhead(rows.map((r) => ({ kind: r.kind, row: fromRow(r), grantId: r.grantId, accountId: r.accountId, uid: r.uid })));
+    },
     async findPayloadBy(type, column, value) {
       const name = column === 'uid' ? 'payload-by-uid' : 'payload-by-user-code';
       const { rows } = await query<Row>(name, `${select} WHERE type = $1 AND "${column === 'uid' ? 'uid' : 'userCode'}" = $2 LIMIT 1`, [type, value]);
@@ -218,6 +314,16 @@ export function postgresHotStatements(pool: pg.Pool): HotStatements {
       await query('save-payload', `INSERT INTO "OidcPayload" (type, id, payload, "grantId", "accountId", "userCode", uid, "expiresAt") VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8::timestamp)
         ON CONFLICT (type, id) DO UPDATE SET payload = excluded.payload, "grantId" = excluded."grantId", "accountId" = excluded."accountId", "userCode" = excluded."userCode",
         uid = excluded.uid, "expiresAt" = excluded."expiresAt"`, [r.type, r.id, JSON.stringify(r.payload), r.grantId, r.accountId, r.userCode, r.uid, utc(r.expiresAt)]);
+    },
+    async savePayloads(rows) {
+      if (!rows.length) return;
+      // one prepared statement for any number of rows: a column per array
+      const column = <K extends keyof PayloadWrite>(k: K) => rows.map((r) => r[k]);
+      await query('save-payloads', `INSERT INTO "OidcPayload" (type, id, payload, "grantId", "accountId", "userCode", uid, "expiresAt")
+        SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamp[])
+        ON CONFLICT (type, id) DO UPDATE SET payload = excluded.payload, "grantId" = excluded."grantId", "accountId" = excluded."accountId", "userCode" = excluded."userCode",
+        uid = excluded.uid, "expiresAt" = excluded."expiresAt"`,
+      [column('type'), column('id'), rows.map((r) => JSON.stringify(r.payload)), column('grantId'), column('accountId'), column('userCode'), column('uid'), rows.map((r) => utc(r.expiresAt))]);
     },
     async insertPayloadIfAbsent(r, now) {
       // an expired row the purge has not reached yet counts as absent: it is replaced

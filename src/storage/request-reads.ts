@@ -1,0 +1,134 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { AccountRecord } from './accounts.js';
+import type { HotStatements, PayloadRow, PayloadWrite } from './hot-statements.js';
+
+/**
+ * Fewer round trips per request, with nothing shared between requests.
+ *
+ * Read-ahead: a lookup of artifacts by value (a token, a code) also reads, in
+ * the same statement, the grant each names, the session a session-bound one is
+ * bound to, and its account (`findPayloadsAhead`), because oidc-provider asks
+ * for those next. They are kept for the rest of that request only, so what
+ * another request or node revokes is seen by the next request, as before; a
+ * write or delete in the request drops what it touches. Only those related rows
+ * are answered from the scope: a lookup of anything else always reads the
+ * database (the refresh grace polls for another request's row that way).
+ *
+ * Deferred writes: inside `deferringWrites`, upserts are collected (and found
+ * by lookups of the same request) and written by `flushWrites` in one
+ * statement: a refresh rotation's new refresh token, access token and grace
+ * answer are one INSERT. The caller flushes before the answer goes out, so no
+ * token is answered that is not stored. Atomic statements (consume, insert if
+ * absent) are never deferred.
+ *
+ * Outside a request scope (the CLI, maintenance, timers after a request ended)
+ * every call goes straight to the statements.
+ */
+
+interface Scope {
+  /** related rows read ahead: `${type}\0${key}` and `Session\0uid\0${uid}` -> row, or null when absent */
+  rows: Map<string, PayloadRow | null>;
+  accounts: Map<string, AccountRecord | null>;
+  /** upserts waiting for flushWrites, by `${type}\0${key}` */
+  pending: Map<string, PayloadWrite> | null;
+  /** the request has ended: its scope answers nothing more */
+  closed: boolean;
+}
+
+const scopes = new AsyncLocalStorage<Scope>();
+const rowKey = (type: string, id: string) => `${type}\0${id}`;
+const uidKey = (type: string, uid: string) => `${type}\0uid\0${uid}`;
+const live = () => {
+  const scope = scopes.getStore();
+  return scope && !scope.closed ? scope : undefined;
+};
+
+/** Runs one request's work with its own read-ahead scope, closed when `fn` settles. */
+export async function inRequestScope<T>(fn: () => Promise<T>): Promise<T> {
+  const scope: Scope = { rows: new Map(), accounts: new Map(), pending: null, closed: false };
+  try {
+    return await scopes.run(scope, fn);
+  } finally {
+    scope.closed = true;
+  }
+}
+
+/** From here on in this request, upserts wait for `flushWrites`. */
+export function deferWrites(): void {
+  const scope = live();
+  if (scope) scope.pending ??= new Map();
+}
+
+/** Writes what this request deferred, in one statement. Throws what the database throws. */
+export async function flushWrites(hot: Pick<HotStatements, 'savePayloads'>): Promise<void> {
+  const scope = live();
+  const rows = scope?.pending ? [...scope.pending.values()] : [];
+  if (scope) scope.pending = null;
+  await hot.savePayloads(rows);
+}
+
+const asRow = (w: PayloadWrite): PayloadRow => ({ type: w.type, id: w.id, payload: w.payload, expiresAt: w.expiresAt, consumedAt: null });
+
+/** `hot`, with the request scope's read-ahead and deferred writes. */
+export function requestScoped(hot: HotStatements): HotStatements {
+  /** What a write or delete of (type, id) makes stale in the scope. */
+  const forget = (scope: Scope, type: string, id?: string) => {
+    if (id !== undefined) scope.rows.delete(rowKey(type, id));
+    else for (const k of scope.rows.keys()) if (k.startsWith(`${type}\0`)) scope.rows.delete(k);
+    // a session's uid entry cannot be told from its key: drop them all
+    if (type === 'Session') for (const k of scope.rows.keys()) if (k.startsWith('Session\0uid\0')) scope.rows.delete(k);
+  };
+  return {
+    ...hot,
+    async findPayloads(types, ids) {
+      const scope = live();
+      if (!scope) return hot.findPayloads(types, ids);
+      const keys = types.flatMap((t) => ids.map((id) => rowKey(t, id)));
+      // a grant read ahead earlier in the request
+      if (keys.every((k) => scope.rows.has(k))) return keys.map((k) => scope.rows.get(k)).filter((r) => r != null);
+      const pending = scope.pending ? keys.map((k) => scope.pending!.get(k)).filter((w) => w !== undefined) : [];
+      const ahead = await hot.findPayloadsAhead(types, ids);
+      for (const g of ahead.asked.grantIds) scope.rows.set(rowKey('Grant', g), ahead.grants.find((r) => r.id === g) ?? null);
+      for (const uid of ahead.asked.sessionUids) scope.rows.set(uidKey('Session', uid), ahead.sessions.find((r) => r.uid === uid) ?? null);
+      for (const a of ahead.asked.accountIds) scope.accounts.set(a, ahead.accounts.find((r) => r.id === a) ?? null);
+      // what this request wrote and has not flushed is newer than the database
+      return [...ahead.rows.filter((r) => !pending.some((w) => w.type === r.type && w.id === r.id)), ...pending.map(asRow)];
+    },
+    async findPayloadBy(type, column, value) {
+      const scope = live();
+      const known = column === 'uid' ? scope?.rows.get(uidKey(type, value)) : undefined;
+      return known !== undefined ? known : hot.findPayloadBy(type, column, value);
+    },
+    async savePayload(row) {
+      const scope = live();
+      if (scope) forget(scope, row.type, row.id);
+      if (scope?.pending) scope.pending.set(rowKey(row.type, row.id), row);
+      else await hot.savePayload(row);
+    },
+    async consumePayload(type, id, at) {
+      const scope = live();
+      if (scope) forget(scope, type, id);
+      return hot.consumePayload(type, id, at);
+    },
+    async deletePayload(type, id) {
+      const scope = live();
+      if (scope) {
+        forget(scope, type, id);
+        scope.pending?.delete(rowKey(type, id));
+      }
+      await hot.deletePayload(type, id);
+    },
+    async deletePayloadsOfGrant(type, grantId) {
+      const scope = live();
+      if (scope) {
+        forget(scope, type);
+        for (const [k, w] of scope.pending ?? []) if (w.type === type && w.grantId === grantId) scope.pending!.delete(k);
+      }
+      await hot.deletePayloadsOfGrant(type, grantId);
+    },
+    async findAccount(id) {
+      const known = live()?.accounts.get(id);
+      return known !== undefined ? known : hot.findAccount(id);
+    },
+  };
+}
