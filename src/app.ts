@@ -190,7 +190,7 @@ export async function createApp({
       brand.serve,
       health,
       interactionRoutes({
-        provider, db, cache, upstreams, issuer: config.issuer, linkVerifiedEmails: config.linkVerifiedEmails, logger, metrics,
+        provider, db, hot: database.hot, cache, upstreams, issuer: config.issuer, linkVerifiedEmails: config.linkVerifiedEmails, logger, metrics,
       }).routes(),
       accountPageRoutes({ provider, db, cache, upstreams, issuer: config.issuer, logger }).routes(),
       adminRoutes({

@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import { errors, type default as Provider } from 'oidc-provider';
 import type { Context } from 'koa';
 import type { Logger } from 'pino';
+import type { HotStatements } from '../storage/hot-statements.js';
 import type { Db } from '../storage/database.js';
 import type { AdminDataCache } from '../services/admin-data-cache.js';
 import type { Upstream } from '../federation/index.js';
@@ -21,6 +22,8 @@ import { appInfo } from './app-info.js';
 export interface InteractionDeps {
   provider: Provider;
   db: Db;
+  /** the statements of the hot path: a returning person's sign-in needs no Prisma query */
+  hot: HotStatements;
   cache: AdminDataCache;
   upstreams: Map<string, Upstream>;
   issuer: string;

@@ -2,7 +2,7 @@ import type Router from '@koa/router';
 import * as oauth from 'openid-client';
 import type { Context } from 'koa';
 import { AccountDisabledError, signInWith, type SignInResult } from '../services/accounts.js';
-import { recordAuditQuietly } from '../services/audit.js';
+import { recordAuditHot, recordAuditQuietly } from '../services/audit.js';
 import { UpstreamError, type Reauthentication, type Upstream } from '../federation/index.js';
 import { authenticationOutcome, essentialAcr, namedSubject, promptsLogin, wantsReauthentication, type AuthenticationRequest } from '../services/authentication.js';
 import { currentInteraction, finishStep, formBody, formInteraction } from './current-interaction.js';
@@ -169,7 +169,7 @@ export function upstreamLoginRoutes(router: Router, deps: InteractionDeps): void
     if (!outcome.ok) return refuseSignIn(ctx, deps, upstream, outcome);
     let signedIn: SignInResult;
     try {
-      signedIn = await signInWith(deps.db, profile, { linkVerifiedEmails: deps.linkVerifiedEmails });
+      signedIn = await signInWith(deps.db, profile, { linkVerifiedEmails: deps.linkVerifiedEmails, hot: deps.hot });
     } catch (err) {
       if (!(err instanceof AccountDisabledError)) throw err;
       // an admin disabled the account: a page that says so, and the refusal in the trail
@@ -188,9 +188,12 @@ export function upstreamLoginRoutes(router: Router, deps: InteractionDeps): void
     deps.metrics?.signIns.inc({ provider: upstream.id, outcome: 'success' });
     const actor = { type: 'account' as const, id: account.id, address: ctx.ip };
     const target = { type: 'account' as const, id: account.id };
-    if (created) await recordAuditQuietly(deps.db, { action: 'account.created', actor, target, details: { provider: upstream.id } }, auditFailed(deps));
-    if (linked) await recordAuditQuietly(deps.db, { action: 'account.linked', actor, target, details: { provider: upstream.id } }, auditFailed(deps));
-    await recordAuditQuietly(deps.db, { action: 'sign_in.succeeded', actor, target, details: { provider: upstream.id } }, auditFailed(deps));
+    const details = { provider: upstream.id };
+    await recordAuditHot(deps.hot, [
+      ...(created ? [{ action: 'account.created' as const, actor, target, details }] : []),
+      ...(linked ? [{ action: 'account.linked' as const, actor, target, details }] : []),
+      { action: 'sign_in.succeeded', actor, target, details },
+    ], auditFailed(deps));
     await finishStep(provider, ctx, { login: { accountId: account.id, ts: outcome.authTime, acr: outcome.acr, amr: outcome.amr } }, false);
   });
 }

@@ -88,10 +88,20 @@ function claimsFrom(identity: UpstreamIdentity): AccountClaims {
  * finds its account; a new one may join an account by verified email (see above);
  * otherwise it gets a new account. A disabled account throws AccountDisabledError.
  */
-export async function signInWith(db: Db, identity: UpstreamIdentity, options: { linkVerifiedEmails: boolean }): Promise<SignInResult> {
+export async function signInWith(
+  db: Db,
+  identity: UpstreamIdentity,
+  options: { linkVerifiedEmails: boolean; hot?: Pick<HotStatements, 'updateReturningIdentity'> },
+): Promise<SignInResult> {
   const email = normalizeEmail(identity.email);
   const stored = { provider: identity.provider, subject: identity.subject, email, emailVerified: identity.emailVerified, profile: identity.raw };
   const claims = claimsFrom(identity);
+  // a returning identity (almost every sign-in): one statement, no transaction
+  const returning = options.hot ? await options.hot.updateReturningIdentity(stored, claims, new Date()) : null;
+  if (returning) {
+    if (!returning.account) throw new AccountDisabledError(returning.accountId);
+    return { account: returning.account, created: false, linked: false };
+  }
   const attempt = () =>
     transaction(db, async (tx) => {
       const known = await accounts.findIdentityAccountId(tx, identity.provider, identity.subject);

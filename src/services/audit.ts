@@ -3,6 +3,8 @@ import { randomBytes } from 'node:crypto';
 import type { Db, Tx } from '../storage/database.js';
 import { transaction } from '../storage/database.js';
 import * as audit from '../storage/audit.js';
+import type { HotStatements } from '../storage/hot-statements.js';
+import type { NewDelivery } from '../storage/webhooks.js';
 import type { AuditFilter, AuditRow } from '../storage/audit.js';
 import { invalid, type Problem } from './errors.js';
 
@@ -77,6 +79,32 @@ type Subscriber = (db: Tx, events: AuditEvent[]) => Promise<void>;
 const subscribers: Subscriber[] = [];
 export function onAuditEvent(subscriber: Subscriber): void {
   if (!subscribers.includes(subscriber)) subscribers.push(subscriber);
+}
+
+/**
+ * Hooks that give the rows to write with a batch of events recorded without
+ * Prisma (recordAuditHot): the webhooks' outbox rows. The same rule as the
+ * subscriber's, read through the hot statements.
+ */
+type HotSubscriber = (hot: Pick<HotStatements, 'enabledWebhooks'>, events: AuditEvent[]) => Promise<NewDelivery[]>;
+const hotSubscribers: HotSubscriber[] = [];
+export function onAuditEventHot(subscriber: HotSubscriber): void {
+  if (!hotSubscribers.includes(subscriber)) hotSubscribers.push(subscriber);
+}
+
+/**
+ * Records events on a request's hot path (a sign-in) without Prisma: the
+ * events and their outbox rows in one statement. A failure goes to `onError`,
+ * as recordAuditQuietly's does.
+ */
+export async function recordAuditHot(hot: Pick<HotStatements, 'enabledWebhooks' | 'recordEvents'>, inputs: AuditInput[], onError: (err: unknown) => void, now: Date = new Date()): Promise<void> {
+  try {
+    const events = inputs.map((input) => toEvent(input, now));
+    const rows = (await Promise.all(hotSubscribers.map((subscriber) => subscriber(hot, events)))).flat();
+    await hot.recordEvents(events, rows);
+  } catch (err) {
+    onError(err);
+  }
 }
 
 /** Records one event; inside a transaction, pass the transaction's client. */

@@ -4,10 +4,11 @@ import { setMaxListeners } from 'node:events';
 import { BlockList, isIP } from 'node:net';
 import type { Logger } from 'pino';
 import type { Db, Tx } from '../storage/database.js';
-import type { AttemptRow, DeliveryRow, WebhookRow } from '../storage/webhooks.js';
+import type { AttemptRow, DeliveryRow, NewDelivery, WebhookRow } from '../storage/webhooks.js';
+import type { HotStatements } from '../storage/hot-statements.js';
 import { isLoopbackHttp } from '../common/loopback.js';
 import { isStorable } from '../storage/text.js';
-import { AUDIT_ACTIONS, onAuditEvent, recordAudit, type AuditAction, type AuditEvent } from './audit.js';
+import { AUDIT_ACTIONS, onAuditEvent, onAuditEventHot, recordAudit, type AuditAction, type AuditEvent } from './audit.js';
 import { invalid, notFound, type Problem } from './errors.js';
 
 /**
@@ -256,25 +257,42 @@ function message(event: AuditEvent): Record<string, unknown> {
 /** Workers of this process, nudged when an event of this process is queued. */
 const workers = new Set<WebhookWorker>();
 
+/** The rule of the outbox: one delivery per event and webhook that takes the event's type. */
+function deliveriesFor(events: AuditEvent[], hooks: { id: string; events: string[] }[]): NewDelivery[] {
+  return events.flatMap((event) =>
+    hooks
+      .filter((hook) => hook.events.includes('*') || hook.events.includes(event.action))
+      .map((hook) => ({ id: `msg_${event.id}_${hook.id}`, webhookId: hook.id, eventId: event.id, eventType: event.action, payload: message(event), nextAttemptAt: event.at })));
+}
+
+/** After the events' transaction has (most likely) committed; the poll catches what this misses. */
+function nudgeSoon(): void {
+  if (workers.size) setTimeout(() => workers.forEach((w) => w.nudge()), 50).unref();
+}
+
 /** Queues each event for every enabled webhook that wants it, in the event's transaction. */
 async function outbox(tx: Tx, events: AuditEvent[]): Promise<void> {
   const store = await storage();
   // one cheap query per batch of events: webhooks are few
   const hooks = await store.enabledWebhooks(tx);
   if (!hooks.length) return;
-  const rows = events.flatMap((event) =>
-    hooks
-      .filter((hook) => hook.events.includes('*') || hook.events.includes(event.action))
-      .map((hook) => ({ id: `msg_${event.id}_${hook.id}`, webhookId: hook.id, eventId: event.id, eventType: event.action, payload: message(event), nextAttemptAt: event.at })));
+  const rows = deliveriesFor(events, hooks);
   if (!rows.length) return;
   await store.insertDeliveries(tx, rows);
-  // after the transaction has (most likely) committed; the poll catches what this misses
-  if (workers.size) setTimeout(() => workers.forEach((w) => w.nudge()), 50).unref();
+  nudgeSoon();
+}
+
+/** The outbox rows of events recorded on the hot path (recordAuditHot writes them with the events). */
+async function hotOutbox(hot: Pick<HotStatements, 'enabledWebhooks'>, events: AuditEvent[]): Promise<NewDelivery[]> {
+  const rows = deliveriesFor(events, await hot.enabledWebhooks());
+  if (rows.length) nudgeSoon();
+  return rows;
 }
 
 /** Subscribes the outbox to the audit trail (once per process; calling again does nothing). */
 export function installWebhookOutbox(): void {
   onAuditEvent(outbox);
+  onAuditEventHot(hotOutbox);
 }
 
 // Every process that records events (the server, the CLI) imports this module.

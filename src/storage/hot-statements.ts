@@ -2,6 +2,7 @@ import type Sqlite from 'better-sqlite3';
 import type pg from 'pg';
 import { DatabaseUnavailableError } from './errors.js';
 import type { AccountRecord } from './accounts.js';
+import { postgresAccountStatements, sqliteAccountStatements, type AccountStatements } from './hot-account-statements.js';
 
 /**
  * The statements of the request hot path: the reads and writes of oidc-provider
@@ -47,7 +48,7 @@ export interface PayloadsAhead {
   asked: { grantIds: string[]; sessionUids: string[]; accountIds: string[] };
 }
 
-export interface HotStatements {
+export interface HotStatements extends AccountStatements {
   /** rows whose type is one of `types` and whose id is one of `ids` */
   findPayloads(types: string[], ids: string[]): Promise<PayloadRow[]>;
   /** the same rows, and with them what they name (see PayloadsAhead): one statement */
@@ -195,7 +196,13 @@ export async function sqliteHotStatements(path: string): Promise<HotStatements> 
     }
   };
   const payloadColumns = 'type, id, payload, expiresAt, consumedAt';
+  /** `fn`'s statements in one immediate transaction: synchronous, so nothing else runs in between */
+  const transaction = <T>(fn: () => T) => run(() => {
+    statement('SELECT 1');
+    return connection!.transaction(fn).immediate();
+  });
   return {
+    ...sqliteAccountStatements(statement, transaction, sqliteTime),
     async findPayloads(types, ids) {
       const sql = `SELECT ${payloadColumns} FROM OidcPayload WHERE type IN (${marks(types.length)}) AND id IN (${marks(ids.length)})`;
       return (await run(() => statement(sql).all(...types, ...ids) as SqlitePayload[])).map(fromSqlite);
@@ -290,6 +297,7 @@ export function postgresHotStatements(pool: pg.Pool): HotStatements {
   // timestamp(3) without time zone holds UTC: values go in as UTC text
   const utc = (d: Date | null) => (d === null ? null : d.toISOString().replace(/Z$/, ''));
   return {
+    ...postgresAccountStatements(query, utc),
     async findPayloads(types, ids) {
       const { rows } = await query<Row>('payloads', `${select} WHERE type = ANY($1::text[]) AND id = ANY($2::text[])`, [types, ids]);
       return rows.map(fromRow);
