@@ -120,7 +120,7 @@ async function measure(flow, s) {
   const otherMs = machineBusyMs() - busy0 - serverMs - selfMs - standinMs;
   if (r.bad) failed = true;
   const core = (ms) => Math.round((100 * ms) / (r.seconds * 1000)); // % of one core
-  const m = { rps: r.total / r.seconds, p50: r.p50, p99: r.p99, bad: r.bad, usPerReq: (1000 * serverMs) / r.total, other: core(otherMs), rssMb: rssMb(s.pid), ...(perReq !== null && { statements: perReq, breakdown }) };
+  const m = { rps: r.total / r.seconds, p50: r.p50, p99: r.p99, bad: r.bad, usPerReq: (1000 * serverMs) / r.total, otherUsPerReq: (1000 * otherMs) / r.total, other: core(otherMs), rssMb: rssMb(s.pid), ...(perReq !== null && { statements: perReq, breakdown }) };
   say(`  ${s.label.padEnd(34)} ${m.rps.toFixed(0).padStart(5)} ${flow.unit ?? 'req'}/s  p50 ${m.p50} ms  p99 ${m.p99} ms  ` +
     `server ${core(serverMs)}% of a core, ${m.usPerReq.toFixed(0)} µs CPU each; load ${core(selfMs)}%` +
     `${standinMs > 50 ? `, GitHub stand-in ${core(standinMs)}%` : ''}, other ${core(otherMs)}%; RSS ${m.rssMb.total} MB` +
@@ -336,15 +336,17 @@ async function runFlow(flow) {
   // request, which other load on the machine disturbs less than req/s.
   const sum = Object.fromEntries(servers.map((s) => {
     const ms = results[s.key];
-    const med = Object.fromEntries(['rps', 'p50', 'p99', 'usPerReq', 'statements'].filter((k) => ms[0][k] !== undefined).map((k) => [k, median(ms.map((m) => m[k]))]));
+    const med = Object.fromEntries(['rps', 'p50', 'p99', 'usPerReq', 'otherUsPerReq', 'statements'].filter((k) => ms[0][k] !== undefined).map((k) => [k, median(ms.map((m) => m[k]))]));
     return [s.key, { label: s.label, bad: ms.reduce((n, m) => n + m.bad, 0), best: Math.max(...ms.map((m) => m.rps)), ...med, rssMb: Math.max(...ms.map((m) => m.rssMb.perProcess)) }];
   }));
   say(`medians over ${ROUNDS} round(s):`);
-  say(`${'setup'.padEnd(34)}  ${'per s'.padStart(6)}  best  p50 ms  p99 ms  errors  µs CPU each  statements each  vs (a)  vs (p)  CPU (a)/x`);
+  // "other µs each": CPU of everything but the server, the load and the stand-in, per request: for a
+  // PostgreSQL setup, mostly the database server's work for it
+  say(`${'setup'.padEnd(34)}  ${'per s'.padStart(6)}  best  p50 ms  p99 ms  errors  µs CPU each  other µs each  statements each  vs (a)  vs (p)  CPU (a)/x`);
   const vs = (x, anchor) => (anchor ? (x.rps / anchor.rps).toFixed(2) : '-');
   for (const s of Object.values(sum)) {
     say(`${s.label.padEnd(34)}  ${s.rps.toFixed(0).padStart(6)}  ${s.best.toFixed(0).padStart(4)}  ${String(s.p50).padStart(6)}  ${String(s.p99).padStart(6)}  ` +
-      `${String(s.bad).padStart(6)}  ${s.usPerReq.toFixed(0).padStart(11)}  ${(s.statements === undefined ? '-' : s.statements.toFixed(1)).padStart(15)}  ` +
+      `${String(s.bad).padStart(6)}  ${s.usPerReq.toFixed(0).padStart(11)}  ${s.otherUsPerReq.toFixed(0).padStart(13)}  ${(s.statements === undefined ? '-' : s.statements.toFixed(1)).padStart(15)}  ` +
       `${vs(s, sum.a).padStart(6)}  ${vs(s, sum.p).padStart(6)}  ${(sum.a ? (sum.a.usPerReq / s.usPerReq).toFixed(2) : '-').padStart(9)}`);
   }
   for (const s of servers) {
