@@ -102,7 +102,8 @@ const post = async (url: string, auth: [string, string], form: Record<string, st
   const served = (instance: RunningServer, pattern: RegExp) =>
     instance.output().split('\n').filter((l) => l.includes('"msg":"request"') && pattern.test(JSON.parse(l).path)).length;
 
-  it('completes a browser sign-in through GitHub while its steps land on both instances', async () => {
+  /** A browser sign-in through the balancer, as the fleet's web app: its tokens. */
+  async function signIn(): Promise<oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers> {
     const rp = await oidc.discovery(new URL(issuer), webapp.clientId, undefined, oidc.ClientSecretBasic(webapp.clientSecret), { execute: [oidc.allowInsecureRequests] });
     const codeVerifier = oidc.randomPKCECodeVerifier();
     const state = oidc.randomState();
@@ -110,21 +111,39 @@ const post = async (url: string, auth: [string, string], form: Record<string, st
       redirect_uri: `${app.url}/cb`, scope: 'openid email', state,
       code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier), code_challenge_method: 'S256',
     });
-    const before = instances.map((i) => served(i, /^\/(interaction|oauth2|auth)/));
     const context = await browser.newContext();
     const page = await context.newPage();
     const hits = app.hits.length;
     await page.goto(url.href);
     await page.getByRole('button', { name: 'Continue with GitHub' }).click();
-    await page.getByRole('button', { name: 'Allow' }).click();
+    const allow = page.getByRole('button', { name: 'Allow' });
+    // the consent is remembered after the first sign-in
+    if (await allow.isVisible({ timeout: 2000 }).catch(() => false)) await allow.click();
     const callback = await app.waitFor('/cb', hits);
     await context.close();
-    const tokens = await oidc.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: codeVerifier, expectedState: state });
+    return oidc.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: codeVerifier, expectedState: state });
+  }
+
+  it('completes a browser sign-in through GitHub while its steps land on both instances', async () => {
+    const before = instances.map((i) => served(i, /^\/(interaction|oauth2|auth)/));
+    const tokens = await signIn();
     expect(tokens.claims()).toMatchObject({ iss: issuer, aud: webapp.clientId, sub: expect.any(String) });
     // round robin, no sticky sessions: both instances served steps of this one sign-in
     const after = instances.map((i) => served(i, /^\/(interaction|oauth2|auth)/));
     expect(after[0]).toBeGreaterThan(before[0]);
     expect(after[1]).toBeGreaterThan(before[1]);
+  });
+
+  it("answers a person's token from what each request reads, so an account disabled on one node is refused by the next request on any", async () => {
+    const tokens = await signIn();
+    const userinfo = (port: number) => fetch(`http://127.0.0.1:${port}/me`, { headers: { authorization: `Bearer ${tokens.access_token}`, host: new URL(issuer).host } });
+    // each instance reads the token with its grant, session and account in one statement
+    for (const i of instances) expect((await userinfo(i.port)).status).toBe(200);
+    const sub = tokens.claims()!.sub;
+    expect(runCli(['accounts', 'disable', sub], db.url).code).toBe(0);
+    // no cache survives a request: the very next one, on either instance, finds the account disabled
+    for (const i of instances) expect((await userinfo(i.port)).status).toBe(401);
+    expect(runCli(['accounts', 'enable', sub], db.url).code).toBe(0);
   });
 
   it('issues a token on one instance that the other verifies, introspects and revokes', async () => {
