@@ -134,6 +134,10 @@ const server = createServer((req, res) => {
   } else {
     callback(req, res);
   }
-}).listen(Number(PORT), '127.0.0.1');
+});
+// as Gatehouse (src/server.ts): idle kept-alive connections stay open 65 s, so the bench's client
+// never reuses one the server is closing (Node's default closes them after 5 s)
+server.keepAliveTimeout = 65_000;
+server.listen(Number(PORT), '127.0.0.1');
 // Exit cleanly on SIGTERM so that --cpu-prof can write its profile.
 process.on('SIGTERM', () => server.close(() => process.exit(0)));

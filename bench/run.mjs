@@ -441,7 +441,7 @@ function cleanup() {
     await statements?.end().catch(() => {});
     if (ownPostgres) ownPostgres.stop();
     else await dropPgDatabases().catch((err) => process.stderr.write(`could not drop the bench databases: ${err.message}\n`));
-    rmSync(tmp, { recursive: true, force: true });
+    if (!process.env.BENCH_KEEP) rmSync(tmp, { recursive: true, force: true });
   })();
   return cleaning;
 }
@@ -456,5 +456,5 @@ process.on('SIGTERM', abort(143, 'SIGTERM'));
 process.on('uncaughtException', (err) => abort(1, err.code === 'EPIPE' ? 'stdout closed' : `crash: ${err.stack}`)());
 process.stdout.on('error', () => {}); // EPIPE: the run goes on, its output unread
 main()
-  .catch((err) => { failed = true; if (!cleaning) process.stderr.write(`bench failed: ${err.message}\n`); })
+  .catch((err) => { failed = true; if (!cleaning) process.stderr.write(`bench failed: ${err.message}${err.cause ? ` (${err.cause.message ?? err.cause})` : ""}\n${process.env.BENCH_KEEP ? err.stack : ""}\n`); })
   .finally(async () => { await cleanup(); process.exit(failed ? 1 : 0); });
