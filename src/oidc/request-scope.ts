@@ -1,23 +1,27 @@
-import type Provider from 'oidc-provider';
+import Provider from 'oidc-provider';
 import type { HotStatements } from '../storage/hot-statements.js';
-import { deferWrites, flushWrites, inRequestScope } from '../storage/request-reads.js';
+import { findRequestWith, flushWrites, inRequestScope } from '../storage/request-reads.js';
 
 type Middleware = Parameters<Provider['use']>[0];
 
 /**
- * Every request gets its own read-ahead scope (storage/request-reads.ts): the
- * grant, session and account oidc-provider asks for after a token or code are
- * read with it, in one statement. At the token endpoint the artifacts a
+ * Every oidc-provider request gets its own read-ahead scope
+ * (storage/request-reads.ts): the grant, session and account oidc-provider
+ * asks for after a token or code are read with it, in one statement. Storage
+ * finds the request through oidc-provider's own `Provider.ctx`, so this adds
+ * no AsyncLocalStorage of its own. At the token endpoint the artifacts a
  * request issues are written together, in one statement, after oidc-provider
  * has built the answer and before the answer goes out: a failed write becomes
- * the outage's 503 (this sits inside DatabaseOutage's middleware), never tokens
- * that were not stored.
+ * the outage's 503 (this sits inside DatabaseOutage's middleware), never
+ * tokens that were not stored.
  */
 export function requestScope(hot: Pick<HotStatements, 'savePayloads'>, tokenPath: string): Middleware {
-  return (ctx, next) => inRequestScope(async () => {
+  findRequestWith(() => Provider.ctx);
+  return (ctx, next) => {
     const token = ctx.method === 'POST' && ctx.path === tokenPath;
-    if (token) deferWrites();
-    await next();
-    if (token) await flushWrites(hot);
-  });
+    return inRequestScope(ctx, async () => {
+      await next();
+      if (token) await flushWrites(ctx, hot);
+    }, { deferWrites: token });
+  };
 }

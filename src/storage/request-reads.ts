@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { AccountRecord } from './accounts.js';
 import type { HotStatements, PayloadRow, PayloadWrite } from './hot-statements.js';
 
@@ -21,8 +20,8 @@ import type { HotStatements, PayloadRow, PayloadWrite } from './hot-statements.j
  * token is answered that is not stored. Atomic statements (consume, insert if
  * absent) are never deferred.
  *
- * Outside a request scope (the CLI, maintenance, timers after a request ended)
- * every call goes straight to the statements.
+ * Outside a request scope (the CLI, maintenance, Gatehouse's own pages, timers
+ * after a request ended) every call goes straight to the statements.
  */
 
 interface Scope {
@@ -35,33 +34,44 @@ interface Scope {
   closed: boolean;
 }
 
-const scopes = new AsyncLocalStorage<Scope>();
+/** The scope of each request in flight, by the request's own object (never shared between requests). */
+const scopes = new WeakMap<object, Scope>();
+/**
+ * How storage tells which request it is working for: oidc-provider's request
+ * context, which oidc-provider itself carries through every await
+ * (`Provider.ctx`); set once by the app (oidc/request-scope.ts).
+ */
+let currentRequest: () => object | undefined = () => undefined;
+export function findRequestWith(current: () => object | undefined): void {
+  currentRequest = current;
+}
+
 const rowKey = (type: string, id: string) => `${type}\0${id}`;
 const uidKey = (type: string, uid: string) => `${type}\0uid\0${uid}`;
 const live = () => {
-  const scope = scopes.getStore();
+  const request = currentRequest();
+  const scope = request && scopes.get(request);
   return scope && !scope.closed ? scope : undefined;
 };
 
-/** Runs one request's work with its own read-ahead scope, closed when `fn` settles. */
-export async function inRequestScope<T>(fn: () => Promise<T>): Promise<T> {
-  const scope: Scope = { rows: new Map(), accounts: new Map(), pending: null, closed: false };
+/**
+ * Runs one request's work with its own scope, closed when `fn` settles. With
+ * `deferWrites`, its upserts wait for `flushWrites`.
+ */
+export async function inRequestScope<T>(request: object, fn: () => Promise<T>, options: { deferWrites?: boolean } = {}): Promise<T> {
+  const scope: Scope = { rows: new Map(), accounts: new Map(), pending: options.deferWrites ? new Map() : null, closed: false };
+  scopes.set(request, scope);
   try {
-    return await scopes.run(scope, fn);
+    return await fn();
   } finally {
     scope.closed = true;
+    scopes.delete(request);
   }
 }
 
-/** From here on in this request, upserts wait for `flushWrites`. */
-export function deferWrites(): void {
-  const scope = live();
-  if (scope) scope.pending ??= new Map();
-}
-
 /** Writes what this request deferred, in one statement. Throws what the database throws. */
-export async function flushWrites(hot: Pick<HotStatements, 'savePayloads'>): Promise<void> {
-  const scope = live();
+export async function flushWrites(request: object, hot: Pick<HotStatements, 'savePayloads'>): Promise<void> {
+  const scope = scopes.get(request);
   const rows = scope?.pending ? [...scope.pending.values()] : [];
   if (scope) scope.pending = null;
   await hot.savePayloads(rows);

@@ -1,6 +1,16 @@
 import { databaseKinds, migratedDatabase, payloadAdapter as adapterOf } from '../support/databases.js';
 import type { Database } from '../../src/storage/database.js';
-import { deferWrites, flushWrites, inRequestScope } from '../../src/storage/request-reads.js';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { findRequestWith, flushWrites, inRequestScope as inScope } from '../../src/storage/request-reads.js';
+
+/** A request of the test's own, carried as oidc-provider carries its ctx. */
+const requests = new AsyncLocalStorage<object>();
+findRequestWith(() => requests.getStore());
+function inRequestScope<T>(fn: () => Promise<T>, options: { deferWrites?: boolean } = {}): Promise<T> {
+  const request = {};
+  return requests.run(request, () => inScope(request, fn, options));
+}
+const currentRequest = () => requests.getStore()!;
 import { digestOf } from '../../src/storage/digest.js';
 
 /**
@@ -83,13 +93,12 @@ describe.each(databaseKinds())('read-ahead and deferred writes on %s', (kind) =>
   it('defers upserts to one statement, answers them to lookups of the same request, and writes them as Prisma reads them', async () => {
     const tokens = adapterOf(database, 'RefreshToken', () => at);
     await inRequestScope(async () => {
-      deferWrites();
       await tokens.upsert('rt-1', { kind: 'RefreshToken', grantId: 'grant-1', accountId: 'acc-on' } as never, 3600);
       await tokens.upsert('rt-2', { kind: 'RefreshToken', grantId: 'grant-1', accountId: 'acc-on', nested: ['é', '\u{1F600}'] } as never, 3600);
       expect(await database.prisma.oidcPayload.count({ where: { type: 'RefreshToken' } })).toBe(0);
       expect(await tokens.find('rt-2')).toMatchObject({ jti: 'rt-2', nested: ['é', '\u{1F600}'] });
-      await flushWrites(database.hot);
-    });
+      await flushWrites(currentRequest(), database.hot);
+    }, { deferWrites: true });
     const rows = await database.prisma.oidcPayload.findMany({ where: { type: 'RefreshToken' }, orderBy: { id: 'asc' } });
     expect(rows).toEqual([
       { type: 'RefreshToken', id: digestOf('rt-1'), payload: { kind: 'RefreshToken', grantId: 'grant-1', accountId: 'acc-on' }, grantId: 'grant-1', accountId: 'acc-on', uid: null, userCode: null, expiresAt: new Date(at + 3600_000), consumedAt: null },
@@ -111,11 +120,10 @@ describe.each(databaseKinds())('read-ahead and deferred writes on %s', (kind) =>
       }
       const tokens = adapterOf(other.database, 'RefreshToken', () => at);
       const flushed = inRequestScope(async () => {
-        deferWrites();
         await tokens.upsert('rt-a', { kind: 'RefreshToken' } as never, 3600);
         await tokens.upsert('rt-b', { kind: 'RefreshToken' } as never, 3600);
-        await flushWrites(other.database.hot);
-      });
+        await flushWrites(currentRequest(), other.database.hot);
+      }, { deferWrites: true });
       await expect(flushed).rejects.toMatchObject({ name: 'DatabaseUnavailableError' });
       expect(await p.oidcPayload.count({ where: { type: 'RefreshToken' } })).toBe(0);
     } finally {
