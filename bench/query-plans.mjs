@@ -13,6 +13,8 @@ import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
 import Sqlite from 'better-sqlite3';
 import pg from 'pg';
+// the read-ahead statement as Gatehouse sends it (needs `npm run build`)
+import { PG_AHEAD_SQL } from '../dist/storage/hot-statements.js';
 
 /** Tables that grow with use: a whole read of one of them on a hot path is a finding. */
 const LARGE = new Set(['OidcPayload', 'Client', 'Consent', 'Account', 'FederatedIdentity']);
@@ -42,6 +44,15 @@ const QUERIES = [
     hot: true,
     sqlite: `SELECT type, id, payload, expiresAt, consumedAt FROM OidcPayload WHERE type IN (${marks(3)}) AND id IN (${marks(1)})`,
     pg: `${pgPayloadSelect} WHERE type = ANY($1::text[]) AND id = ANY($2::text[])`,
+    params: (v, kind) => (kind === 'sqlite' ? ['AccessToken', 'ClientCredentials', 'RefreshToken', v.accessTokenId] : [['AccessToken', 'ClientCredentials', 'RefreshToken'], [v.accessTokenId]]),
+  },
+  {
+    name: 'payloads with their grant, bound session and account (read-ahead)',
+    where: 'hot findPayloadsAhead: every token and code read by oidc-provider (userinfo, token endpoint, introspection); on SQLite the row query, then the lookups below',
+    hot: true,
+    sqlite: `SELECT type, id, payload, expiresAt, consumedAt, grantId, accountId, CASE WHEN json_extract(payload, '$.expiresWithSession') = 1 THEN json_extract(payload, '$.sessionUid') END AS bound
+        FROM OidcPayload WHERE type IN (${marks(3)}) AND id IN (${marks(1)})`,
+    pg: PG_AHEAD_SQL,
     params: (v, kind) => (kind === 'sqlite' ? ['AccessToken', 'ClientCredentials', 'RefreshToken', v.accessTokenId] : [['AccessToken', 'ClientCredentials', 'RefreshToken'], [v.accessTokenId]]),
   },
   {

@@ -130,7 +130,7 @@ function assembleAhead(found: AheadRow[]): PayloadsAhead {
  * trip instead of four.
  */
 const pgMs = (t: string, column: string) => `(extract(epoch from ${t}."${column}" AT TIME ZONE 'UTC') * 1000)::float8`;
-const PG_AHEAD_SQL = `SELECT t.type, t.id, t.payload, ${pgMs('t', 'expiresAt')} AS expires, ${pgMs('t', 'consumedAt')} AS consumed, t."grantId", t."accountId", b.uid AS bound,
+export const PG_AHEAD_SQL = `SELECT t.type, t.id, t.payload, ${pgMs('t', 'expiresAt')} AS expires, ${pgMs('t', 'consumedAt')} AS consumed, t."grantId", t."accountId", b.uid AS bound,
     g.id AS g_id, g.payload AS g_payload, ${pgMs('g', 'expiresAt')} AS g_expires, ${pgMs('g', 'consumedAt')} AS g_consumed,
     s.id AS s_id, s.payload AS s_payload, ${pgMs('s', 'expiresAt')} AS s_expires, ${pgMs('s', 'consumedAt')} AS s_consumed,
     a.id AS a_id, a.email, a."emailVerified", a.name, a.username, a.picture
