@@ -88,6 +88,13 @@ export function requestScoped(hot: HotStatements): HotStatements {
     // a session's uid entry cannot be told from its key: drop them all
     if (type === 'Session') for (const k of scope.rows.keys()) if (k.startsWith('Session\0uid\0')) scope.rows.delete(k);
   };
+  /** An atomic statement on a row this request has not written yet: what is deferred goes first. */
+  const writeFirst = async (scope: Scope, type: string, id: string) => {
+    if (!scope.pending?.has(rowKey(type, id))) return;
+    const rows = [...scope.pending.values()];
+    scope.pending = new Map();
+    await hot.savePayloads(rows);
+  };
   return {
     ...hot,
     async findPayloads(types, ids) {
@@ -117,8 +124,19 @@ export function requestScoped(hot: HotStatements): HotStatements {
     },
     async consumePayload(type, id, at) {
       const scope = live();
-      if (scope) forget(scope, type, id);
+      if (scope) {
+        forget(scope, type, id);
+        await writeFirst(scope, type, id);
+      }
       return hot.consumePayload(type, id, at);
+    },
+    async insertPayloadIfAbsent(row, now) {
+      const scope = live();
+      if (scope) {
+        forget(scope, row.type, row.id);
+        await writeFirst(scope, row.type, row.id);
+      }
+      return hot.insertPayloadIfAbsent(row, now);
     },
     async deletePayload(type, id) {
       const scope = live();

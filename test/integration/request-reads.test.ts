@@ -106,6 +106,20 @@ describe.each(databaseKinds())('read-ahead and deferred writes on %s', (kind) =>
     ].sort((x, y) => (x.id < y.id ? -1 : 1)));
   });
 
+  it('writes a deferred row before an atomic statement on it: a consume of what the request just saved finds it', async () => {
+    const codes = adapterOf(database, 'AuthorizationCode', () => at);
+    await inRequestScope(async () => {
+      await codes.upsert('code-1', { kind: 'AuthorizationCode', grantId: 'grant-1' } as never, 60);
+      expect(await database.prisma.oidcPayload.count({ where: { type: 'AuthorizationCode', id: digestOf('code-1') } })).toBe(0);
+      await codes.consume('code-1');
+      const row = await database.prisma.oidcPayload.findUniqueOrThrow({ where: { type_id: { type: 'AuthorizationCode', id: digestOf('code-1') } } });
+      expect(row.consumedAt).toEqual(new Date(at));
+      // a second consume fails, as without deferral
+      await expect(codes.consume('code-1')).rejects.toMatchObject({ error: 'invalid_grant' });
+      await flushWrites(currentRequest(), database.hot);
+    }, { deferWrites: true });
+  });
+
   it('writes none of the deferred rows when one of them fails, and throws the database error', async () => {
     const other = await migratedDatabase(kind);
     try {
