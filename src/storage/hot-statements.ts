@@ -56,8 +56,12 @@ export interface HotStatements extends AccountStatements {
   findPayloadBy(type: string, column: 'uid' | 'userCode', value: string): Promise<PayloadRow | null>;
   /** insert, or replace the row with the same (type, id) */
   savePayload(row: PayloadWrite): Promise<void>;
-  /** savePayload for several rows (distinct (type, id)), in one statement: all or none */
-  savePayloads(rows: PayloadWrite[]): Promise<void>;
+  /**
+   * savePayload for several rows (distinct (type, id)), in one statement: all
+   * or none. With `alive`, only while that row exists (locked against a
+   * concurrent delete until the write commits): whether the rows were written.
+   */
+  savePayloads(rows: PayloadWrite[], alive?: { type: string; id: string }): Promise<boolean>;
   /**
    * inserts the row unless a live one (unexpired at `now`) has its (type, id);
    * whether this call wrote it. Atomic: of racing calls, on any number of
@@ -244,13 +248,19 @@ export async function sqliteHotStatements(path: string): Promise<HotStatements> 
         uid = excluded.uid, expiresAt = excluded.expiresAt`;
       await run(() => statement(sql).run(r.type, r.id, JSON.stringify(r.payload), r.grantId, r.accountId, r.userCode, r.uid, sqliteTime(r.expiresAt)));
     },
-    async savePayloads(rows) {
-      if (!rows.length) return;
+    async savePayloads(rows, alive) {
+      if (!rows.length) return true;
       const sql = `INSERT INTO OidcPayload (type, id, payload, grantId, accountId, userCode, uid, expiresAt) VALUES ${rows.map(() => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}
         ON CONFLICT (type, id) DO UPDATE SET payload = excluded.payload, grantId = excluded.grantId, accountId = excluded.accountId, userCode = excluded.userCode,
         uid = excluded.uid, expiresAt = excluded.expiresAt`;
       const args = rows.flatMap((r) => [r.type, r.id, JSON.stringify(r.payload), r.grantId, r.accountId, r.userCode, r.uid, sqliteTime(r.expiresAt)]);
-      await run(() => statement(sql).run(...args));
+      if (!alive) return (await run(() => statement(sql).run(...args)), true);
+      // one writer at a time: the check and the write are one transaction
+      return transaction(() => {
+        if (!statement('SELECT 1 FROM OidcPayload WHERE type = ? AND id = ?').get(alive.type, alive.id)) return false;
+        statement(sql).run(...args);
+        return true;
+      });
     },
     async insertPayloadIfAbsent(r, now) {
       // an expired row the purge has not reached yet counts as absent: it is replaced
@@ -342,15 +352,21 @@ export function postgresHotStatements(pool: pg.Pool): HotStatements {
         ON CONFLICT (type, id) DO UPDATE SET payload = excluded.payload, "grantId" = excluded."grantId", "accountId" = excluded."accountId", "userCode" = excluded."userCode",
         uid = excluded.uid, "expiresAt" = excluded."expiresAt"`, [r.type, r.id, JSON.stringify(r.payload), r.grantId, r.accountId, r.userCode, r.uid, utc(r.expiresAt)]);
     },
-    async savePayloads(rows) {
-      if (!rows.length) return;
-      // one prepared statement for any number of rows: a column per array
+    async savePayloads(rows, alive) {
+      if (!rows.length) return true;
+      // one prepared statement for any number of rows: a column per array. With `alive`, the row
+      // is locked FOR SHARE: a delete of it running now finishes first (and then nothing is written)
+      const insert = `INSERT INTO "OidcPayload" (type, id, payload, "grantId", "accountId", "userCode", uid, "expiresAt")
+        SELECT u.* FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamp[])
+          AS u(type, id, payload, "grantId", "accountId", "userCode", uid, "expiresAt")`;
+      const upsert = `ON CONFLICT (type, id) DO UPDATE SET payload = excluded.payload, "grantId" = excluded."grantId", "accountId" = excluded."accountId", "userCode" = excluded."userCode",
+        uid = excluded.uid, "expiresAt" = excluded."expiresAt"`;
       const column = <K extends keyof PayloadWrite>(k: K) => rows.map((r) => r[k]);
-      await query('save-payloads', `INSERT INTO "OidcPayload" (type, id, payload, "grantId", "accountId", "userCode", uid, "expiresAt")
-        SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamp[])
-        ON CONFLICT (type, id) DO UPDATE SET payload = excluded.payload, "grantId" = excluded."grantId", "accountId" = excluded."accountId", "userCode" = excluded."userCode",
-        uid = excluded.uid, "expiresAt" = excluded."expiresAt"`,
-      [column('type'), column('id'), rows.map((r) => JSON.stringify(r.payload)), column('grantId'), column('accountId'), column('userCode'), column('uid'), rows.map((r) => utc(r.expiresAt))]);
+      const values = [column('type'), column('id'), rows.map((r) => JSON.stringify(r.payload)), column('grantId'), column('accountId'), column('userCode'), column('uid'), rows.map((r) => utc(r.expiresAt))];
+      if (!alive) return (await query('save-payloads', `${insert} ${upsert}`, values), true);
+      const { rowCount } = await query('save-payloads-while-alive', `WITH alive AS (SELECT 1 FROM "OidcPayload" WHERE type = $9 AND id = $10 FOR SHARE)
+        ${insert} WHERE EXISTS (SELECT 1 FROM alive) ${upsert}`, [...values, alive.type, alive.id]);
+      return (rowCount ?? 0) > 0;
     },
     async insertPayloadIfAbsent(r, now) {
       // an expired row the purge has not reached yet counts as absent: it is replaced

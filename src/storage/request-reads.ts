@@ -30,6 +30,12 @@ interface Scope {
   accounts: Map<string, AccountRecord | null>;
   /** upserts waiting for flushWrites, by `${type}\0${key}` */
   pending: Map<string, PayloadWrite> | null;
+  /**
+   * the grant artifact the request presented (a code, a refresh token, …): its
+   * deferred writes happen only while it still exists, so a revocation that
+   * deletes it meanwhile is never undone by them
+   */
+  presented: { type: string; id: string } | null;
   /** the request has ended: its scope answers nothing more */
   closed: boolean;
 }
@@ -59,7 +65,7 @@ const live = () => {
  * `deferWrites`, its upserts wait for `flushWrites`.
  */
 export async function inRequestScope<T>(request: object, fn: () => Promise<T>, options: { deferWrites?: boolean } = {}): Promise<T> {
-  const scope: Scope = { rows: new Map(), accounts: new Map(), pending: options.deferWrites ? new Map() : null, closed: false };
+  const scope: Scope = { rows: new Map(), accounts: new Map(), pending: options.deferWrites ? new Map() : null, presented: null, closed: false };
   scopes.set(request, scope);
   try {
     return await fn();
@@ -69,12 +75,35 @@ export async function inRequestScope<T>(request: object, fn: () => Promise<T>, o
   }
 }
 
-/** Writes what this request deferred, in one statement. Throws what the database throws. */
+/** The artifacts a grant request presents: what its writes depend on. */
+const PRESENTED = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
+
+/** The artifact a request presented was deleted (revoked) while it ran: what it issued was not written. */
+export class PresentedArtifactGoneError extends Error {
+  constructor() {
+    super('the grant was revoked while this request was answered');
+    this.name = 'PresentedArtifactGoneError';
+  }
+}
+
+/** Writes what the scope deferred, in one statement, while what the request presented exists. */
+async function writeDeferred(scope: Scope, hot: Pick<HotStatements, 'savePayloads'>): Promise<void> {
+  const rows = scope.pending ? [...scope.pending.values()] : [];
+  if (!rows.length) return;
+  scope.pending = new Map();
+  if (!(await hot.savePayloads(rows, scope.presented ?? undefined))) throw new PresentedArtifactGoneError();
+}
+
+/**
+ * Writes what this request deferred, in one statement. Throws what the
+ * database throws, and PresentedArtifactGoneError when the code or refresh
+ * token the request presented was deleted meanwhile (nothing is written then).
+ */
 export async function flushWrites(request: object, hot: Pick<HotStatements, 'savePayloads'>): Promise<void> {
   const scope = scopes.get(request);
-  const rows = scope?.pending ? [...scope.pending.values()] : [];
-  if (scope) scope.pending = null;
-  await hot.savePayloads(rows);
+  if (!scope) return;
+  await writeDeferred(scope, hot);
+  scope.pending = null;
 }
 
 const asRow = (w: PayloadWrite): PayloadRow => ({ type: w.type, id: w.id, payload: w.payload, expiresAt: w.expiresAt, consumedAt: null });
@@ -90,10 +119,7 @@ export function requestScoped(hot: HotStatements): HotStatements {
   };
   /** An atomic statement on a row this request has not written yet: what is deferred goes first. */
   const writeFirst = async (scope: Scope, type: string, id: string) => {
-    if (!scope.pending?.has(rowKey(type, id))) return;
-    const rows = [...scope.pending.values()];
-    scope.pending = new Map();
-    await hot.savePayloads(rows);
+    if (scope.pending?.has(rowKey(type, id))) await writeDeferred(scope, hot);
   };
   return {
     ...hot,
@@ -105,6 +131,10 @@ export function requestScoped(hot: HotStatements): HotStatements {
       if (keys.every((k) => scope.rows.has(k))) return keys.map((k) => scope.rows.get(k)).filter((r) => r != null);
       const pending = scope.pending ? keys.map((k) => scope.pending!.get(k)).filter((w) => w !== undefined) : [];
       const ahead = await hot.findPayloadsAhead(types, ids);
+      if (scope.pending && !scope.presented) {
+        const presented = ahead.rows.find((r) => PRESENTED.has(r.type));
+        if (presented) scope.presented = { type: presented.type, id: presented.id };
+      }
       for (const g of ahead.asked.grantIds) scope.rows.set(rowKey('Grant', g), ahead.grants.find((r) => r.id === g) ?? null);
       for (const uid of ahead.asked.sessionUids) scope.rows.set(uidKey('Session', uid), ahead.sessions.find((r) => r.uid === uid) ?? null);
       for (const a of ahead.asked.accountIds) scope.accounts.set(a, ahead.accounts.find((r) => r.id === a) ?? null);

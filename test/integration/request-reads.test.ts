@@ -1,7 +1,7 @@
 import { databaseKinds, migratedDatabase, payloadAdapter as adapterOf } from '../support/databases.js';
 import type { Database } from '../../src/storage/database.js';
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { findRequestWith, flushWrites, inRequestScope as inScope } from '../../src/storage/request-reads.js';
+import { findRequestWith, flushWrites, inRequestScope as inScope, PresentedArtifactGoneError } from '../../src/storage/request-reads.js';
 
 /** A request of the test's own, carried as oidc-provider carries its ctx. */
 const requests = new AsyncLocalStorage<object>();
@@ -118,6 +118,33 @@ describe.each(databaseKinds())('read-ahead and deferred writes on %s', (kind) =>
       await expect(codes.consume('code-1')).rejects.toMatchObject({ error: 'invalid_grant' });
       await flushWrites(currentRequest(), database.hot);
     }, { deferWrites: true });
+  });
+
+  it('writes what a request issued only while the code or refresh token it presented exists', async () => {
+    const refresh = adapterOf(database, 'RefreshToken', () => at);
+    const access = adapterOf(database, 'AccessToken', () => at);
+    await refresh.upsert('presented-1', { kind: 'RefreshToken', grantId: 'grant-1', accountId: 'acc-on' } as never, 3600);
+    await refresh.upsert('presented-2', { kind: 'RefreshToken', grantId: 'grant-1', accountId: 'acc-on' } as never, 3600);
+    // a rotation that finishes before any revocation: written
+    await inRequestScope(async () => {
+      expect(await refresh.find('presented-1')).toMatchObject({ jti: 'presented-1' });
+      await refresh.consume('presented-1');
+      await refresh.upsert('successor-1', { kind: 'RefreshToken', grantId: 'grant-1' } as never, 3600);
+      await flushWrites(currentRequest(), database.hot);
+    }, { deferWrites: true });
+    expect(await refresh.find('successor-1')).toMatchObject({ jti: 'successor-1' });
+    // a revocation (another request deletes the grant's tokens) lands between the rotation's consume and its write
+    const racing = inRequestScope(async () => {
+      await refresh.find('presented-2');
+      await refresh.consume('presented-2');
+      await refresh.upsert('successor-2', { kind: 'RefreshToken', grantId: 'grant-1' } as never, 3600);
+      await access.upsert('access-2', { kind: 'AccessToken', grantId: 'grant-1' } as never, 600);
+      await database.prisma.oidcPayload.deleteMany({ where: { grantId: 'grant-1', type: { in: ['RefreshToken', 'AccessToken'] } } });
+      await flushWrites(currentRequest(), database.hot);
+    }, { deferWrites: true });
+    await expect(racing).rejects.toBeInstanceOf(PresentedArtifactGoneError);
+    expect(await refresh.find('successor-2')).toBeUndefined();
+    expect(await access.find('access-2')).toBeUndefined();
   });
 
   it('writes none of the deferred rows when one of them fails, and throws the database error', async () => {
