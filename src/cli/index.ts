@@ -77,8 +77,10 @@ run(process.argv.slice(2)).then(
       for (const line of err.details) process.stderr.write(`${printable(line)}\n`);
       return exit(err.exitCode);
     }
-    // Unexpected: one line (the first of the message), no stack trace.
-    const line = String((err as Error)?.message ?? err).split('\n').map((l) => l.trim()).find(Boolean) ?? 'unexpected error';
+    // Unexpected: one line, no stack trace. Prisma's first line only names the call
+    // ("Invalid `prisma.x()` invocation:"); the cause is its last line.
+    const lines = String((err as Error)?.message ?? err).split('\n').map((l) => l.trim()).filter(Boolean);
+    const line = (lines[0]?.endsWith('invocation:') ? `${lines[0]} ${lines.at(-1)}` : lines[0]) ?? 'unexpected error';
     process.stderr.write(`gatehouse: ${printable(line)}\n`);
     exit(1);
   },

@@ -19,8 +19,32 @@ export type Tx = Omit<Db, '$transaction' | '$connect' | '$disconnect' | '$on' | 
  * Runs `fn` in one interactive transaction; Prisma failures come out as the
  * typed errors of storage/errors.ts. Keep slow work (hashing) outside.
  */
-export function transaction<T>(db: Db, fn: (tx: Tx) => Promise<T>, options: { timeoutMs?: number } = {}): Promise<T> {
-  return translated(() => db.$transaction((tx) => fn(tx as Tx), { timeout: options.timeoutMs ?? 15_000, maxWait: 10_000 }));
+export async function transaction<T>(db: Db, fn: (tx: Tx) => Promise<T>, options: { timeoutMs?: number } = {}): Promise<T> {
+  const deadline = Date.now() + SQLITE_CONFLICT_RETRY_MS;
+  for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
+    try {
+      return await translated(() => db.$transaction((tx) => fn(tx as Tx), { timeout: options.timeoutMs ?? 15_000, maxWait: 10_000 }));
+    } catch (err) {
+      if (!sqliteWriteConflict(err) || Date.now() > deadline) throw err;
+    }
+    await new Promise((resolve) => setTimeout(resolve, wait + Math.random() * wait));
+  }
+}
+
+/** How long a transaction is tried again after SQLite write conflicts, ms. */
+const SQLITE_CONFLICT_RETRY_MS = 5000;
+
+/**
+ * SQLite's answer to a transaction that read, then tried to write after
+ * another connection (the server's statements) committed: SQLITE_BUSY_SNAPSHOT,
+ * which no busy timeout waits out (Prisma begins transactions DEFERRED). The
+ * whole transaction runs again; it wrote nothing.
+ */
+function sqliteWriteConflict(err: unknown): boolean {
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 4; e = e.cause as typeof e, depth++) {
+    if (typeof e.code === 'string' && e.code.startsWith('SQLITE_BUSY')) return true;
+  }
+  return false;
 }
 
 /** One round trip to the database: for readiness checks. */
