@@ -13,12 +13,14 @@ import type { HotStatements, PayloadRow, PayloadWrite } from './hot-statements.j
  * are answered from the scope: a lookup of anything else always reads the
  * database (the refresh grace polls for another request's row that way).
  *
- * Deferred writes: inside `deferringWrites`, upserts are collected (and found
- * by lookups of the same request) and written by `flushWrites` in one
- * statement: a refresh rotation's new refresh token, access token and grace
+ * Deferred writes: in a scope made with `deferWrites`, upserts are collected
+ * (and found by lookups of the same request) and written by `flushWrites` in
+ * one statement: a refresh rotation's new refresh token, access token and grace
  * answer are one INSERT. The caller flushes before the answer goes out, so no
  * token is answered that is not stored. Atomic statements (consume, insert if
- * absent) are never deferred.
+ * absent) are never deferred; one on a deferred row writes the deferred rows
+ * first. The write happens only while the code or refresh token the request
+ * presented still exists (PresentedArtifactGoneError otherwise).
  *
  * Outside a request scope (the CLI, maintenance, Gatehouse's own pages, timers
  * after a request ended) every call goes straight to the statements.
