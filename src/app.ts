@@ -1,14 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import Koa, { type Middleware } from 'koa';
+import type { Middleware } from 'koa';
 import compose from 'koa-compose';
-import { errors, type default as Provider } from 'oidc-provider';
+import type { default as Provider } from 'oidc-provider';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import type { Database, Db } from './storage/database.js';
 import type { JWK } from 'jose';
 import { purgeAudit, withActor } from './services/audit.js';
 import { ensureAdminApi } from './services/apis.js';
-import { ensureAccountClient } from './services/account-page.js';
+import { ensureBuiltInClients } from './services/built-in-clients.js';
 import { AdminDataCache } from './services/admin-data-cache.js';
 import { ensureSigningKeys, pruneRetiredKeys, readKeySet, rotateSigningKeys, rotationDue } from './services/keys.js';
 import { SecretVerifier, type SecretCheckResult } from './services/client-secrets.js';
@@ -31,9 +31,10 @@ import { issuerGate } from './oidc/issuer-urls.js';
 import { authorizationServerMetadata } from './oidc/authorization-server-metadata.js';
 import { healthRoutes } from './health.js';
 import { interactionRoutes } from './interactions/routes.js';
-import { accountPageRoutes } from './interactions/account-page.js';
+import { accountPageRoutes } from './account/routes.js';
 import { providerViews } from './interactions/provider-views.js';
-import { render, serveAssets } from './interactions/views.js';
+import { serveAssets } from './web/pages.js';
+import { errorPages } from './web/error-pages.js';
 import { createUpstreams, type Upstream } from './federation/index.js';
 import { requestIdOf, requestIds } from './web/request-id.js';
 import { brandAssets, setBranding } from './web/branding.js';
@@ -63,7 +64,7 @@ export interface App {
 }
 
 /** Paths served by Gatehouse itself rather than oidc-provider. */
-const OWN_ROUTES = /^\/(?:$|interaction\/|oauth2\/|account(?:\/|$)|assets\/|admin\/v1(?:\/|$)|healthz$|readyz$)/;
+const OWN_ROUTES = /^\/(?:$|interaction\/|oauth2\/|account(?:\/|$)|console(?:\/|$)|assets\/|admin\/v1(?:\/|$)|healthz$|readyz$)/;
 
 /** One line per request: its id (X-Request-Id), method, path without the query string, status, duration. */
 function requestLog(logger: Logger): Middleware {
@@ -83,49 +84,6 @@ function requestLog(logger: Logger): Middleware {
   };
 }
 
-/** Status and what may be shown of an error from Gatehouse's own routes. */
-function describeError(err: unknown): { status: number; message?: string } {
-  if (err instanceof errors.OIDCProviderError) return { status: err.status, message: err.error_description };
-  if (err instanceof Koa.HttpError) return { status: err.status, message: err.expose ? err.message : undefined };
-  return { status: 500 };
-}
-
-/**
- * Errors from Gatehouse's own routes become a page, never a stack trace: what
- * happened, what the person can do, and the request id (error.eta), which is
- * also in the log line.
- */
-function errorPages(logger: Logger, outage: DatabaseOutage): Middleware {
-  return async (ctx, next) => {
-    try {
-      await next();
-    } catch (err) {
-      if (outage.recognise(err)) {
-        ctx.set('Retry-After', String(OUTAGE_RETRY_AFTER));
-        return render(ctx, 'error', {
-          title: 'Please try again in a moment',
-          message: 'The service is busy right now.',
-          advice: 'Your sign-in is not lost: try again in a few seconds.',
-        }, 503);
-      }
-      const { status, message } = describeError(err);
-      if (status >= 500) logger.error({ err, path: ctx.path, requestId: requestIdOf(ctx) }, 'unhandled error');
-      if (status === 404) {
-        return render(ctx, 'error', {
-          title: 'Page not found',
-          message: 'There is no page at this address.',
-          advice: 'Check the address, or go back to the application you came from.',
-        }, status);
-      }
-      render(ctx, 'error', {
-        title: status < 500 ? 'That did not work' : 'Something went wrong',
-        message: (status < 500 && message) || (status < 500 ? 'The request could not be handled.' : 'Something went wrong on our side; it was not your fault.'),
-        advice: 'Go back to the application and try again. If it keeps happening, contact whoever runs this server.',
-      }, status);
-    }
-  };
-}
-
 /** Builds the whole server without listening, so tests and main.ts share it. */
 export async function createApp({
   config, database, logger, now = Date.now, upstreams = createUpstreams(config.upstreams),
@@ -136,8 +94,8 @@ export async function createApp({
   await ensureSigningKeys(db, config.keyEncryptionKey);
   // the management API's own API (audience <issuer>/admin/v1), made by whichever node starts first
   await withActor({ type: 'system' }, () => ensureAdminApi(db, config.issuer));
-  // the account page's own client (/account signs in through it)
-  await withActor({ type: 'system' }, () => ensureAccountClient(db, config.issuer));
+  // the built-in clients that /account and /console sign in through
+  await withActor({ type: 'system' }, () => ensureBuiltInClients(db, config.issuer));
   // per minute, in seconds
   const MINUTE = 60;
   const secretCheckCounters = Object.fromEntries(
@@ -184,7 +142,7 @@ export async function createApp({
     // Gatehouse's own pages and routes, behind one prefix check so that protocol
     // requests (/token above all) pass a single cheap function on their way to oidc-provider.
     const own = compose<Parameters<Middleware>[0]>([
-      errorPages(logger, outage),
+      errorPages(logger, { recognise: (err) => outage.recognise(err), retryAfter: OUTAGE_RETRY_AFTER }),
       landing,
       serveAssets,
       brand.serve,

@@ -1,7 +1,9 @@
 import type Router from '@koa/router';
 import { rememberConsent } from '../services/consents.js';
 import { withActor } from '../services/audit.js';
-import { finishStep, formBody, formInteraction } from './current-interaction.js';
+import { finishStep, formInteraction } from './current-interaction.js';
+import { formBody } from '../web/form-body.js';
+import { redirectTo } from '../web/pages.js';
 import type { InteractionDeps } from './routes.js';
 
 /** POST confirm (grant what the consent prompt lists, and remember it), POST abort, and POST not-you. */
@@ -41,9 +43,7 @@ export function consentRoutes(router: Router, { provider, db, logger }: Interact
     delete interaction.session;
     interaction.result = {};
     await interaction.persist();
-    ctx.set('Cache-Control', 'no-store');
-    ctx.status = 303;
-    ctx.redirect(interaction.returnTo);
+    redirectTo(ctx, interaction.returnTo);
   });
 
   router.post('/interaction/:uid/abort', formBody, async (ctx) => {

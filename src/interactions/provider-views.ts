@@ -1,6 +1,6 @@
 import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
 import { AbortedError, NoCodeError, ReRenderError } from 'oidc-provider/lib/helpers/re_render_errors.js';
-import { render } from './views.js';
+import { render } from '../web/pages.js';
 
 /**
  * The pages oidc-provider itself asks for (logout, device flow, errors),

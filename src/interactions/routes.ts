@@ -7,10 +7,9 @@ import type { Db } from '../storage/database.js';
 import type { AdminDataCache } from '../services/admin-data-cache.js';
 import type { Upstream } from '../federation/index.js';
 import type { Metrics } from '../metrics.js';
-import { render } from './views.js';
-import { csrfToken } from './csrf.js';
-import { PageError, renderPageError, sessionExpired } from './page-error.js';
-import { currentInteraction } from './current-interaction.js';
+import { render } from '../web/pages.js';
+import { PageError, pageErrors, sessionExpired } from '../web/page-error.js';
+import { currentInteraction, interactionCsrf } from './current-interaction.js';
 import { upstreamLoginRoutes } from './upstream-login.js';
 import { consentRoutes } from './consent.js';
 import { consentSummary, type ConsentPromptDetails } from './consent-summary.js';
@@ -44,22 +43,14 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   const { provider, upstreams } = deps;
   const router = new Router();
 
-  router.use(async (ctx, next) => {
-    try {
-      await next();
-    } catch (err) {
-      if (err instanceof errors.SessionNotFound) return renderPageError(ctx, sessionExpired());
-      if (err instanceof PageError) return renderPageError(ctx, err);
-      throw err;
-    }
-  });
+  router.use(pageErrors((err) => (err instanceof errors.SessionNotFound ? sessionExpired() : undefined)));
 
   router.get('/interaction/:uid', async (ctx) => {
     const interaction = await currentInteraction(provider, ctx, ctx.params.uid);
     const client = await provider.Client.find(String(interaction.params.client_id));
     const app = appInfo(client);
     const clientName = app.name;
-    const csrf = csrfToken(ctx, interaction.uid);
+    const csrf = interactionCsrf(ctx, interaction.uid);
     if (interaction.prompt.name === 'login') {
       const providers = [...upstreams.values()].map((u) => ({ id: u.id, name: u.name }));
       if (!providers.length) nothingToSignInWith(deps.logger);

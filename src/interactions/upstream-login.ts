@@ -5,8 +5,11 @@ import { AccountDisabledError, signInWith, type SignInResult } from '../services
 import { recordAuditHot, recordAuditQuietly } from '../services/audit.js';
 import { UpstreamError, type Reauthentication, type Upstream } from '../federation/index.js';
 import { authenticationOutcome, essentialAcr, namedSubject, promptsLogin, wantsReauthentication, type AuthenticationRequest } from '../services/authentication.js';
-import { currentInteraction, finishStep, formBody, formInteraction } from './current-interaction.js';
-import { accountDisabled, PageError, signInLinkExpired } from './page-error.js';
+import { currentInteraction, finishStep, formInteraction } from './current-interaction.js';
+import { formBody } from '../web/form-body.js';
+import { accountDisabled, PageError, signInLinkExpired } from '../web/page-error.js';
+import { redirectTo } from '../web/pages.js';
+import { readJsonCookie } from '../web/cookies.js';
 import type { InteractionDeps } from './routes.js';
 
 /** The pending upstream sign-in, kept in a short-lived signed cookie bound to the interaction. */
@@ -46,15 +49,8 @@ function upstreamFailure(err: unknown, upstream: Upstream, uid: string, deps: In
   return new PageError(denied ? 400 : 502, denied ? 'Sign-in cancelled' : 'Sign-in failed', ERROR_TEXT[e.kind](upstream.name), `/interaction/${uid}`);
 }
 
-function readPending(ctx: Context): PendingUpstream | undefined {
-  const raw = ctx.cookies.get(PENDING_COOKIE, { signed: true });
-  if (!raw) return undefined;
-  try {
-    return JSON.parse(raw) as PendingUpstream;
-  } catch {
-    return undefined;
-  }
-}
+/** The pending cookie as this door wrote it (it is signed); each route checks the fields it needs. */
+const readPending = (ctx: Context) => readJsonCookie<PendingUpstream>(ctx, PENDING_COOKIE) as PendingUpstream | undefined;
 
 /**
  * Signing in through an upstream: POST login/:provider starts it (state,
@@ -95,8 +91,7 @@ export async function startUpstream<T extends object>(
     maxAge: PENDING_MAX_AGE,
     overwrite: true,
   });
-  ctx.set('Cache-Control', 'no-store');
-  ctx.redirect(url.href);
+  redirectTo(ctx, url.href, 302);
 }
 
 /** The sign-in does not give what the app asked for (a fresh authentication, the person it named): the app gets the error, and no session. */
@@ -144,9 +139,8 @@ export function upstreamLoginRoutes(router: Router, deps: InteractionDeps): void
   router.get('/oauth2/:provider/callback', async (ctx) => {
     const pending = readPending(ctx);
     if (!pending || pending.provider !== ctx.params.provider) throw signInLinkExpired();
-    ctx.set('Cache-Control', 'no-store');
-    if (pending.purpose === 'link') return ctx.redirect(`/account/link/${encodeURIComponent(pending.provider)}/callback${ctx.search}`);
-    ctx.redirect(`/interaction/${encodeURIComponent(pending.uid)}/callback/${encodeURIComponent(pending.provider)}${ctx.search}`);
+    if (pending.purpose === 'link') return redirectTo(ctx, `/account/link/${encodeURIComponent(pending.provider)}/callback${ctx.search}`, 302);
+    redirectTo(ctx, `/interaction/${encodeURIComponent(pending.uid)}/callback/${encodeURIComponent(pending.provider)}${ctx.search}`, 302);
   });
 
   router.get('/interaction/:uid/callback/:provider', async (ctx) => {

@@ -12,7 +12,7 @@ import { installRefreshGrace } from './refresh-grace.js';
 import { installRefreshTargetCheck } from './refresh-target.js';
 import { installFapi2Rules } from './fapi.js';
 import { installCodeReuseScope } from './code-reuse.js';
-import { pageHeaders, PROVIDER_PAGE_POLICY } from '../interactions/views.js';
+import { pageHeaders, PROVIDER_PAGE_POLICY } from '../web/pages.js';
 import { installTokenExchange } from './token-exchange.js';
 import { refetchKeysOnMismatch } from './client-keys.js';
 

@@ -4,56 +4,15 @@ import * as accounts from '../storage/accounts.js';
 import { deleteSessionsOfAccount } from '../storage/oidc-payloads.js';
 import { UniqueViolationError } from '../storage/errors.js';
 import { AccountDisabledError, type UpstreamIdentity } from './accounts.js';
-import { createClient, findClient, updateClient } from './clients.js';
+import { isBuiltInClient } from './built-in-clients.js';
 import { listConsents, type ConsentRecord } from './consents.js';
 import { recordAudit } from './audit.js';
 import { ServiceError } from './errors.js';
 
 /**
- * The rules behind the self-service account page (/account): the built-in
- * client it signs in with, what a person sees of their own account, linking
+ * The rules behind the self-service account page (/account): what a person sees of their own account, linking
  * another upstream identity, and ending every session of the account.
  */
-
-/** The account page's own client: public, first-party (no consent screen), code + PKCE, redirect URI <issuer>/account. */
-export const ACCOUNT_CLIENT_ID = 'gatehouse-account';
-
-export const accountPageUrl = (issuer: string) => `${issuer}/account`;
-
-const accountClientFields = (issuer: string) => ({
-  clientId: ACCOUNT_CLIENT_ID,
-  name: 'Gatehouse account page',
-  tokenEndpointAuthMethod: 'none',
-  grantTypes: ['authorization_code'],
-  redirectUris: [accountPageUrl(issuer)],
-  firstParty: true,
-});
-
-const isCode = (err: unknown, code: ServiceError['code']) => err instanceof ServiceError && err.code === code;
-
-/**
- * Makes sure the account page's client exists (made by whichever node starts
- * first), and that its redirect URI follows ISSUER when that changes.
- */
-export async function ensureAccountClient(db: Db, issuer: string): Promise<void> {
-  const existing = await findClient(db, ACCOUNT_CLIENT_ID).catch((err: unknown) => {
-    if (isCode(err, 'not_found')) return null;
-    throw err;
-  });
-  if (!existing) {
-    try {
-      await createClient(db, accountClientFields(issuer));
-    } catch (err) {
-      // another node created it first
-      if (!isCode(err, 'conflict')) throw err;
-    }
-    return;
-  }
-  const redirectUri = accountPageUrl(issuer);
-  if (existing.redirectUris.length !== 1 || existing.redirectUris[0] !== redirectUri) {
-    await updateClient(db, ACCOUNT_CLIENT_ID, { redirectUris: [redirectUri] });
-  }
-}
 
 /** What the account page shows of the person's own account. */
 export interface AccountOverview {
@@ -63,7 +22,7 @@ export interface AccountOverview {
   email: string | null;
   /** the upstream identities that sign in to it, oldest first */
   identities: { provider: string; email: string | null; linkedAt: Date }[];
-  /** remembered consents of apps (the account page's own is left out) */
+  /** remembered consents of apps (Gatehouse's own pages are left out) */
   consents: ConsentRecord[];
 }
 
@@ -71,7 +30,7 @@ export interface AccountOverview {
 export async function accountOverview(db: Db, accountId: string): Promise<AccountOverview | null> {
   const row = await accounts.findAccountDetails(db, accountId);
   if (!row || row.disabledAt) return null;
-  const consents = (await listConsents(db, { accountId })).filter((c) => c.clientId !== ACCOUNT_CLIENT_ID);
+  const consents = (await listConsents(db, { accountId })).filter((c) => !isBuiltInClient(c.clientId));
   return {
     id: row.id,
     name: row.name,

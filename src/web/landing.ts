@@ -1,5 +1,5 @@
 import type { Middleware } from 'koa';
-import { render } from '../interactions/views.js';
+import { render } from './pages.js';
 
 /**
  * `/`: a small page that says what this server is and where its public

@@ -4,7 +4,7 @@ import {
   type Browser, type FakeUpstream, type InProcess, type Page, type TestClient,
 } from '../support/in-process.js';
 import { listAudit } from '../../src/services/audit.js';
-import { ACCOUNT_CLIENT_ID } from '../../src/services/account-page.js';
+import { ACCOUNT_CLIENT_ID } from '../../src/services/built-in-clients.js';
 
 /**
  * The self-service account page (/account), in-process over HTTP: signing in

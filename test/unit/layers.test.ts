@@ -62,6 +62,15 @@ describe('layers', () => {
     expect(violations('limits', ['common'])).toEqual([]);
   });
 
+  it('the web room (rendering, CSRF, error boundaries, forms, headers) is shared by the doors and imports none of them', () => {
+    expect(files.filter((f) => f.folder === 'web').length).toBeGreaterThan(5);
+    expect(violations('web', ['common', 'config.ts'])).toEqual([]);
+  });
+
+  it('the console reaches the rules only through services, and no other door', () => {
+    expect(violations('console', ['web', 'services', 'common', 'federation', 'metrics.ts'])).toEqual([]);
+  });
+
   it('the resource kit is self-contained', () => {
     expect(violations('resource-kit', [])).toEqual([]);
   });

@@ -3,8 +3,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Eta } from 'eta';
 import type { Context, Middleware } from 'koa';
-import { brandingOf, imageOrigin } from '../web/branding.js';
-import { requestIdOf } from '../web/request-id.js';
+import { brandingOf, imageOrigin } from './branding.js';
+import { requestIdOf } from './request-id.js';
 
 const viewsDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'views');
 
@@ -34,11 +34,24 @@ export function contentSecurityPolicy(imageOrigins: readonly string[] = []): str
  */
 export const PROVIDER_PAGE_POLICY = CONTENT_SECURITY_POLICY.replace("default-src 'none';", "default-src 'none'; script-src;");
 
-/** The headers every HTML page gets beside its policy: never stored, never sniffed, no referrer. */
-export function pageHeaders(ctx: Context): void {
-  if (!ctx.response.get('Cache-Control')) ctx.set('Cache-Control', 'no-store');
+/**
+ * The headers every page and every redirect of Gatehouse's own doors gets
+ * beside its policy: never stored, never sniffed, no referrer.
+ */
+export function pageHeaders(ctx: Context, { replaceCacheControl = false } = {}): void {
+  if (replaceCacheControl || !ctx.response.get('Cache-Control')) ctx.set('Cache-Control', 'no-store');
   ctx.set('X-Content-Type-Options', 'nosniff');
   ctx.set('Referrer-Policy', 'no-referrer');
+}
+
+/**
+ * A redirect from one of Gatehouse's pages: no-store (it may carry a code or
+ * end a form), 303 after a form POST so the browser GETs the next page.
+ */
+export function redirectTo(ctx: Context, url: string, status: 302 | 303 = 303): void {
+  pageHeaders(ctx, { replaceCacheControl: true });
+  ctx.status = status;
+  ctx.redirect(url);
 }
 
 export interface RenderOptions {
@@ -56,9 +69,8 @@ export function render(ctx: Context, view: string, data: Record<string, unknown>
   const origins = [brand.logoUrl, ...(options.images ?? [])].map(imageOrigin).filter((o): o is string => !!o);
   ctx.status = status;
   ctx.type = 'html';
-  ctx.set('Cache-Control', 'no-store');
   ctx.set('Content-Security-Policy', contentSecurityPolicy(origins));
-  pageHeaders(ctx);
+  pageHeaders(ctx, { replaceCacheControl: true });
   ctx.body = eta.render(view, { ...data, brand, requestId });
 }
 
