@@ -72,6 +72,12 @@ export interface Config {
   secretChecks: { concurrency: number; queue: number };
   /** what the pages show of the product: its name, a logo URL and an accent colour (#rrggbb) */
   branding: { name: string; logoUrl: string | undefined; accentColor: string };
+  /**
+   * the email (lowercase) whose person becomes the console's first admin when
+   * they sign in to it with that email verified and no account holds admin yet;
+   * undefined: roles are granted only by `accounts grant-role`
+   */
+  consoleAdminEmail: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -143,6 +149,7 @@ export const configSchema = z.object({
   BRAND_NAME: z.string().trim().min(1).max(60).refine((v) => !/[\u0000-\u001f\u007f-\u009f<>]/.test(v), 'must be plain text (no control characters, < or >)').default('Gatehouse'),
   BRAND_LOGO_URL: z.string().refine((v) => /^https:\/\/[^\s"'<>]+$/.test(v) && URL.canParse(v), 'must be an https URL').optional(),
   BRAND_ACCENT_COLOR: z.string().regex(/^#[0-9a-fA-F]{6}$/, 'must be a colour as #rrggbb').default('#2f5bd3'),
+  CONSOLE_ADMIN_EMAIL: z.string().trim().pipe(z.email({ message: 'must be an email address' })).transform((v) => v.toLowerCase()).optional(),
 });
 
 /**
@@ -190,6 +197,7 @@ export function parseConfig(env: Record<string, string | undefined>, randomKey: 
     secretFailureLimit: v.SECRET_FAILURE_LIMIT,
     secretChecks: { concurrency: v.SECRET_CHECK_CONCURRENCY, queue: v.SECRET_CHECK_QUEUE },
     branding: { name: v.BRAND_NAME, logoUrl: v.BRAND_LOGO_URL, accentColor: v.BRAND_ACCENT_COLOR.toLowerCase() },
+    consoleAdminEmail: v.CONSOLE_ADMIN_EMAIL,
   };
 }
 

@@ -1,5 +1,6 @@
 import { AUTH_METHODS, CLIENT_PROFILES, GRANT_TYPES, PKCE_POLICIES, SIGNING_ALGS, TOKEN_FORMATS } from '../common/protocol.js';
 import { AUDIT_ACTIONS, AUDIT_TARGETS } from '../services/audit.js';
+import { ROLES } from '../services/roles.js';
 
 /**
  * The management API's contract (OpenAPI 3.1), served at
@@ -12,6 +13,7 @@ const strings = { type: 'array', items: string } as const;
 const dateTime = { type: 'string', format: 'date-time' } as const;
 const nullable = (schema: object) => ({ oneOf: [schema, { type: 'null' }] });
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const consoleRole = { ...nullable({ enum: [...ROLES] }), description: 'the console role; null: no console access' };
 
 const clientFields = {
   name: string,
@@ -139,19 +141,19 @@ export function adminOpenApi(issuer: string) {
         ConsentList: { type: 'object', additionalProperties: false, required: ['items'], properties: { items: { type: 'array', items: ref('Consent') } } },
         AccountSummary: {
           type: 'object', additionalProperties: false,
-          required: ['id', 'email', 'emailVerified', 'name', 'username', 'picture', 'disabled', 'disabledAt', 'createdAt', 'providers'],
+          required: ['id', 'email', 'emailVerified', 'name', 'username', 'picture', 'disabled', 'disabledAt', 'role', 'createdAt', 'providers'],
           properties: {
             id: string, email: nullable(string), emailVerified: { type: 'boolean' }, name: nullable(string), username: nullable(string), picture: nullable(string),
-            disabled: { type: 'boolean' }, disabledAt: nullable(dateTime), createdAt: dateTime, providers: strings,
+            disabled: { type: 'boolean' }, disabledAt: nullable(dateTime), role: consoleRole, createdAt: dateTime, providers: strings,
           },
         },
         AccountPage: page('AccountSummary'),
         AccountDetails: {
           type: 'object', additionalProperties: false,
-          required: ['id', 'email', 'emailVerified', 'name', 'username', 'picture', 'disabled', 'disabledAt', 'createdAt', 'updatedAt', 'identities', 'consents', 'sessions'],
+          required: ['id', 'email', 'emailVerified', 'name', 'username', 'picture', 'disabled', 'disabledAt', 'role', 'createdAt', 'updatedAt', 'identities', 'consents', 'sessions'],
           properties: {
             id: string, email: nullable(string), emailVerified: { type: 'boolean' }, name: nullable(string), username: nullable(string), picture: nullable(string),
-            disabled: { type: 'boolean' }, disabledAt: nullable(dateTime), createdAt: dateTime, updatedAt: dateTime,
+            disabled: { type: 'boolean' }, disabledAt: nullable(dateTime), role: consoleRole, createdAt: dateTime, updatedAt: dateTime,
             identities: { type: 'array', items: { type: 'object', additionalProperties: false, required: ['provider', 'subject', 'email', 'emailVerified', 'linkedAt', 'updatedAt', 'profile'], properties: { provider: string, subject: string, email: nullable(string), emailVerified: { type: 'boolean' }, linkedAt: dateTime, updatedAt: dateTime, profile: { type: 'object' } } } },
             consents: { type: 'array', items: { type: 'object', additionalProperties: false, required: ['clientId', 'clientName', 'grantedAt', 'updatedAt'], properties: { clientId: string, clientName: nullable(string), grantedAt: dateTime, updatedAt: dateTime } } },
             sessions: { type: 'object', additionalProperties: false, required: ['active', 'latest'], properties: { active: { type: 'integer' }, latest: { type: 'array', items: { type: 'object', additionalProperties: false, required: ['expiresAt', 'signedInAt', 'clients'], properties: { expiresAt: nullable(dateTime), signedInAt: nullable(dateTime), clients: strings } } } } },

@@ -1,9 +1,11 @@
 import type { AccountDetails, AccountSummary } from '../services/accounts.js';
+import type { RoleChange } from '../services/roles.js';
 import { describe, withDatabase } from './context.js';
 import type { Command } from './command.js';
 
 /** The rules, loaded when a subcommand runs (not for --help). */
 const service = () => import('../services/accounts.js');
+const roles = () => import('../services/roles.js');
 
 /** Text from an upstream (names, emails, profiles) on one line, control characters escaped. */
 const clean = (text: string) => text.toWellFormed().replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
@@ -12,7 +14,8 @@ const when = (d: Date | null | undefined) => (d ? d.toISOString() : '-');
 
 function line(a: AccountSummary): string {
   const state = a.disabled ? `  DISABLED since ${when(a.disabledAt)}` : '';
-  return `${a.id}  ${orDash(a.email)}  ${orDash(a.name)}  ${a.providers.join(',') || '-'}${state}`;
+  const role = a.role ? `  role ${a.role}` : '';
+  return `${a.id}  ${orDash(a.email)}  ${orDash(a.name)}  ${a.providers.join(',') || '-'}${role}${state}`;
 }
 
 function details(a: AccountDetails): string {
@@ -20,6 +23,7 @@ function details(a: AccountDetails): string {
     describe({
       sub: a.id,
       state: a.disabled ? `disabled since ${when(a.disabledAt)}` : 'enabled',
+      role: a.role ?? 'none (no console access)',
       email: a.email ? `${clean(a.email)}${a.emailVerified ? ' (verified)' : ' (unverified)'}` : '-',
       name: orDash(a.name),
       username: orDash(a.username),
@@ -40,13 +44,26 @@ function details(a: AccountDetails): string {
   return parts.join('\n');
 }
 
+function granted(r: RoleChange): string {
+  const disabled = r.disabled ? ' (the account is disabled: it cannot sign in until it is enabled)' : '';
+  if (!r.changed) return `account ${r.accountId} already has role ${r.role}; nothing changed${disabled}`;
+  return `granted role ${r.role} to account ${r.accountId}${r.previousRole ? ` (was ${r.previousRole})` : ''}${disabled}`;
+}
+
+function revoked(r: RoleChange): string {
+  return r.changed
+    ? `revoked role ${r.previousRole} from account ${r.accountId}; it has no console access`
+    : `account ${r.accountId} has no role; nothing changed`;
+}
+
 export const accountsCommand: Command = {
   name: 'accounts',
-  summary: 'people who signed in: list, show, disable, enable, delete',
+  summary: 'people who signed in: list, show, disable, enable, delete, console roles',
   intro: `An account is a person who signed in through an upstream (GitHub, an OIDC provider);
 its id is Gatehouse's own random sub. Disabling ends at once every session, grant, code and
 stored token of the account and refuses its sign-ins until it is enabled again; deleting
-erases it (the right to erasure).`,
+erases it (the right to erasure). A console role (admin: read and change; viewer: read
+only) lets the person use the console; an account with no role has none.`,
   fieldFlags: { limit: '--limit', email: '--email', provider: '--provider' },
   subcommands: [
     {
@@ -113,6 +130,31 @@ erases it (the right to erasure).`,
       },
     },
     {
+      usage: 'grant-role <account|email> <admin|viewer>',
+      summary: 'give the account a console role (replacing the one it has)',
+      notes: `The account is its id (sub) or, with an @, its email (any case); an email that more
+than one account has is refused with their ids: name one by its id.`,
+      async run({ args: [account, role], out }) {
+        const { grantRole } = await roles();
+        await withDatabase(async ({ prisma: db }) => {
+          const r = await grantRole(db, account, role);
+          out.print(r, () => granted(r));
+        });
+      },
+    },
+    {
+      usage: 'revoke-role <account|email>',
+      summary: 'take its console role away (no console access from its next request)',
+      argName: 'account id (sub) or email',
+      async run({ arg, out }) {
+        const { revokeRole } = await roles();
+        await withDatabase(async ({ prisma: db }) => {
+          const r = await revokeRole(db, arg);
+          out.print(r, () => revoked(r));
+        });
+      },
+    },
+    {
       usage: 'delete <sub>',
       summary: 'erase the account, its identities, consents, sessions and tokens',
       argName: 'account id (sub)',
@@ -126,9 +168,12 @@ erases it (the right to erasure).`,
     },
   ],
   notes: `Exit codes: 0 done, or nothing to do (disable of a disabled account, enable of an
-enabled one: the message says so and nothing changes); 1 no account with that id, or a
-bad value (--limit); 2 bad usage. On any error nothing is changed. The audit trail records account.disabled,
-account.enabled and account.deleted (with counts only, never the person's email or name).
+enabled one, a role the account already has, revoke-role of an account without one: the
+message says so and nothing changes); 1 no account with that id or email, an email that
+several accounts have, or a bad value (--limit, a role); 2 bad usage. On any error nothing
+is changed. The audit trail records account.disabled, account.enabled, account.deleted
+(with counts only, never the person's email or name), account.role_granted and
+account.role_revoked (with the role and the previous one).
 JWT access tokens for APIs are not stored: an API that validates them itself accepts them
 until they expire (at most the API's access-token TTL).`,
 };

@@ -9,6 +9,7 @@ import { deleteConsents } from '../storage/consents.js';
 import { UniqueViolationError } from '../storage/errors.js';
 import { forgetAddressesOf, recordAudit } from './audit.js';
 import { invalid, notFound, ServiceError, type Problem } from './errors.js';
+import { asRole, type Role } from './roles.js';
 
 /**
  * Accounts: our own stable `sub`, and the upstream identities that sign in to
@@ -135,6 +136,8 @@ export async function signInWith(
 export interface AccountSummary extends AccountRecord {
   disabled: boolean;
   disabledAt: Date | null;
+  /** the console role: admin, viewer, or null (no console access) */
+  role: Role | null;
   createdAt: Date;
   /** the upstreams it signs in with */
   providers: string[];
@@ -182,7 +185,7 @@ function withoutTokens(value: unknown): unknown {
 
 const summary = ({ providers, ...a }: accounts.AccountSummaryRow): AccountSummary => ({
   id: a.id, email: a.email, emailVerified: a.emailVerified, name: a.name, username: a.username, picture: a.picture,
-  disabled: a.disabledAt !== null, disabledAt: a.disabledAt, createdAt: a.createdAt, providers,
+  disabled: a.disabledAt !== null, disabledAt: a.disabledAt, role: asRole(a.role), createdAt: a.createdAt, providers,
 });
 
 /** Accounts by id, one page; `after` the last id of the previous page. */
@@ -212,7 +215,7 @@ export async function showAccount(db: Db, id: string, now: Date = new Date()): P
   const sessions = await accounts.liveSessionsOfAccount(db, id, now, SHOWN_SESSIONS);
   return {
     id: row.id, email: row.email, emailVerified: row.emailVerified, name: row.name, username: row.username, picture: row.picture,
-    disabled: row.disabledAt !== null, disabledAt: row.disabledAt, createdAt: row.createdAt, updatedAt: row.updatedAt,
+    disabled: row.disabledAt !== null, disabledAt: row.disabledAt, role: asRole(row.role), createdAt: row.createdAt, updatedAt: row.updatedAt,
     identities: row.identities.map((i) => ({
       provider: i.provider, subject: i.subject, email: i.email, emailVerified: i.emailVerified, linkedAt: i.createdAt, updatedAt: i.updatedAt,
       profile: (withoutTokens(i.profile ?? {}) ?? {}) as Record<string, unknown>,

@@ -36,6 +36,7 @@ export const AUDIT_ACTIONS = [
   'signing_key.rotated',
   'sign_in.succeeded', 'sign_in.failed', 'account.created', 'account.linked',
   'account.disabled', 'account.enabled', 'account.deleted', 'account.signed_out_everywhere',
+  'account.role_granted', 'account.role_revoked',
   'consent.granted', 'consent.withdrawn',
   'refresh_token.reuse_detected', 'token.exchanged', 'rate_limit.tripped',
   'webhook.created', 'webhook.deleted', 'webhook.secret_rotated', 'webhook.disabled', 'webhook.enabled',

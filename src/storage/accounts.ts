@@ -102,11 +102,12 @@ export interface AccountListFilter {
 
 export interface AccountSummaryRow extends AccountRecord {
   disabledAt: Date | null;
+  role: string | null;
   createdAt: Date;
   providers: string[];
 }
 
-const adminSelect = { ...select, disabledAt: true, createdAt: true } as const;
+const adminSelect = { ...select, disabledAt: true, role: true, createdAt: true } as const;
 
 /** Accounts by id, ascending, one page. Text no database stores matches nothing. */
 export async function listAccounts(db: Admin, f: AccountListFilter): Promise<AccountSummaryRow[]> {
@@ -127,6 +128,7 @@ export async function listAccounts(db: Admin, f: AccountListFilter): Promise<Acc
 
 export interface AccountDetailRow extends AccountRecord {
   disabledAt: Date | null;
+  role: string | null;
   createdAt: Date;
   updatedAt: Date;
   identities: { provider: string; subject: string; email: string | null; emailVerified: boolean; createdAt: Date; updatedAt: Date; profile: unknown }[];
@@ -198,4 +200,52 @@ export async function countAccountLinks(db: Pick<Db, 'federatedIdentity' | 'cons
 export async function deleteAccountRow(db: Pick<Db, 'account'>, id: string): Promise<boolean> {
   if (!isStorable(id)) return false;
   return (await db.account.deleteMany({ where: { id } })).count === 1;
+}
+
+// ---------------------------------------------------------------- console roles
+
+/** What the console's rules read of an account: its state, role and who it is. */
+export interface AccountRoleState {
+  id: string;
+  disabledAt: Date | null;
+  role: string | null;
+  name: string | null;
+  email: string | null;
+  emailVerified: boolean;
+}
+
+const roleStateSelect = { id: true, disabledAt: true, role: true, name: true, email: true, emailVerified: true } as const;
+
+/** The account's state, role and identity, or null. */
+export async function findAccountRoleState(db: Pick<Db, 'account'>, id: string): Promise<AccountRoleState | null> {
+  if (!isStorable(id)) return null;
+  return db.account.findUnique({ where: { id }, select: roleStateSelect });
+}
+
+/**
+ * The ids of the accounts whose own email is this one, ignoring case (at most
+ * `limit`, ids ascending). Sign-in stores emails lowercased; lower() in SQL also
+ * finds one stored otherwise (ASCII letters on SQLite). For the CLI and the
+ * console, not a request's hot path: it reads the whole table.
+ */
+export async function findAccountIdsByEmail(db: Pick<Db, '$queryRaw'>, email: string, limit = 10): Promise<string[]> {
+  if (!isStorable(email)) return [];
+  const lower = email.toLowerCase();
+  const rows = await db.$queryRaw<{ id: string }[]>`SELECT "id" FROM "Account" WHERE "email" = ${lower} OR lower("email") = ${lower} ORDER BY "id" LIMIT ${limit}`;
+  return rows.map((r) => r.id);
+}
+
+/** Sets the account's role (null: none) only when it differs: whether this call changed it. */
+export async function setAccountRole(db: Pick<Db, 'account'>, id: string, role: string | null): Promise<boolean> {
+  if (!isStorable(id)) return false;
+  const { count } = await db.account.updateMany({
+    where: role === null ? { id, role: { not: null } } : { id, OR: [{ role: null }, { role: { not: role } }] },
+    data: { role },
+  });
+  return count === 1;
+}
+
+/** How many accounts hold this role. */
+export function countAccountsWithRole(db: Pick<Db, 'account'>, role: string): Promise<number> {
+  return db.account.count({ where: { role } });
 }

@@ -105,6 +105,17 @@ describe('config', () => {
     for (const name of ['BRAND_NAME', 'BRAND_LOGO_URL', 'BRAND_ACCENT_COLOR']) expect(found.some((p) => p.startsWith(`${name}:`))).toBe(true);
   });
 
+  it('reads the console admin email, lowercased, and refuses one that is not an address, with the other problems', () => {
+    expect(parse({}).consoleAdminEmail).toBeUndefined();
+    expect(parse({ CONSOLE_ADMIN_EMAIL: '' }).consoleAdminEmail).toBeUndefined();
+    expect(parse({ CONSOLE_ADMIN_EMAIL: ' Ada.Lovelace@Example.COM ' }).consoleAdminEmail).toBe('ada.lovelace@example.com');
+    for (const bad of ['ada', 'ada@', '@example.com', 'ada@example.com, bob@example.com', 'ada lovelace@example.com']) {
+      expect(problems({ CONSOLE_ADMIN_EMAIL: bad })).toEqual(['CONSOLE_ADMIN_EMAIL: must be an email address']);
+    }
+    const found = problems({ CONSOLE_ADMIN_EMAIL: 'nobody', PORT: 'eighty' });
+    expect(found).toEqual(expect.arrayContaining(['CONSOLE_ADMIN_EMAIL: must be an email address', expect.stringMatching(/^PORT:/)]));
+  });
+
   it('treats empty variables as unset', () => {
     expect(parse({ PORT: '', ISSUER: '' }).port).toBe(3000);
   });
