@@ -22,16 +22,17 @@ import { adminNotFound, adminRoutes } from './admin/routes.js';
 import { structuredTokens } from './oidc/structured-tokens.js';
 import { PayloadStore, purgeExpiredPayloads } from './storage/oidc-payloads.js';
 import { DatabaseOutage, OUTAGE_RETRY_AFTER } from './oidc/database-outage.js';
-import { Metrics } from './metrics.js';
+import { HourlyTokens, Metrics } from './metrics.js';
 import { createLimits, type Limits } from './limits/index.js';
 import { requestScope } from './oidc/request-scope.js';
 import { createProvider } from './oidc/provider.js';
 import { registrationGuard } from './oidc/registration-guard.js';
 import { issuerGate } from './oidc/issuer-urls.js';
 import { authorizationServerMetadata } from './oidc/authorization-server-metadata.js';
-import { healthRoutes } from './health.js';
+import { databaseHealth, healthRoutes } from './health.js';
 import { interactionRoutes } from './interactions/routes.js';
 import { accountPageRoutes } from './account/routes.js';
+import { consoleRoutes } from './console/routes.js';
 import { providerViews } from './interactions/provider-views.js';
 import { serveAssets } from './web/pages.js';
 import { errorPages } from './web/error-pages.js';
@@ -117,6 +118,8 @@ export async function createApp({
   const brand = brandAssets(config.branding);
   const landing = landingPage(config.issuer);
   const outage = new DatabaseOutage(logger, now);
+  const hourlyTokens = new HourlyTokens(metrics, now);
+  const consoleHealth = async () => ({ database: await databaseHealth(db), redis: limits.status().redis });
 
   /** oidc-provider with every Gatehouse middleware, for one key set. */
   const build = (keys: JWK[]) => {
@@ -151,6 +154,11 @@ export async function createApp({
         provider, db, hot: database.hot, cache, upstreams, issuer: config.issuer, linkVerifiedEmails: config.linkVerifiedEmails, logger, metrics,
       }).routes(),
       accountPageRoutes({ provider, db, cache, upstreams, issuer: config.issuer, logger }).routes(),
+      consoleRoutes({
+        provider, db, cache, issuer: config.issuer, logger, keys, keyEncryptionKey: config.keyEncryptionKey,
+        keyPublishLeadSeconds: config.keyPublishLeadSeconds, registrationMode: config.registration, consoleAdminEmail: config.consoleAdminEmail,
+        health: consoleHealth, tokenHistory: () => hourlyTokens.series(),
+      }).routes(),
       adminRoutes({
         provider, db, cache, issuer: config.issuer, keys, keyEncryptionKey: config.keyEncryptionKey,
         keyPublishLeadSeconds: config.keyPublishLeadSeconds, registrationMode: config.registration, logger, hot: database.hot,
@@ -188,11 +196,13 @@ export async function createApp({
     callback: () => live.callback(),
     async start() {
       await cache.start();
+      hourlyTokens.start();
       await maintenance.start();
       webhooks.start();
     },
     async stop() {
       cache.stop();
+      hourlyTokens.stop();
       live.stop();
       await maintenance.stop();
       await webhooks.stop();

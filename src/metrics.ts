@@ -113,3 +113,46 @@ export function aggregateWorkers(own: Registry): () => Promise<{ contentType: st
     return { contentType: aggregator.contentType, body: `${workers}\n${await own.metrics()}` };
   };
 }
+
+/**
+ * Tokens issued per hour by this process, for the console's overview: the
+ * counter's total is read once a minute (never on the token path) and kept a
+ * day. A fleet's totals are Prometheus' job (gatehouse_tokens_issued_total).
+ */
+export class HourlyTokens {
+  static readonly HOUR = 3_600_000;
+  readonly #readings: { at: number; total: number }[] = [];
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly metrics: Metrics, private readonly now: () => number = Date.now) {}
+
+  async #read(): Promise<void> {
+    const { values } = await this.metrics.tokens.get();
+    this.#readings.push({ at: this.now(), total: values.reduce((sum, v) => sum + v.value, 0) });
+    const keepFrom = this.now() - 25 * HourlyTokens.HOUR;
+    while (this.#readings.length > 1 && this.#readings[1].at < keepFrom) this.#readings.shift();
+  }
+
+  start(): void {
+    void this.#read();
+    this.#timer = setInterval(() => void this.#read(), 60_000);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+
+  /** The last 24 hours, oldest first, each the tokens counted from its start to its end (or now). */
+  async series(): Promise<{ hour: Date; count: number }[]> {
+    await this.#read();
+    const { HOUR } = HourlyTokens;
+    const first = Math.floor(this.now() / HOUR) * HOUR - 23 * HOUR;
+    // the total at time t: the last reading at or before it (0 before the first)
+    const totalAt = (t: number) => this.#readings.filter((r) => r.at <= t).at(-1)?.total ?? 0;
+    return Array.from({ length: 24 }, (_, i) => {
+      const start = first + i * HOUR;
+      return { hour: new Date(start), count: Math.max(0, totalAt(start + HOUR) - totalAt(start)) };
+    });
+  }
+}

@@ -80,3 +80,14 @@ export async function forgetAddressesOf(db: Audit, accountId: string): Promise<n
   const where = { OR: [{ actorId: accountId }, { targetType: 'account', targetId: accountId }], address: { not: null } };
   return (await db.auditEvent.updateMany({ where, data: { address: null } })).count;
 }
+
+/** What the console's overview counts: sign-ins and every failure since `since`, oldest first, at most `limit`. */
+export async function activitySince(db: Audit, since: Date, limit: number): Promise<Pick<AuditRow, 'at' | 'action' | 'outcome' | 'details'>[]> {
+  const rows = await db.auditEvent.findMany({
+    where: { at: { gte: since }, OR: [{ action: 'sign_in.succeeded' }, { outcome: 'failure' }] },
+    select: { at: true, action: true, outcome: true, details: true },
+    orderBy: { at: 'asc' },
+    take: limit,
+  });
+  return rows.map((r) => ({ ...r, details: r.details as Record<string, unknown> }));
+}

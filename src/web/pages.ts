@@ -74,15 +74,17 @@ export function render(ctx: Context, view: string, data: Record<string, unknown>
   ctx.body = eta.render(view, { ...data, brand, requestId });
 }
 
-const stylesheet = readFileSync(join(viewsDir, 'style.css'));
+/** The stylesheets, read once (no CDN: the pages work offline). */
+const ASSETS = new Map(['style.css', 'console.css'].map((name) => [`/assets/${name}`, readFileSync(join(viewsDir, name))]));
 
-/** Serves the one stylesheet, from memory (no CDN: the pages work offline). */
+/** Serves the stylesheets from memory. */
 export const serveAssets: Middleware = async (ctx, next) => {
-  if (ctx.method === 'GET' && ctx.path === '/assets/style.css') {
+  const asset = ctx.method === 'GET' ? ASSETS.get(ctx.path) : undefined;
+  if (asset) {
     ctx.type = 'text/css';
     ctx.set('Cache-Control', 'public, max-age=3600');
     ctx.set('X-Content-Type-Options', 'nosniff');
-    ctx.body = stylesheet;
+    ctx.body = asset;
     return;
   }
   await next();

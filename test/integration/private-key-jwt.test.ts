@@ -132,7 +132,7 @@ describe.each(databaseKinds())('private_key_jwt on %s', (kind) => {
     expect(rotate.stderr).toContain('authenticates with private_key_jwt and has no secret');
     // nothing was written by the refusals
     const list = runCli(['clients', 'list', '--json'], db.url).json() as { clientId: string }[];
-    expect(list.map((c) => c.clientId).sort()).toEqual(['gatehouse-account', 'remote-signer', 'signer']);
+    expect(list.map((c) => c.clientId).sort()).toEqual(['gatehouse-account', 'gatehouse-console', 'remote-signer', 'signer']);
   });
 
   it('seeds private_key_jwt and FAPI clients idempotently, and refuses a bad one with its path', () => {

@@ -36,7 +36,7 @@ describe.each(databaseKinds())('dynamic client registration on %s', (kind) => {
     const wrong = await register(app, 'not-a-real-token');
     expect(wrong).toEqual({ status: 401, body: expect.objectContaining({ error: 'invalid_token' }) });
     // only the account page's built-in client
-    expect(runCli(['clients', 'list', '--json'], db.url).json().map((c: { clientId: string }) => c.clientId)).toEqual(['gatehouse-account']);
+    expect(runCli(['clients', 'list', '--json'], db.url).json().map((c: { clientId: string }) => c.clientId)).toEqual(['gatehouse-account', 'gatehouse-console']);
   });
 
   it('registers a third-party client with a token; its secret works and is stored hashed', async () => {
