@@ -9,6 +9,13 @@ import { PageError, pageErrors } from '../web/page-error.js';
 import { firstPartySignIn, type BrowserSession, type FirstPartySignIn } from '../web/first-party-sign-in.js';
 import { type ConsoleArea, type ConsoleContext, type ConsoleDeps, type ConsolePerson } from './context.js';
 import { overviewArea } from './overview.js';
+import { clientsArea } from './clients.js';
+import { apisArea } from './apis.js';
+import { accountsArea } from './accounts.js';
+import { keysArea } from './keys.js';
+import { webhooksArea } from './webhooks.js';
+import { registrationTokensArea } from './registration-tokens.js';
+import { auditArea } from './audit.js';
 
 /**
  * The admin console, /console: server-rendered pages on the same services as
@@ -28,7 +35,7 @@ import { overviewArea } from './overview.js';
  */
 
 /** Areas in the order of the navigation; each adds its routes. */
-const AREAS: ConsoleArea[] = [overviewArea];
+const AREAS: ConsoleArea[] = [overviewArea, clientsArea, apisArea, accountsArea, keysArea, webhooksArea, registrationTokensArea, auditArea];
 
 /** A refusal of a service as the page the person sees (forms that can show problems in place catch `invalid` themselves). */
 function servicePage(err: unknown): PageError | undefined {
