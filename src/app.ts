@@ -158,7 +158,7 @@ export async function createApp({
         provider, db, cache, issuer: config.issuer, logger, keys, keyEncryptionKey: config.keyEncryptionKey,
         keyPublishLeadSeconds: config.keyPublishLeadSeconds, registrationMode: config.registration, consoleAdminEmail: config.consoleAdminEmail,
         health: consoleHealth, tokenHistory: () => hourlyTokens.series(),
-      }).routes(),
+      }),
       adminRoutes({
         provider, db, cache, issuer: config.issuer, keys, keyEncryptionKey: config.keyEncryptionKey,
         keyPublishLeadSeconds: config.keyPublishLeadSeconds, registrationMode: config.registration, logger, hot: database.hot,

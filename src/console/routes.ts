@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import type { Context, Next } from 'koa';
+import type { Context, Middleware, Next } from 'koa';
 import { withActor } from '../services/audit.js';
 import { ServiceError, formatProblem } from '../services/errors.js';
 import { bootstrapAdmin, consoleAccess } from '../services/roles.js';
@@ -81,18 +81,20 @@ async function personOf(deps: ConsoleDeps, session: BrowserSession): Promise<Con
   return granted ? consoleAccess(deps.db, session.accountId) : null;
 }
 
-export function consoleRoutes(deps: ConsoleDeps): Router {
+/**
+ * The console: the gate runs for every path under /console, routes or not, so
+ * that even a POST to a path no area answers is checked (form token, role)
+ * before anything else; what no area answers is the site's 404 page.
+ */
+export function consoleRoutes(deps: ConsoleDeps): Middleware {
   const router = new Router();
   const door = firstPartySignIn(deps.provider, { clientId: CONSOLE_CLIENT_ID, path: '/console', redirectUri: consoleUrl(deps.issuer), issuer: deps.issuer });
-  const inConsole = (ctx: Context) => ctx.path === '/console' || ctx.path.startsWith('/console/');
+  for (const area of AREAS) area(router, deps);
+  const routes = router.routes() as unknown as Middleware;
   const boundary = pageErrors(servicePage);
   const check = gate(door, deps);
-  router.use(async (ctx, next) => {
-    if (!inConsole(ctx)) return next();
-    await boundary(ctx, () => check(ctx, next));
-  });
-  // a path no area answers runs no gate: the site's 404 page (web/error-pages.ts)
-  router.get('/console/sign-in', () => undefined);
-  for (const area of AREAS) area(router, deps);
-  return router;
+  return (ctx, next) => {
+    if (ctx.path !== '/console' && !ctx.path.startsWith('/console/')) return next();
+    return boundary(ctx, () => check(ctx, () => routes(ctx, next)));
+  };
 }

@@ -10,6 +10,11 @@ const viewsDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'view
 
 /** Templates autoescape (`<%= %>`); `<%~ %>` is only for the layout's body. */
 const eta = new Eta({ views: viewsDir, autoEscape: true, cache: true });
+const resolveTemplate = eta.resolvePath!;
+// a template names others from the views root (`console/layout`), as render() does; `./x` stays relative
+eta.resolvePath = function (name, options) {
+  return resolveTemplate.call(this, name.startsWith('.') ? name : `/${name}`, options);
+};
 
 /** No scripts, no third-party anything, no framing. */
 export const CONTENT_SECURITY_POLICY =
