@@ -172,8 +172,8 @@ enabled one, a role the account already has, revoke-role of an account without o
 message says so and nothing changes); 1 no account with that id or email, an email that
 several accounts have, or a bad value (--limit, a role); 2 bad usage. On any error nothing
 is changed. The audit trail records account.disabled, account.enabled, account.deleted
-(with counts only, never the person's email or name), account.role_granted and
-account.role_revoked (with the role and the previous one).
+(with counts only, never the person's email or name), account.role_granted (with the
+role and the previous one) and account.role_revoked (with the role taken away).
 JWT access tokens for APIs are not stored: an API that validates them itself accepts them
 until they expire (at most the API's access-token TTL).`,
 };

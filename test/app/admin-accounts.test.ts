@@ -2,6 +2,7 @@ import * as oidc from 'openid-client';
 import { databaseKinds, exchangeCode, fakeUpstream, signIn, startInProcess, type FakeUpstream, type InProcess, type TestClient } from '../support/in-process.js';
 import { contract, type Answer } from '../support/openapi-contract.js';
 import { createClient } from '../../src/services/clients.js';
+import { grantRole } from '../../src/services/roles.js';
 
 /**
  * The accounts endpoints of the management API, with a person who signed in
@@ -52,7 +53,11 @@ describe.each(databaseKinds())('the management API for accounts on %s', (kind) =
     const listed = await call('GET', '/accounts?email=person@example.com');
     expect(listed.body).toEqual({ items: [expect.objectContaining({ id: sub, email: 'person@example.com', disabled: false, providers: ['acme'] })], next: null });
     const shown = await call('GET', `/accounts/${sub}`);
-    expect(shown.body).toMatchObject({ id: sub, identities: [expect.objectContaining({ provider: 'acme', subject: 'person-1' })], sessions: { active: 1 } });
+    expect(shown.body).toMatchObject({ id: sub, role: null, identities: [expect.objectContaining({ provider: 'acme', subject: 'person-1' })], sessions: { active: 1 } });
+    // the console role, as `accounts grant-role` sets it, in the list and the details
+    await grantRole(server.database.prisma, sub, 'viewer');
+    expect((await call('GET', `/accounts/${sub}`)).body).toMatchObject({ role: 'viewer' });
+    expect((await call('GET', '/accounts?email=person@example.com')).body.items).toEqual([expect.objectContaining({ id: sub, role: 'viewer' })]);
     expect((await call('GET', '/accounts/nobody')).status).toBe(404);
 
     const disabled = await call('POST', `/accounts/${sub}/disable`);

@@ -287,6 +287,64 @@ describe.each(databaseKinds())('gatehouse accounts on %s', (kind) => {
     expect([gone.code, gone.stderr]).toEqual([1, `gatehouse: no account with id ${ada}\n`]);
     expect((await cli('accounts', 'list', '--json')).json().map((a: { id: string }) => a.id)).toEqual([bob]);
   });
+
+  it('grant-role and revoke-role, by id or email: shown by show and list, audited as the CLI, one-line errors', async () => {
+    const shown = async () => (await cli('accounts', 'show', bob, '--json')).json<{ role: string | null }>().role;
+    expect(await shown()).toBeNull();
+    expect((await cli('accounts', 'show', bob)).stdout).toContain('role      none (no console access)');
+
+    const granted = await cli('accounts', 'grant-role', 'BOB@Example.com', 'admin');
+    expect([granted.code, granted.stdout, granted.stderr]).toEqual([0, `granted role admin to account ${bob}\n`, '']);
+    const again = await cli('accounts', 'grant-role', bob, 'admin');
+    expect([again.code, again.stdout]).toEqual([0, `account ${bob} already has role admin; nothing changed\n`]);
+    const changed = await cli('accounts', 'grant-role', bob, 'viewer', '--json');
+    expect([changed.code, changed.json()]).toEqual([0, { accountId: bob, changed: true, role: 'viewer', previousRole: 'admin', disabled: false }]);
+    expect(await shown()).toBe('viewer');
+    expect((await cli('accounts', 'show', bob)).stdout).toContain('role      viewer\n');
+    expect((await cli('accounts', 'list')).stdout).toContain(`${bob}  ${BOB.email}  ${BOB.name}  acme  role viewer`);
+    expect((await cli('accounts', 'list', '--json')).json<{ id: string }[]>().find((a) => a.id === bob)).toMatchObject({ role: 'viewer' });
+
+    const revoked = await cli('accounts', 'revoke-role', 'bob@example.com');
+    expect([revoked.code, revoked.stdout]).toEqual([0, `revoked role viewer from account ${bob}; it has no console access\n`]);
+    const none = await cli('accounts', 'revoke-role', bob, '--json');
+    expect([none.code, none.json()]).toEqual([0, { accountId: bob, changed: false, role: null, previousRole: null, disabled: false }]);
+    expect(await shown()).toBeNull();
+
+    const events = (await auditOf(bob)).filter((e) => e.action.startsWith('account.role_'));
+    expect(events.map((e) => [e.action, e.actorType, e.details])).toEqual([
+      ['account.role_revoked', 'cli', { role: 'viewer' }],
+      ['account.role_granted', 'cli', { role: 'viewer', previousRole: 'admin' }],
+      ['account.role_granted', 'cli', { role: 'admin', previousRole: null }],
+    ]);
+
+    // refusals: one line, exit 1 (nothing changed) or 2 (usage)
+    const dup = 'dup-of-bob';
+    await server.database.prisma.account.create({ data: { id: dup, email: BOB.email.toUpperCase(), emailVerified: true } });
+    try {
+      const failures = [
+        [['grant-role', bob, 'root'], 1, 'gatehouse: role: must be one of admin, viewer\n'],
+        [['grant-role', 'nobody-here', 'admin'], 1, 'gatehouse: no account with id nobody-here\n'],
+        [['revoke-role', 'nobody@example.com'], 1, 'gatehouse: no account with email nobody@example.com\n'],
+        [['grant-role', BOB.email, 'admin'], 1, `gatehouse: 2 accounts have email ${BOB.email} (${[bob, dup].sort().join(', ')}): name one by its id\n`],
+        [['grant-role', bob], 2, 'gatehouse: expected 2 arguments: <account|email> <admin|viewer>\n'],
+        [['grant-role', bob, 'admin', 'extra'], 2, 'gatehouse: expected 2 arguments: <account|email> <admin|viewer>\n'],
+        [['revoke-role'], 2, 'gatehouse: expected exactly one account id (sub) or email\n'],
+        [['grant-role', bob, 'admin', '--force'], 2, expect.stringMatching(/^gatehouse: unknown option --force/)],
+      ] as const;
+      // refusals change nothing, so they run at once
+      const runs = await Promise.all(failures.map(([args]) => cli('accounts', ...args)));
+      expect(runs.map((r, i) => [failures[i][0], r.code, r.stderr, r.stdout])).toEqual(failures.map(([args, code, stderr]) => [args, code, stderr, '']));
+      expect(await shown()).toBeNull();
+      expect((await auditOf(bob)).filter((e) => e.action.startsWith('account.role_'))).toHaveLength(3);
+    } finally {
+      await server.database.prisma.account.delete({ where: { id: dup } });
+    }
+
+    const help = await cli('accounts', 'grant-role', '--help');
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('Usage: gatehouse accounts grant-role <account|email> <admin|viewer> [--json]');
+    expect((await cli('accounts', '--help')).stdout).toMatch(/revoke-role <account\|email>\s+take its console role away/);
+  });
 });
 
 describe.each(databaseKinds())('account rules on %s', (kind) => {
