@@ -14,7 +14,8 @@ import { ensureSigningKeys, pruneRetiredKeys, readKeySet, rotateSigningKeys, rot
 import { SecretVerifier, type SecretCheckResult } from './services/client-secrets.js';
 import { NODE_ID } from './common/node-id.js';
 import { Maintenance, type MaintenanceTask } from './services/maintenance.js';
-import { purgeWebhookDeliveries, WebhookWorker } from './services/webhooks.js';
+import { purgeWebhookDeliveries } from './services/webhooks/registry.js';
+import { WebhookWorker } from './services/webhooks/delivery.js';
 import { LiveProvider } from './oidc/live-provider.js';
 import { observeProvider } from './oidc/provider-metrics.js';
 import { anonymousActor, auditProvider } from './oidc/provider-audit.js';

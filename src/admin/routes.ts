@@ -11,7 +11,7 @@ import { withActor, listAudit } from '../services/audit.js';
 import * as clients from '../services/clients.js';
 import * as apis from '../services/apis.js';
 import * as accounts from '../services/accounts.js';
-import * as webhooks from '../services/webhooks.js';
+import * as webhooks from '../services/webhooks/registry.js';
 import { listConsents, withdrawConsents } from '../services/consents.js';
 import { describeSigningKeys, rotateSigningKeys } from '../services/keys.js';
 import { auditRegistrationTokenCreated, listRegistrationTokens, revokeRegistrationToken, tokenPrefix } from '../services/registration-tokens.js';

@@ -89,7 +89,7 @@ export async function withDatabase<T>(fn: (database: Database) => Promise<T>): P
     import('../storage/database.js'),
     // loading the module subscribes the webhooks' outbox to the audit trail:
     // every command that records an event queues it for the webhooks that want it
-    import('../services/webhooks.js'),
+    import('../services/webhooks/outbox.js'),
   ]);
   const database = await openDatabase(dbConfig, { poolSize: 2 });
   try {

@@ -2,7 +2,7 @@ import { databaseKinds, migratedDatabase } from '../support/databases.js';
 import type { Database } from '../../src/storage/database.js';
 import { AccountDisabledError, disableAccount, signInWith } from '../../src/services/accounts.js';
 import { recordAudit, recordAuditHot, withActor } from '../../src/services/audit.js';
-import { createWebhook } from '../../src/services/webhooks.js';
+import { createWebhook } from '../../src/services/webhooks/registry.js';
 import type { UpstreamProfile } from '../../src/federation/upstream.js';
 
 const profile = (over: Partial<UpstreamProfile>): UpstreamProfile => ({

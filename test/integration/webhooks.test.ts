@@ -9,7 +9,8 @@ import { createClient, eventually } from '../support/gatehouse.js';
 import { verifyStandardWebhook, WebhookReceiver } from '../support/webhook-receiver.js';
 import { openDatabase, type Database } from '../../src/storage/database.js';
 import { recordAudit } from '../../src/services/audit.js';
-import { CLAIM_MARGIN_MS, createWebhook, enableWebhook, LOCK_MS, nextAttempt, TIMEOUT_MS, WebhookWorker } from '../../src/services/webhooks.js';
+import { createWebhook, enableWebhook } from '../../src/services/webhooks/registry.js';
+import { CLAIM_MARGIN_MS, LOCK_MS, nextAttempt, TIMEOUT_MS, WebhookWorker } from '../../src/services/webhooks/delivery.js';
 import { createLogger } from '../../src/logger.js';
 
 /**
@@ -518,7 +519,7 @@ describe.each(databaseKinds())('what a delivery attempt leads to, on %s', (kind:
     const script = `
       const dist = process.env.DIST;
       const { openDatabase } = await import(dist + '/storage/database.js');
-      const { WebhookWorker } = await import(dist + '/services/webhooks.js');
+      const { WebhookWorker } = await import(dist + '/services/webhooks/delivery.js');
       const { createLogger } = await import(dist + '/logger.js');
       const database = await openDatabase({ url: process.env.DATABASE_URL, kind: process.env.KIND }, { poolSize: 2 });
       const pressure = setInterval(() => globalThis.gc(), 10);
