@@ -16,6 +16,7 @@ import { NODE_ID } from './common/node-id.js';
 import { Maintenance, type MaintenanceTask } from './services/maintenance.js';
 import { purgeWebhookDeliveries } from './services/webhooks/registry.js';
 import { WebhookWorker } from './services/webhooks/delivery.js';
+import { installWebhookOutbox } from './services/webhooks/outbox.js';
 import { LiveProvider } from './oidc/live-provider.js';
 import { observeProvider } from './oidc/provider-metrics.js';
 import { anonymousActor, auditProvider } from './oidc/provider-audit.js';
@@ -132,6 +133,8 @@ export async function createApp({
   config, database, logger, now = Date.now, upstreams = createUpstreams(config.upstreams),
   limits = createLimits({ redisUrl: config.redisUrl, workers: config.workers, logger }), metrics = new Metrics(),
 }: AppDeps): Promise<App> {
+  // every event this process records (from the first: the built-in API and client) queues its webhook deliveries
+  installWebhookOutbox();
   const db = database.prisma;
   const cache = new AdminDataCache(db, logger, config.changePollMs);
   await ensureSigningKeys(db, config.keyEncryptionKey);

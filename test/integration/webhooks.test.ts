@@ -11,6 +11,7 @@ import { openDatabase, type Database } from '../../src/storage/database.js';
 import { recordAudit } from '../../src/services/audit.js';
 import { createWebhook, enableWebhook } from '../../src/services/webhooks/registry.js';
 import { CLAIM_MARGIN_MS, LOCK_MS, nextAttempt, TIMEOUT_MS, WebhookWorker } from '../../src/services/webhooks/delivery.js';
+import { installWebhookOutbox } from '../../src/services/webhooks/outbox.js';
 import { createLogger } from '../../src/logger.js';
 
 /**
@@ -22,6 +23,9 @@ import { createLogger } from '../../src/logger.js';
  */
 
 const SUBSCRIBED = ['client.created', 'client.deleted'];
+
+// events this test records itself (recordAudit) queue their deliveries, as in the server and the CLI
+installWebhookOutbox();
 
 describe('the test receiver verifies signatures as the spec says', () => {
   it('accepts a correct signature and refuses any change', () => {

@@ -74,11 +74,12 @@ async function hotOutbox(hot: Pick<HotStatements, 'enabledWebhooks'>, events: Au
   return rows;
 }
 
-/** Subscribes the outbox to the audit trail (once per process; calling again does nothing). */
+/**
+ * Subscribes the outbox to the audit trail: once per process, before it
+ * records events (calling again does nothing). createApp and the CLI's
+ * withDatabase call it; a process that records events without either must too.
+ */
 export function installWebhookOutbox(): void {
   onAuditEvent(outbox);
   onAuditEventHot(hotOutbox);
 }
-
-// Every process that records events (the server, the CLI) imports this module.
-installWebhookOutbox();
