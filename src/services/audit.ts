@@ -38,7 +38,7 @@ export const AUDIT_ACTIONS = [
   'account.disabled', 'account.enabled', 'account.deleted', 'account.signed_out_everywhere',
   'consent.granted', 'consent.withdrawn',
   'refresh_token.reuse_detected', 'token.exchanged', 'rate_limit.tripped',
-  'webhook.created', 'webhook.deleted', 'webhook.secret_rotated', 'webhook.disabled', 'webhook.enabled',
+  'webhook.created', 'webhook.deleted', 'webhook.secret_rotated', 'webhook.disabled', 'webhook.enabled', 'webhook.redelivered',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

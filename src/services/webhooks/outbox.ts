@@ -52,7 +52,7 @@ function deliveriesFor(events: AuditEvent[], hooks: { id: string; events: string
 }
 
 /** Nudges the local workers after the queuing transaction has (most likely) committed; their poll catches what this misses. */
-export function nudgeSoon(): void {
+export function nudgeLocalWorkers(): void {
   if (workers.size) setTimeout(() => workers.forEach((w) => w.nudge()), 50).unref();
 }
 
@@ -64,13 +64,13 @@ async function outbox(tx: Tx, events: AuditEvent[]): Promise<void> {
   const rows = deliveriesFor(events, hooks);
   if (!rows.length) return;
   await store.insertDeliveries(tx, rows);
-  nudgeSoon();
+  nudgeLocalWorkers();
 }
 
 /** The outbox rows of events recorded on the hot path (recordAuditHot writes them with the events). */
 async function hotOutbox(hot: Pick<HotStatements, 'enabledWebhooks'>, events: AuditEvent[]): Promise<NewDelivery[]> {
   const rows = deliveriesFor(events, await hot.enabledWebhooks());
-  if (rows.length) nudgeSoon();
+  if (rows.length) nudgeLocalWorkers();
   return rows;
 }
 

@@ -3,11 +3,12 @@ import type { Db } from '../../storage/database.js';
 import { transaction } from '../../storage/database.js';
 import { RowNotFoundError } from '../../storage/errors.js';
 import * as store from '../../storage/webhooks.js';
-import type { AttemptRow, DeliveryRow, WebhookRow } from '../../storage/webhooks.js';
+import type { AttemptRow, DeliveryRow, DeliveryWithAttempts, WebhookRow } from '../../storage/webhooks.js';
 import { isLoopbackHttp } from '../../common/loopback.js';
 import { isStorable } from '../../storage/text.js';
 import { AUDIT_ACTIONS, recordAudit } from '../audit.js';
-import { invalid, notFound, type Problem } from '../errors.js';
+import { conflict, invalid, notFound, type Problem } from '../errors.js';
+import { nudgeLocalWorkers } from './outbox.js';
 
 /**
  * The webhook registry: the receivers an admin registered (URL, events,
@@ -27,6 +28,7 @@ const SECRET_BYTES = 32;
 const MAX_URL_LENGTH = 2048;
 
 const info = ({ secret: _secret, ...row }: WebhookRow): WebhookInfo => row;
+const deliveryInfo = ({ payload: _payload, attemptLog, ...d }: DeliveryWithAttempts): DeliveryInfo => ({ ...d, attemptLog: attemptLog.map(({ deliveryId: _id, ...a }) => a) });
 
 /** A new signing secret: "whsec_" and the base64 of random bytes. */
 export const generateWebhookSecret = () => `${SECRET_PREFIX}${randomBytes(SECRET_BYTES).toString('base64')}`;
@@ -138,7 +140,7 @@ export async function showWebhook(db: Db, id: string, limit = 20): Promise<Webho
   const deliveries = await store.recentDeliveries(db, id, limit);
   return {
     ...info(row),
-    deliveries: deliveries.map(({ payload: _payload, attemptLog, ...d }) => ({ ...d, attemptLog: attemptLog.map(({ deliveryId: _id, ...a }) => a) })),
+    deliveries: deliveries.map(deliveryInfo),
   };
 }
 
@@ -183,6 +185,31 @@ export async function rotateWebhookSecret(db: Db, id: string, kek: Buffer | unde
   }
   await recordAudit(db, { action: 'webhook.secret_rotated', target: { type: 'webhook', id } });
   return { webhook: info(await findWebhook(db, id)), secret };
+}
+
+/**
+ * Sends a delivery again (one that was given up, or one its receiver lost):
+ * due at once, under the same webhook-id, so a receiver that deduplicates
+ * keeps one. Its attempts stay, and count on: after a failure it retries with
+ * the backoff while its event is less than a day old, and gives up after that.
+ * Refused while a sender holds it, and while the webhook is disabled.
+ */
+export async function redeliver(db: Db, webhookId: string, deliveryId: string): Promise<DeliveryInfo> {
+  const webhook = await findWebhook(db, webhookId);
+  const missing = () => notFound(`webhook ${webhookId} has no delivery ${deliveryId}`);
+  const found = await store.findDelivery(db, deliveryId);
+  if (found?.webhookId !== webhookId) throw missing();
+  if (webhook.disabled) throw conflict(`webhook ${webhookId} is disabled: enable it first`);
+  await transaction(db, async (tx) => {
+    if (!(await store.requeueDelivery(tx, webhookId, deliveryId, new Date()))) {
+      throw (await store.findDelivery(tx, deliveryId)) ? conflict(`delivery ${deliveryId} is being sent now: try again when its attempt has ended`) : missing();
+    }
+    await recordAudit(tx, { action: 'webhook.redelivered', target: { type: 'webhook', id: webhookId }, details: { url: auditUrl(webhook.url), delivery: deliveryId, eventType: found.eventType } });
+  });
+  nudgeLocalWorkers();
+  const requeued = await store.findDelivery(db, deliveryId);
+  if (!requeued) throw missing();
+  return deliveryInfo(requeued);
 }
 
 /** Retention: deletes delivered or given-up deliveries (and their attempts) older than `days`; how many. */
