@@ -23,13 +23,15 @@ export type Values = Record<string, string | boolean | (string | boolean)[] | un
 
 export interface RunContext {
   values: Values;
-  /** the positional argument, when the usage names one */
+  /** the positional argument, when the usage names one (the first, when it names several) */
   arg: string;
+  /** every positional argument, in the usage's order */
+  args: string[];
   out: Output;
 }
 
 export interface Subcommand {
-  /** the name, then its positional, e.g. "show <client-id>"; a positional means exactly one */
+  /** the name, then its positionals, e.g. "show <client-id>"; each named positional must be given, and no other */
   usage: string;
   summary: string;
   /** what the positional is called in errors, e.g. "client id" (default: from the usage) */
@@ -62,7 +64,7 @@ function serviceFailure(err: ServiceError, fieldFlags: Record<string, string> = 
 }
 
 const nameOf = (s: Subcommand) => s.usage.split(' ')[0];
-const positionalOf = (s: Subcommand) => /<([^>]+)>/.exec(s.usage.split(' ').slice(1).join(' '))?.[1];
+const positionalsOf = (s: Subcommand) => [...s.usage.split(' ').slice(1).join(' ').matchAll(/<([^>]+)>/g)].map((m) => m[1].replace(/-/g, ' '));
 const single = (c: Command) => c.subcommands.length === 1 && nameOf(c.subcommands[0]) === c.name;
 
 function flagLine(name: string, flag: Flag): string {
@@ -156,17 +158,15 @@ export async function runCommand(command: Command, invokedAs: string, args: stri
   const helpFor = single(command) ? invokedAs : `${invokedAs} ${nameOf(sub)}`;
   const { values, positionals } = parse(subArgs, sub.flags ?? {}, helpFor);
   if (values.help) return single(command) ? help() : void process.stdout.write(subcommandHelpText(command, sub, invokedAs));
-  const positional = positionalOf(sub);
-  if (positional) {
-    if (positionals.length !== 1) throw usageError(`expected exactly one ${sub.argName ?? positional.replace(/-/g, ' ')}`);
-  } else if (positionals.length) {
-    throw usageError(`unexpected argument: ${positionals[0]}`);
-  }
+  const named = positionalsOf(sub);
+  if (named.length === 1 && positionals.length !== 1) throw usageError(`expected exactly one ${sub.argName ?? named[0]}`);
+  if (named.length > 1 && positionals.length !== named.length) throw usageError(`expected ${named.join(', then ')}`);
+  if (!named.length && positionals.length) throw usageError(`unexpected argument: ${positionals[0]}`);
   // loaded when a command runs: --help and usage errors load no service or storage
   const [{ withActor }, { ServiceError }] = await Promise.all([import('../services/audit.js'), import('../services/errors.js')]);
   try {
     // every change a command makes is the CLI's in the audit trail
-    await withActor({ type: 'cli' }, () => sub.run({ values, arg: positionals[0], out: output(Boolean(values.json)) }));
+    await withActor({ type: 'cli' }, () => sub.run({ values, arg: positionals[0], args: positionals, out: output(Boolean(values.json)) }));
   } catch (err) {
     throw err instanceof ServiceError ? serviceFailure(err, command.fieldFlags) : err;
   }

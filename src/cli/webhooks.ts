@@ -111,6 +111,17 @@ networks are refused unless ALLOW_PRIVATE_NETWORK_REQUESTS=true.`,
       },
     },
     {
+      usage: 'redeliver <webhook-id> <delivery-id>',
+      summary: 'send a delivery again now (e.g. one given up), with the same webhook-id; its attempts stay',
+      async run({ args: [webhookId, deliveryId], out }) {
+        const { redeliver } = await registry();
+        await withDatabase(async ({ prisma: db }) => {
+          const delivery = await redeliver(db, webhookId, deliveryId);
+          out.print(delivery, () => `queued again:\n${describeDelivery(delivery)}`);
+        });
+      },
+    },
+    {
       usage: 'rotate-secret <id>',
       summary: 'a new signing secret, shown once; the old one stops at once',
       argName: 'webhook id',
