@@ -379,6 +379,9 @@ export function adminRoutes(deps: AdminDeps): Router {
   router.post('/webhooks/:id/enable', writes, async (ctx) => {
     ctx.body = await webhooks.enableWebhook(db, ctx.params.id);
   });
+  router.post('/webhooks/:id/deliveries/:deliveryId/redeliver', writes, async (ctx) => {
+    ctx.body = await webhooks.redeliver(db, ctx.params.id, ctx.params.deliveryId);
+  });
   router.post('/webhooks/:id/secret', writes, async (ctx) => {
     const { webhook, secret } = await webhooks.rotateWebhookSecret(db, ctx.params.id, deps.keyEncryptionKey);
     ctx.body = { ...webhook, secret };
