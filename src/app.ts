@@ -14,7 +14,9 @@ import { ensureSigningKeys, pruneRetiredKeys, readKeySet, rotateSigningKeys, rot
 import { SecretVerifier, type SecretCheckResult } from './services/client-secrets.js';
 import { NODE_ID } from './common/node-id.js';
 import { Maintenance, type MaintenanceTask } from './services/maintenance.js';
-import { purgeWebhookDeliveries, WebhookWorker } from './services/webhooks.js';
+import { purgeWebhookDeliveries } from './services/webhooks/registry.js';
+import { WebhookWorker } from './services/webhooks/delivery.js';
+import { installWebhookOutbox } from './services/webhooks/outbox.js';
 import { LiveProvider } from './oidc/live-provider.js';
 import { observeProvider } from './oidc/provider-metrics.js';
 import { anonymousActor, auditProvider } from './oidc/provider-audit.js';
@@ -90,6 +92,8 @@ export async function createApp({
   config, database, logger, now = Date.now, upstreams = createUpstreams(config.upstreams),
   limits = createLimits({ redisUrl: config.redisUrl, workers: config.workers, logger }), metrics = new Metrics(),
 }: AppDeps): Promise<App> {
+  // every event this process records (from the first: the built-in API and client) queues its webhook deliveries
+  installWebhookOutbox();
   const db = database.prisma;
   const cache = new AdminDataCache(db, logger, config.changePollMs);
   await ensureSigningKeys(db, config.keyEncryptionKey);

@@ -179,15 +179,19 @@ export function adminOpenApi(issuer: string) {
           },
         },
         WebhookList: { type: 'object', additionalProperties: false, required: ['items'], properties: { items: { type: 'array', items: ref('Webhook') } } },
+        WebhookDelivery: {
+          type: 'object', required: ['id', 'eventType', 'attempts'],
+          properties: {
+            id: string, webhookId: string, eventId: string, eventType: string, attempts: { type: 'integer' }, nextAttemptAt: dateTime,
+            lockedUntil: nullable(dateTime), deliveredAt: nullable(dateTime), failedAt: nullable(dateTime), createdAt: dateTime,
+            attemptLog: { type: 'array', items: { type: 'object', required: ['at', 'durationMs'], properties: { id: string, at: dateTime, status: nullable({ type: 'integer' }), error: nullable(string), durationMs: { type: 'integer' } } } },
+          },
+        },
         WebhookDetails: {
           type: 'object', required: ['id', 'url', 'events', 'deliveries'],
           properties: {
             id: string, url: string, events: strings, secretEncrypted: { type: 'boolean' }, disabled: { type: 'boolean' }, createdAt: dateTime, updatedAt: dateTime,
-            deliveries: { type: 'array', items: { type: 'object', required: ['id', 'eventType', 'attempts'], properties: {
-              id: string, webhookId: string, eventId: string, eventType: string, attempts: { type: 'integer' }, nextAttemptAt: dateTime,
-              lockedUntil: nullable(dateTime), deliveredAt: nullable(dateTime), failedAt: nullable(dateTime), createdAt: dateTime,
-              attemptLog: { type: 'array', items: { type: 'object', required: ['at', 'durationMs'], properties: { id: string, at: dateTime, status: nullable({ type: 'integer' }), error: nullable(string), durationMs: { type: 'integer' } } } },
-            } } },
+            deliveries: { type: 'array', items: ref('WebhookDelivery') },
           },
         },
         AuditEvent: {
@@ -291,6 +295,13 @@ export function adminOpenApi(issuer: string) {
       '/webhooks/{id}/enable': {
         parameters: [idParam('id', 'the webhook id')],
         post: write('send to a webhook again after its receiver answered 410 Gone (events from now on)', { 200: json('the webhook', ref('Webhook')), ...notFound }),
+      },
+      '/webhooks/{id}/deliveries/{deliveryId}/redeliver': {
+        parameters: [idParam('id', 'the webhook id'), idParam('deliveryId', 'the delivery id (its webhook-id header)')],
+        post: write('send a delivery again now (e.g. one given up), with the same webhook-id; its earlier attempts stay', {
+          200: json('the delivery, due now', ref('WebhookDelivery')), ...notFound,
+          409: problemResponse('the webhook is disabled, or a sender is sending the delivery now'),
+        }),
       },
       '/webhooks/{id}/secret': {
         parameters: [idParam('id', 'the webhook id')],

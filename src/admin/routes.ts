@@ -11,7 +11,7 @@ import { withActor, listAudit } from '../services/audit.js';
 import * as clients from '../services/clients.js';
 import * as apis from '../services/apis.js';
 import * as accounts from '../services/accounts.js';
-import * as webhooks from '../services/webhooks.js';
+import * as webhooks from '../services/webhooks/registry.js';
 import { listConsents, withdrawConsents } from '../services/consents.js';
 import { describeSigningKeys, rotateSigningKeys } from '../services/keys.js';
 import { auditRegistrationTokenCreated, listRegistrationTokens, revokeRegistrationToken, tokenPrefix } from '../services/registration-tokens.js';
@@ -378,6 +378,9 @@ export function adminRoutes(deps: AdminDeps): Router {
   });
   router.post('/webhooks/:id/enable', writes, async (ctx) => {
     ctx.body = await webhooks.enableWebhook(db, ctx.params.id);
+  });
+  router.post('/webhooks/:id/deliveries/:deliveryId/redeliver', writes, async (ctx) => {
+    ctx.body = await webhooks.redeliver(db, ctx.params.id, ctx.params.deliveryId);
   });
   router.post('/webhooks/:id/secret', writes, async (ctx) => {
     const { webhook, secret } = await webhooks.rotateWebhookSecret(db, ctx.params.id, deps.keyEncryptionKey);

@@ -85,12 +85,9 @@ export async function withDatabase<T>(fn: (database: Database) => Promise<T>): P
   const dbConfig = databaseConfig();
   const { assertMigrated } = await import('./database-state.js');
   await assertMigrated(dbConfig);
-  const [{ openDatabase }] = await Promise.all([
-    import('../storage/database.js'),
-    // loading the module subscribes the webhooks' outbox to the audit trail:
-    // every command that records an event queues it for the webhooks that want it
-    import('../services/webhooks.js'),
-  ]);
+  const [{ openDatabase }, { installWebhookOutbox }] = await Promise.all([import('../storage/database.js'), import('../services/webhooks/outbox.js')]);
+  // every command that records an event queues it for the webhooks that want it
+  installWebhookOutbox();
   const database = await openDatabase(dbConfig, { poolSize: 2 });
   try {
     return await fn(database);

@@ -1,12 +1,12 @@
-import type { DeliveryInfo, WebhookInfo } from '../services/webhooks.js';
+import type { DeliveryInfo, WebhookInfo } from '../services/webhooks/registry.js';
 import { describe, serverConfig, withDatabase } from './context.js';
 import type { Command } from './command.js';
-// Loading services/webhooks.js subscribes the webhooks' outbox to the audit
-// trail: withDatabase (context.ts) loads it for every command that opens the
-// database, so that an event any command records reaches the webhooks.
+// withDatabase (context.ts) subscribes the webhooks' outbox to the audit trail
+// for every command that opens the database, so that an event any command
+// records reaches the webhooks.
 
 /** The rules, loaded when a subcommand runs (not for --help). */
-const service = () => import('../services/webhooks.js');
+const registry = () => import('../services/webhooks/registry.js');
 
 const when = (d: Date | null) => (d ? d.toISOString() : '-');
 
@@ -53,7 +53,7 @@ networks are refused unless ALLOW_PRIVATE_NETWORK_REQUESTS=true.`,
       },
       async run({ values, out }) {
         const config = await serverConfig();
-        const { createWebhook, isPrivateNetworkUrl } = await service();
+        const [{ createWebhook }, { isPrivateNetworkUrl }] = await Promise.all([registry(), import('../services/webhooks/outbound.js')]);
         await withDatabase(async ({ prisma: db }) => {
           const { webhook, secret } = await createWebhook(db, { url: values.url, events: values.event }, config.keyEncryptionKey);
           const note = !config.allowPrivateNetworkRequests && isPrivateNetworkUrl(webhook.url)
@@ -67,7 +67,7 @@ networks are refused unless ALLOW_PRIVATE_NETWORK_REQUESTS=true.`,
       usage: 'list',
       summary: 'list webhooks (never their secrets)',
       async run({ out }) {
-        const { listWebhooks } = await service();
+        const { listWebhooks } = await registry();
         await withDatabase(async ({ prisma: db }) => {
           const webhooks = await listWebhooks(db);
           out.print(webhooks, () => webhooks.map((w) => `${w.id}  ${w.url}  ${w.events.join(',')}${w.disabled ? '  disabled' : ''}`).join('\n') || 'no webhooks');
@@ -79,7 +79,7 @@ networks are refused unless ALLOW_PRIVATE_NETWORK_REQUESTS=true.`,
       summary: 'a webhook, its 20 most recent deliveries and their attempts',
       argName: 'webhook id',
       async run({ arg, out }) {
-        const { showWebhook } = await service();
+        const { showWebhook } = await registry();
         await withDatabase(async ({ prisma: db }) => {
           const webhook = await showWebhook(db, arg);
           out.print(webhook, () => `${describeWebhook(webhook)}\n\nrecent deliveries:\n${webhook.deliveries.map(describeDelivery).join('\n') || '  none'}`);
@@ -91,7 +91,7 @@ networks are refused unless ALLOW_PRIVATE_NETWORK_REQUESTS=true.`,
       summary: 'delete a webhook and its pending deliveries',
       argName: 'webhook id',
       async run({ arg, out }) {
-        const { deleteWebhook } = await service();
+        const { deleteWebhook } = await registry();
         await withDatabase(async ({ prisma: db }) => {
           await deleteWebhook(db, arg);
           out.print({ deleted: arg }, () => `deleted webhook ${arg}`);
@@ -103,10 +103,21 @@ networks are refused unless ALLOW_PRIVATE_NETWORK_REQUESTS=true.`,
       summary: 'send to a webhook again after its receiver answered 410 Gone (events from now on)',
       argName: 'webhook id',
       async run({ arg, out }) {
-        const { enableWebhook } = await service();
+        const { enableWebhook } = await registry();
         await withDatabase(async ({ prisma: db }) => {
           const webhook = await enableWebhook(db, arg);
           out.print(webhook, () => `webhook ${webhook.id} is enabled`);
+        });
+      },
+    },
+    {
+      usage: 'redeliver <webhook-id> <delivery-id>',
+      summary: 'send a delivery again now (e.g. one given up), with the same webhook-id; its attempts stay',
+      async run({ args: [webhookId, deliveryId], out }) {
+        const { redeliver } = await registry();
+        await withDatabase(async ({ prisma: db }) => {
+          const delivery = await redeliver(db, webhookId, deliveryId);
+          out.print(delivery, () => `queued again:\n${describeDelivery(delivery)}`);
         });
       },
     },
@@ -116,7 +127,7 @@ networks are refused unless ALLOW_PRIVATE_NETWORK_REQUESTS=true.`,
       argName: 'webhook id',
       async run({ arg, out }) {
         const config = await serverConfig();
-        const { rotateWebhookSecret } = await service();
+        const { rotateWebhookSecret } = await registry();
         await withDatabase(async ({ prisma: db }) => {
           const { webhook, secret } = await rotateWebhookSecret(db, arg, config.keyEncryptionKey);
           out.print({ ...webhook, secret }, () => `new signing secret for ${webhook.id}  ${secret}\n(${secretNote})`);

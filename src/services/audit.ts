@@ -39,7 +39,7 @@ export const AUDIT_ACTIONS = [
   'account.role_granted', 'account.role_revoked',
   'consent.granted', 'consent.withdrawn',
   'refresh_token.reuse_detected', 'token.exchanged', 'rate_limit.tripped',
-  'webhook.created', 'webhook.deleted', 'webhook.secret_rotated', 'webhook.disabled', 'webhook.enabled',
+  'webhook.created', 'webhook.deleted', 'webhook.secret_rotated', 'webhook.disabled', 'webhook.enabled', 'webhook.redelivered',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

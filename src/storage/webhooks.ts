@@ -117,13 +117,11 @@ export async function insertDeliveries(db: Deliveries, rows: NewDelivery[]): Pro
   }
 }
 
+/** No sender holds it at `now`: never claimed, or its claim has passed. */
+const unclaimed = (now: Date) => ({ OR: [{ lockedUntil: null }, { lockedUntil: { lt: now } }] });
+
 /** The conditions under which a delivery may be sent at `now`. */
-const due = (now: Date) => ({
-  deliveredAt: null,
-  failedAt: null,
-  nextAttemptAt: { lte: now },
-  OR: [{ lockedUntil: null }, { lockedUntil: { lt: now } }],
-});
+const due = (now: Date) => ({ deliveredAt: null, failedAt: null, nextAttemptAt: { lte: now }, ...unclaimed(now) });
 
 /** Ids of deliveries due at `now`, the longest waiting first (candidates: claim each before sending). */
 export async function dueDeliveryIds(db: Deliveries, now: Date, limit: number): Promise<string[]> {
@@ -176,17 +174,45 @@ export async function releaseDelivery(db: Deliveries, id: string, claim: Date, o
  */
 export async function failPendingDeliveries(db: Deliveries, webhookId: string, at: Date): Promise<number> {
   const { count } = await db.webhookDelivery.updateMany({
-    where: { webhookId, deliveredAt: null, failedAt: null, OR: [{ lockedUntil: null }, { lockedUntil: { lt: at } }] },
+    where: { webhookId, deliveredAt: null, failedAt: null, ...unclaimed(at) },
     data: { failedAt: at, lockedUntil: null },
   });
   return count;
 }
 
-/** The newest deliveries of a webhook, each with its attempts in order. */
-export async function recentDeliveries(db: All, webhookId: string, limit: number): Promise<(DeliveryRow & { attemptLog: AttemptRow[] })[]> {
-  const rows = (await db.webhookDelivery.findMany({ where: { webhookId }, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }], take: limit })).map(toDelivery);
+/**
+ * Makes a delivery due at `now` again, whatever became of it (delivered, given
+ * up, waiting for its next try), keeping its attempts; only while no sender
+ * holds it. False when the webhook has no such delivery or a sender holds it.
+ */
+export async function requeueDelivery(db: Deliveries, webhookId: string, id: string, now: Date): Promise<boolean> {
+  if (!isStorable(id)) return false;
+  const { count } = await db.webhookDelivery.updateMany({
+    where: { id, webhookId, ...unclaimed(now) },
+    data: { nextAttemptAt: now, deliveredAt: null, failedAt: null, lockedUntil: null },
+  });
+  return count === 1;
+}
+
+export type DeliveryWithAttempts = DeliveryRow & { attemptLog: AttemptRow[] };
+
+/** Each delivery with its attempts, in order. */
+async function withAttempts(db: Attempts, rows: DeliveryRow[]): Promise<DeliveryWithAttempts[]> {
   const attempts = rows.length ? await db.webhookAttempt.findMany({ where: { deliveryId: { in: rows.map((r) => r.id) } }, orderBy: [{ at: 'asc' }, { id: 'asc' }] }) : [];
   return rows.map((r) => ({ ...r, attemptLog: attempts.filter((a) => a.deliveryId === r.id) }));
+}
+
+/** The newest deliveries of a webhook, each with its attempts in order. */
+export async function recentDeliveries(db: All, webhookId: string, limit: number): Promise<DeliveryWithAttempts[]> {
+  const rows = (await db.webhookDelivery.findMany({ where: { webhookId }, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }], take: limit })).map(toDelivery);
+  return withAttempts(db, rows);
+}
+
+/** One delivery with its attempts. */
+export async function findDelivery(db: All, id: string): Promise<DeliveryWithAttempts | null> {
+  if (!isStorable(id)) return null;
+  const row = await db.webhookDelivery.findUnique({ where: { id } });
+  return row ? (await withAttempts(db, [toDelivery(row)]))[0] : null;
 }
 
 /** Deletes at most `limit` finished deliveries (delivered or given up) older than `before`, with their attempts; how many. */

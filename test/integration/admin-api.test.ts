@@ -260,10 +260,26 @@ describe.each(databaseKinds())('the management API on %s', (kind) => {
     expect(newSecret.body.secret).not.toBe(hook.body.secret);
     expect((await call('DELETE', `/webhooks/${hook.body.id}`)).status).toBe(204);
     expect((await call('GET', `/webhooks/${hook.body.id}`)).status).toBe(404);
+    // a delivery sent again: the webhook's own event, to an address the server refuses at once
+    const again = (await call('POST', '/webhooks', { body: { url: 'https://127.0.0.1:9/gatehouse', events: ['webhook.secret_rotated'] } })).body;
+    await call('POST', `/webhooks/${again.id}/secret`);
+    const [queued] = (await call('GET', `/webhooks/${again.id}`)).body.deliveries;
+    expect(queued).toMatchObject({ eventType: 'webhook.secret_rotated' });
+    expect((await call('POST', `/webhooks/${again.id}/deliveries/msg_nothere/redeliver`)).status).toBe(404);
+    expect((await call('POST', `/webhooks/${again.id}/deliveries/${queued.id}/redeliver`, { token: reader })).status).toBe(403);
+    // the server's worker may be sending it at this moment (409): ask again
+    let redelivered = await call('POST', `/webhooks/${again.id}/deliveries/${queued.id}/redeliver`);
+    for (let i = 0; i < 50 && redelivered.status === 409; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      redelivered = await call('POST', `/webhooks/${again.id}/deliveries/${queued.id}/redeliver`);
+    }
+    expect(redelivered).toMatchObject({ status: 200, body: { id: queued.id, webhookId: again.id, deliveredAt: null, failedAt: null } });
+    expect(redelivered.body.payload).toBeUndefined();
+    expect((await call('DELETE', `/webhooks/${again.id}`)).status).toBe(204);
 
     const trail = await call('GET', '/audit-events?actor=ops&limit=1000');
     const actions = trail.body.items.map((e: { action: string }) => e.action);
-    expect(actions).toEqual(expect.arrayContaining(['client.created', 'client.updated', 'client.secret_rotated', 'client.deleted', 'api.created', 'api.deleted', 'registration_token.created', 'registration_token.revoked', 'signing_key.rotated', 'webhook.created', 'webhook.secret_rotated', 'webhook.deleted']));
+    expect(actions).toEqual(expect.arrayContaining(['client.created', 'client.updated', 'client.secret_rotated', 'client.deleted', 'api.created', 'api.deleted', 'registration_token.created', 'registration_token.revoked', 'signing_key.rotated', 'webhook.created', 'webhook.secret_rotated', 'webhook.deleted', 'webhook.redelivered']));
     expect(trail.body.items.every((e: { actorType: string; actorId: string }) => e.actorType === 'admin-client' && e.actorId === 'ops')).toBe(true);
     expect(JSON.stringify(trail.body)).not.toContain(created.body.token);
     expect(JSON.stringify(trail.body)).not.toContain(hook.body.secret);

@@ -2,8 +2,12 @@ import { databaseKinds, migratedDatabase } from '../support/databases.js';
 import type { Database } from '../../src/storage/database.js';
 import { AccountDisabledError, disableAccount, signInWith } from '../../src/services/accounts.js';
 import { recordAudit, recordAuditHot, withActor } from '../../src/services/audit.js';
-import { createWebhook } from '../../src/services/webhooks.js';
+import { createWebhook } from '../../src/services/webhooks/registry.js';
+import { installWebhookOutbox } from '../../src/services/webhooks/outbox.js';
 import type { UpstreamProfile } from '../../src/federation/upstream.js';
+
+// the webhooks' outbox, subscribed to the audit trail as the server and the CLI do
+installWebhookOutbox();
 
 const profile = (over: Partial<UpstreamProfile>): UpstreamProfile => ({
   provider: 'github', subject: '1', email: null, emailVerified: false, name: null, username: null, picture: null, raw: {}, ...over,

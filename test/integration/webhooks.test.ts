@@ -8,8 +8,10 @@ import { ROOT, runCli, startServer, type RunningServer } from '../support/proces
 import { createClient, eventually } from '../support/gatehouse.js';
 import { verifyStandardWebhook, WebhookReceiver } from '../support/webhook-receiver.js';
 import { openDatabase, type Database } from '../../src/storage/database.js';
-import { recordAudit } from '../../src/services/audit.js';
-import { CLAIM_MARGIN_MS, createWebhook, enableWebhook, LOCK_MS, nextAttempt, TIMEOUT_MS, WebhookWorker } from '../../src/services/webhooks.js';
+import { recordAudit, withActor } from '../../src/services/audit.js';
+import { createWebhook, enableWebhook, redeliver } from '../../src/services/webhooks/registry.js';
+import { CLAIM_MARGIN_MS, GIVE_UP_AFTER_MS, LOCK_MS, nextAttempt, TIMEOUT_MS, WebhookWorker } from '../../src/services/webhooks/delivery.js';
+import { installWebhookOutbox } from '../../src/services/webhooks/outbox.js';
 import { createLogger } from '../../src/logger.js';
 
 /**
@@ -21,6 +23,9 @@ import { createLogger } from '../../src/logger.js';
  */
 
 const SUBSCRIBED = ['client.created', 'client.deleted'];
+
+// events this test records itself (recordAudit) queue their deliveries, as in the server and the CLI
+installWebhookOutbox();
 
 describe('the test receiver verifies signatures as the spec says', () => {
   it('accepts a correct signature and refuses any change', () => {
@@ -222,6 +227,26 @@ describe.each(databaseKinds())('webhooks on %s', (kind: Kind) => {
     expect(shownB.attemptLog.map((t: { status: number | null }) => t.status)).toContain(503);
     expect(cli(['webhooks', 'show', webhookId]).stdout).toMatch(/503/);
   }, 180_000);
+
+  it('sends a delivery again from the CLI: the same message, under the same webhook-id', async () => {
+    expect(webhookId).not.toBe('');
+    const sent = receiver.acknowledged().find((m) => m.payload.type === 'client.created')!;
+    const again = cli(['webhooks', 'redeliver', webhookId, sent.id]);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain(`queued again:\n  ${sent.id}  client.created  pending, next attempt`);
+    await eventually(async () => receiver.acknowledged().filter((m) => m.id === sent.id).length === 2, 'the message sent again', 10_000);
+    const [first, second] = receiver.acknowledged().filter((m) => m.id === sent.id);
+    expect(second.valid).toBe(true);
+    expect(second.body).toBe(first.body);
+    expect(cli(['audit', 'list', '--action', 'webhook.redelivered', '--json']).json()).toMatchObject([{ actorType: 'cli', targetId: webhookId, details: { delivery: sent.id } }]);
+
+    const missing = cli(['webhooks', 'redeliver', webhookId, 'msg_nothere']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain(`webhook ${webhookId} has no delivery msg_nothere`);
+    const short = cli(['webhooks', 'redeliver', webhookId]);
+    expect(short.code).toBe(2);
+    expect(short.stderr).toContain('expected 2 arguments: <webhook-id> <delivery-id>');
+  }, 30_000);
 
   it('rotates the secret (the old one no longer verifies) and deletes the webhook with its outbox', async () => {
     expect(webhookId).not.toBe('');
@@ -451,6 +476,52 @@ describe.each(databaseKinds())('what a delivery attempt leads to, on %s', (kind:
     expect(await db.auditEvent.count({ where: { action: 'webhook.enabled' } })).toBe(1);
   });
 
+  it('sends a delivery again on request: a given-up one goes out at once under the same webhook-id, its attempts kept, audited', async () => {
+    const db = database.prisma;
+    // another webhook first: the receiver verifies with the secret of the last one made
+    const other = await hook('other');
+    const { id } = await hook();
+    receiver.mode = 'unavailable';
+    const delivery = (await event('again')).find((d) => d.webhookId === id)!;
+    // attempted a day after its event: given up
+    await worker(() => Date.now() + GIVE_UP_AFTER_MS + 60_000).runOnce();
+    expect(await db.webhookDelivery.findUniqueOrThrow({ where: { id: delivery.id } })).toMatchObject({ attempts: 1, failedAt: expect.any(Date), deliveredAt: null });
+
+    // unknown, or another webhook's: not found
+    await expect(redeliver(db, id, 'msg_nothere')).rejects.toMatchObject({ code: 'not_found' });
+    await expect(redeliver(db, other.id, delivery.id)).rejects.toMatchObject({ code: 'not_found' });
+    await expect(redeliver(db, 'wh_nothere', delivery.id)).rejects.toMatchObject({ code: 'not_found' });
+    // while a sender holds it, or its webhook is disabled: refused, unchanged
+    await db.webhookDelivery.update({ where: { id: delivery.id }, data: { lockedUntil: new Date(Date.now() + LOCK_MS) } });
+    await expect(redeliver(db, id, delivery.id)).rejects.toMatchObject({ code: 'conflict' });
+    await db.webhookDelivery.update({ where: { id: delivery.id }, data: { lockedUntil: null } });
+    await db.webhook.update({ where: { id }, data: { disabled: true } });
+    await expect(redeliver(db, id, delivery.id)).rejects.toMatchObject({ code: 'conflict' });
+    await db.webhook.update({ where: { id }, data: { disabled: false } });
+    expect(await db.auditEvent.count({ where: { action: 'webhook.redelivered' } })).toBe(0);
+
+    const before = Date.now();
+    const queued = await withActor({ type: 'cli' }, () => redeliver(db, id, delivery.id));
+    expect(queued).toMatchObject({ id: delivery.id, webhookId: id, attempts: 1, deliveredAt: null, failedAt: null, lockedUntil: null });
+    expect(queued.nextAttemptAt.getTime()).toBeGreaterThanOrEqual(before - 1000);
+    expect(queued.nextAttemptAt.getTime()).toBeLessThanOrEqual(Date.now());
+    expect(queued.attemptLog.map((a) => a.status)).toEqual([503]);
+    expect(queued).not.toHaveProperty('payload');
+
+    receiver.mode = 'ok';
+    await worker().runOnce();
+    const sent = receiver.messages.filter((m) => m.id === delivery.id);
+    expect(sent.map((m) => m.answered)).toEqual([503, 204]);
+    expect(sent[1].valid).toBe(true);
+    expect(sent[1].body).toBe(sent[0].body);
+    expect(await db.webhookDelivery.findUniqueOrThrow({ where: { id: delivery.id } })).toMatchObject({ attempts: 2, deliveredAt: expect.any(Date), failedAt: null });
+    // (the first attempt's clock was a day ahead)
+    expect((await attemptsOf(delivery.id)).map((a) => a.status).sort()).toEqual([204, 503]);
+    const trail = await db.auditEvent.findMany({ where: { action: 'webhook.redelivered' } });
+    expect(trail).toHaveLength(1);
+    expect(trail[0]).toMatchObject({ actorType: 'cli', targetType: 'webhook', targetId: id, details: { delivery: delivery.id, eventType: 'client.updated', url: `http://127.0.0.1:${receiver.port}/hook` } });
+  });
+
   it('429 and 503 wait for Retry-After (seconds or an HTTP-date, at most an hour, never past the give-up), otherwise back off', async () => {
     const db = database.prisma;
     const { id } = await hook();
@@ -518,7 +589,7 @@ describe.each(databaseKinds())('what a delivery attempt leads to, on %s', (kind:
     const script = `
       const dist = process.env.DIST;
       const { openDatabase } = await import(dist + '/storage/database.js');
-      const { WebhookWorker } = await import(dist + '/services/webhooks.js');
+      const { WebhookWorker } = await import(dist + '/services/webhooks/delivery.js');
       const { createLogger } = await import(dist + '/logger.js');
       const database = await openDatabase({ url: process.env.DATABASE_URL, kind: process.env.KIND }, { poolSize: 2 });
       const pressure = setInterval(() => globalThis.gc(), 10);

@@ -1,4 +1,4 @@
-import { isPrivateNetworkUrl, isSpecialUseAddress } from '../../src/services/webhooks.js';
+import { isPrivateNetworkUrl, isSpecialUseAddress } from '../../src/services/webhooks/outbound.js';
 
 /**
  * The addresses webhooks are never sent to (without ALLOW_PRIVATE_NETWORK_REQUESTS):

@@ -1,6 +1,6 @@
 import {
   CLAIM_MARGIN_MS, GIVE_UP_AFTER_MS, LOCK_MS, MAX_RETRY_AFTER_MS, nextAttempt, requestBudget, retryAfterMs, TIMEOUT_MS, withDeadline,
-} from '../../src/services/webhooks.js';
+} from '../../src/services/webhooks/delivery.js';
 
 /**
  * When a webhook attempt ends and when the next one may start: the request's
