@@ -8,7 +8,8 @@ import { freePort, runCli, startServer, type RunningServer } from '../support/pr
 import { createApi, createClient, eventually } from '../support/gatehouse.js';
 import { browserAvailable, launchBrowser } from '../support/browser.js';
 import { startApp, type AppServer } from '../support/apps.js';
-import { startFakeGitHub, type FakeGitHub } from '../support/upstreams/fake-github.js';
+import { defaultGitHubUser, startFakeGitHub, type FakeGitHub } from '../support/upstreams/fake-github.js';
+import { person } from '../support/console.js';
 import { nginxAvailable, startNginx, type Balancer } from '../support/nginx.js';
 import { redisAvailable, startRedis, type TestRedis } from '../support/redis.js';
 
@@ -146,6 +147,40 @@ const post = async (url: string, auth: [string, string], form: Record<string, st
     expect(runCli(['accounts', 'enable', sub], db.url).code).toBe(0);
   });
 
+  it('refuses a console role removed, or an account disabled, on the next request whichever instance serves it', async () => {
+    const answered = (instance: RunningServer, status: number) =>
+      instance.output().split('\n').filter((l) => l.includes('"msg":"request"')).map((l) => JSON.parse(l)).filter((l) => l.path === '/console' && l.status === status).length;
+    github.setUser(person('cora', 4001, 'cora@fleet.example'));
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${issuer}/console`);
+    await page.getByRole('button', { name: 'Continue with GitHub' }).click();
+    await page.getByRole('heading', { name: 'No access to the console' }).waitFor();
+    expect(runCli(['accounts', 'grant-role', 'cora@fleet.example', 'viewer'], db.url).code).toBe(0);
+    const before = instances.map((i) => answered(i, 200));
+    // round robin: four loads reach both instances, and each reads the role live
+    for (let n = 0; n < 4; n += 1) expect((await page.reload())!.status()).toBe(200);
+    instances.forEach((i, n) => expect(answered(i, 200)).toBeGreaterThan(before[n]));
+
+    expect(runCli(['accounts', 'revoke-role', 'cora@fleet.example'], db.url).code).toBe(0);
+    const refusedBefore = instances.map((i) => answered(i, 403));
+    for (let n = 0; n < 4; n += 1) expect((await page.reload())!.status()).toBe(403);
+    instances.forEach((i, n) => expect(answered(i, 403)).toBeGreaterThan(refusedBefore[n]));
+
+    expect(runCli(['accounts', 'grant-role', 'cora@fleet.example', 'admin'], db.url).code).toBe(0);
+    expect((await page.reload())!.status()).toBe(200);
+    const { id } = JSON.parse(runCli(['accounts', 'list', '--json', '--email', 'cora@fleet.example'], db.url).stdout)[0];
+    expect(runCli(['accounts', 'disable', id], db.url).code).toBe(0);
+    // disabling ends the account's sessions: no instance shows the console again
+    for (let n = 0; n < 4; n += 1) {
+      await page.goto(`${issuer}/console`);
+      expect(await page.locator('nav[aria-label=Console]').count()).toBe(0);
+    }
+    expect(runCli(['accounts', 'enable', id], db.url).code).toBe(0);
+    await context.close();
+    github.setUser(defaultGitHubUser);
+  });
+
   it('issues a token on one instance that the other verifies, introspects and revokes', async () => {
     const [a, b] = instances;
     const jwt = await tokenRequest(a.port, service.clientId, service.clientSecret, API);
@@ -167,7 +202,9 @@ const post = async (url: string, auth: [string, string], form: Record<string, st
     expect(runCli(['keys', 'rotate'], db.url, { env }).code).toBe(0);
     await eventually(async () => (await Promise.all([1, 2, 3, 4].map(kidOf))).every((k) => k !== JSON.parse(Buffer.from(old.body.access_token.split('.')[0], 'base64url').toString()).kid), 'the first rotation to sign');
     const current = await kidOf();
-    const second = runCli(['keys', 'rotate', '--json'], db.url, { env });
+    // a longer lead for the second rotation: the key the first one published must still be waiting
+    // to sign however long the first took to reach every node on a loaded machine
+    const second = runCli(['keys', 'rotate', '--json'], db.url, { env: { KEY_PUBLISH_LEAD: '8' } });
     const next = (second.json() as { kid: string; alg: string; stage: string; until: string | null }[]).find((k) => k.alg === 'ES256' && k.stage === 'published' && k.until)!;
     for (const i of instances) {
       await eventually(async () => ((await (await fetch(`${i.url}/jwks`)).json()) as { keys: { kid: string }[] }).keys.some((k) => k.kid === next.kid), 'the new key in every JWKS');

@@ -126,3 +126,15 @@ export async function horizontalOverflow(page: Page): Promise<number> {
 export async function checkPage(browser: ConsoleBrowser): Promise<{ accessibility: string[]; overflow: number; problems: string[] }> {
   return { accessibility: await accessibilityProblems(browser.page), overflow: await horizontalOverflow(browser.page), problems: [...browser.problems] };
 }
+
+/**
+ * The form token of this browser's console session, as the gate issued it
+ * (its cookie names the session and account, then the token): what a page
+ * would put in its forms, for requests made without one.
+ */
+export async function consoleFormToken(browser: ConsoleBrowser): Promise<string> {
+  const cookie = (await browser.context.cookies()).find((c) => c.name === 'gatehouse.console-csrf');
+  if (!cookie) throw new Error('no console form token: load a console page first');
+  const value = decodeURIComponent(cookie.value);
+  return value.slice(value.lastIndexOf('.') + 1);
+}
