@@ -1,9 +1,9 @@
 import * as oidc from 'openid-client';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { databaseKinds, createTestDatabase, type TestDatabase } from '../support/databases.js';
 import { freePort, startServer, type RunningServer } from '../support/processes.js';
 import { createApi, createClient } from '../support/gatehouse.js';
-import { browserAvailable, launchBrowser } from '../support/browser.js';
+import { browserAvailable, launchBrowser, watchedContext } from '../support/browser.js';
 import { startApp, type AppServer } from '../support/apps.js';
 import { startFakeGitHub, type FakeGitHub } from '../support/upstreams/fake-github.js';
 import { startFakeOidc, type FakeOidc } from '../support/upstreams/fake-oidc.js';
@@ -66,27 +66,8 @@ describeIf('the account page in a real browser on %s', (kind) => {
     await db?.drop();
   });
 
-  /**
-   * A phone-sized browser that reports every CSP violation (from a listener
-   * added before any page script could run) and every console error.
-   */
-  async function phone(): Promise<{ context: BrowserContext; page: Page; problems: string[] }> {
-    const problems: string[] = [];
-    const context = await browser.newContext({ viewport: PHONE });
-    await context.exposeBinding('reportCspViolation', (_source, text: string) => void problems.push(`CSP: ${text}`));
-    await context.addInitScript(() => {
-      document.addEventListener('securitypolicyviolation', (e) => {
-        (window as unknown as { reportCspViolation(t: string): void }).reportCspViolation(`${e.violatedDirective} ${e.blockedURI}`);
-      });
-    });
-    const page = await context.newPage();
-    page.on('console', (m) => {
-      // Chromium asks every origin for /favicon.ico, which Gatehouse does not serve (a 404, not a page's problem)
-      if (m.type() === 'error' && !m.location().url.endsWith('/favicon.ico')) problems.push(`console: ${m.text()} (${m.location().url})`);
-    });
-    page.on('pageerror', (e) => problems.push(`page: ${e.message}`));
-    return { context, page, problems };
-  }
+  /** A phone-sized browser that reports every CSP violation and console error. */
+  const phone = () => watchedContext(browser, PHONE);
 
   /** Nothing wider than the phone's screen. */
   async function fitsThePhone(page: Page): Promise<void> {

@@ -1,8 +1,10 @@
 import AxeBuilder from '@axe-core/playwright';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { createTestDatabase, type Kind, type TestDatabase } from './databases.js';
 import { freePort, runCli, startServer, type RunningServer } from './processes.js';
-import { launchBrowser } from './browser.js';
+import { launchBrowser, watchedContext, type WatchedContext } from './browser.js';
+
+export type ConsoleBrowser = WatchedContext;
 import { startFakeGitHub, type FakeGitHub, type FakeGitHubUser } from './upstreams/fake-github.js';
 
 /**
@@ -57,34 +59,9 @@ export async function startConsoleStack(kind: Kind, env: Record<string, string> 
   };
 }
 
-export interface ConsoleBrowser {
-  context: BrowserContext;
-  page: Page;
-  /** CSP violations, console errors and page errors seen so far */
-  problems: string[];
-}
-
-/**
- * A browser of the given size that reports every CSP violation (from a
- * listener added before any page script could run) and every console error.
- */
-export async function openBrowser(stack: ConsoleStack, viewport: { width: number; height: number }): Promise<ConsoleBrowser> {
-  const problems: string[] = [];
-  const context = await stack.browser.newContext({ viewport });
-  await context.exposeBinding('reportCspViolation', (_source, text: string) => void problems.push(`CSP: ${text}`));
-  await context.addInitScript(() => {
-    document.addEventListener('securitypolicyviolation', (e) => {
-      (window as unknown as { reportCspViolation(t: string): void }).reportCspViolation(`${e.violatedDirective} ${e.blockedURI}`);
-    });
-  });
-  const page = await context.newPage();
-  page.on('console', (m) => {
-    // Chromium asks every origin for /favicon.ico, which Gatehouse does not serve; a 4xx page logs its status
-    if (m.type() === 'error' && !m.location().url.endsWith('/favicon.ico') && !/status of 4\d\d/.test(m.text())) problems.push(`console: ${m.text()} (${m.location().url})`);
-  });
-  page.on('pageerror', (e) => problems.push(`page: ${e.message}`));
-  return { context, page, problems };
-}
+/** A fresh browser context of the given size on the stack's browser, watched for CSP violations and errors. */
+export const openBrowser = (stack: Pick<ConsoleStack, 'browser'>, viewport: { width: number; height: number }): Promise<ConsoleBrowser> =>
+  watchedContext(stack.browser, viewport);
 
 /**
  * Signs `who` in to the console through GitHub in a fresh browser. With
