@@ -35,6 +35,7 @@ import { databaseHealth, healthRoutes } from './health.js';
 import { interactionRoutes } from './interactions/routes.js';
 import { accountPageRoutes } from './account/routes.js';
 import { consoleRoutes } from './console/routes.js';
+import type { ConsoleDeps } from './console/context.js';
 import { providerViews } from './interactions/provider-views.js';
 import { serveAssets } from './web/pages.js';
 import { errorPages } from './web/error-pages.js';
@@ -148,29 +149,11 @@ export async function createApp({
     provider.use(registrationGuard({ provider, db, cache, verifier, metrics, ...registrationLimits, onAuditError: (err) => logger.warn({ err }, 'could not record an audit event') }));
     // Gatehouse's own pages and routes, behind one prefix check so that protocol
     // requests (/token above all) pass a single cheap function on their way to oidc-provider.
-    const own = compose<Parameters<Middleware>[0]>([
-      errorPages(logger, { recognise: (err) => outage.recognise(err), retryAfter: OUTAGE_RETRY_AFTER }),
-      landing,
-      serveAssets,
-      brand.serve,
-      health,
-      interactionRoutes({
-        provider, db, hot: database.hot, cache, upstreams, issuer: config.issuer, linkVerifiedEmails: config.linkVerifiedEmails, logger, metrics,
-      }).routes(),
-      accountPageRoutes({ provider, db, cache, upstreams, issuer: config.issuer, logger }).routes(),
-      consoleRoutes({
-        provider, db, cache, issuer: config.issuer, logger, keys, keyEncryptionKey: config.keyEncryptionKey,
-        keyPublishLeadSeconds: config.keyPublishLeadSeconds, registrationMode: config.registration, consoleAdminEmail: config.consoleAdminEmail,
-        health: consoleHealth, tokenHistory: () => hourlyTokens.series(),
-      }),
-      adminRoutes({
-        provider, db, cache, issuer: config.issuer, keys, keyEncryptionKey: config.keyEncryptionKey,
-        keyPublishLeadSeconds: config.keyPublishLeadSeconds, registrationMode: config.registration, logger, hot: database.hot,
-      }).routes(),
-      adminNotFound(),
-      // a path of Gatehouse's own that nothing answered: the 404 page (errorPages), not oidc-provider's plain text
-      (ctx: { throw(status: number): never }) => ctx.throw(404),
-    ] as Middleware[]);
+    const own = ownRoutes({ provider, keys, config, database, cache, upstreams, logger, metrics }, {
+      errorPages: errorPages(logger, { recognise: (err) => outage.recognise(err), retryAfter: OUTAGE_RETRY_AFTER }),
+      pages: [landing, serveAssets, brand.serve, health as unknown as Middleware],
+      console: { health: consoleHealth, tokenHistory: () => hourlyTokens.series() },
+    });
     provider.use((ctx, next) => (OWN_ROUTES.test(ctx.path) ? own(ctx, next) : next()));
     return provider;
   };
@@ -213,6 +196,43 @@ export async function createApp({
       await limits.close();
     },
   };
+}
+
+interface OwnRouteDeps {
+  provider: Provider;
+  keys: JWK[];
+  config: Config;
+  database: Database;
+  cache: AdminDataCache;
+  upstreams: Map<string, Upstream>;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+/** Gatehouse's own pages and routes, in order: the site-wide error pages first, the 404 page last. */
+function ownRoutes(
+  { provider, keys, config, database, cache, upstreams, logger, metrics }: OwnRouteDeps,
+  parts: { errorPages: Middleware; pages: Middleware[]; console: Pick<ConsoleDeps, 'health' | 'tokenHistory'> },
+) {
+  const db = database.prisma;
+  const { issuer } = config;
+  return compose<Parameters<Middleware>[0]>([
+    parts.errorPages,
+    ...parts.pages,
+    interactionRoutes({ provider, db, hot: database.hot, cache, upstreams, issuer, linkVerifiedEmails: config.linkVerifiedEmails, logger, metrics }).routes(),
+    accountPageRoutes({ provider, db, cache, upstreams, issuer, logger }).routes(),
+    consoleRoutes({
+      provider, db, cache, issuer, logger, keys, keyEncryptionKey: config.keyEncryptionKey, keyPublishLeadSeconds: config.keyPublishLeadSeconds,
+      registrationMode: config.registration, consoleAdminEmail: config.consoleAdminEmail, ...parts.console,
+    }),
+    adminRoutes({
+      provider, db, cache, issuer, keys, keyEncryptionKey: config.keyEncryptionKey,
+      keyPublishLeadSeconds: config.keyPublishLeadSeconds, registrationMode: config.registration, logger, hot: database.hot,
+    }).routes(),
+    adminNotFound(),
+    // a path of Gatehouse's own that nothing answered: the 404 page (errorPages), not oidc-provider's plain text
+    (ctx: { throw(status: number): never }) => ctx.throw(404),
+  ] as Middleware[]);
 }
 
 /** What the holder of the maintenance lease does, once per deployment. */

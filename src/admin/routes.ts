@@ -186,7 +186,6 @@ const found = (lookup: Promise<unknown>): Promise<boolean> => lookup.then(() => 
 const withEtag = (ctx: Context, client: clients.ClientRecord) => ctx.set('ETag', etagOf(client.updatedAt));
 
 export function adminRoutes(deps: AdminDeps): Router {
-  const { db } = deps;
   const router = new Router({ prefix: ADMIN_PREFIX });
   const store = new PayloadStore(deps.hot);
   const reads = authorize(deps, store, 'admin:read');
@@ -204,7 +203,28 @@ export function adminRoutes(deps: AdminDeps): Router {
     ctx.body = document;
   });
 
-  // clients
+  const gates = { deps, reads, writes };
+  clientRoutes(router, gates);
+  apiRoutes(router, gates);
+  registrationTokenRoutes(router, gates);
+  signingKeyRoutes(router, gates);
+  consentRoutes(router, gates);
+  accountRoutes(router, gates);
+  webhookRoutes(router, gates);
+  auditRoutes(router, gates);
+  return router;
+}
+
+/** The route handlers' shared checks: live admin tokens for reads and for writes. */
+interface Gates {
+  deps: AdminDeps;
+  reads: Middleware;
+  writes: Middleware;
+}
+
+/** Clients. */
+function clientRoutes(router: Router, { deps, reads, writes }: Gates): void {
+  const { db } = deps;
   router.get('/clients', reads, async (ctx) => {
     const dynamic = query(ctx, 'dynamic');
     if (dynamic !== undefined && dynamic !== 'true' && dynamic !== 'false') throw invalid([{ path: ['dynamic'], message: 'must be true or false' }]);
@@ -252,8 +272,11 @@ export function adminRoutes(deps: AdminDeps): Router {
     deps.cache.clear();
     ctx.body = { clientId: ctx.params.clientId, clientSecret };
   });
+}
 
-  // APIs
+/** APIs. */
+function apiRoutes(router: Router, { deps, reads, writes }: Gates): void {
+  const { db } = deps;
   router.get('/apis', reads, async (ctx) => {
     ctx.body = { items: await apis.listApis(db) };
   });
@@ -287,8 +310,11 @@ export function adminRoutes(deps: AdminDeps): Router {
     deps.cache.clear();
     ctx.status = 204;
   });
+}
 
-  // registration tokens (initial access tokens)
+/** Registration tokens (initial access tokens). */
+function registrationTokenRoutes(router: Router, { deps, reads, writes }: Gates): void {
+  const { db } = deps;
   router.get('/registration-tokens', reads, async (ctx) => {
     ctx.body = { items: await listRegistrationTokens(db, new Date()) };
   });
@@ -311,8 +337,11 @@ export function adminRoutes(deps: AdminDeps): Router {
     await revokeRegistrationToken(db, ctx.params.prefix);
     ctx.status = 204;
   });
+}
 
-  // signing keys
+/** Signing keys. */
+function signingKeyRoutes(router: Router, { deps, reads, writes }: Gates): void {
+  const { db } = deps;
   router.get('/signing-keys', reads, async (ctx) => {
     ctx.body = { items: await describeSigningKeys(db) };
   });
@@ -321,8 +350,11 @@ export function adminRoutes(deps: AdminDeps): Router {
     deps.cache.clear();
     ctx.body = { items: await describeSigningKeys(db) };
   });
+}
 
-  // consents
+/** Consents. */
+function consentRoutes(router: Router, { deps, reads, writes }: Gates): void {
+  const { db } = deps;
   const consentFilter = (ctx: Context) => {
     const account = query(ctx, 'account');
     const client = query(ctx, 'client');
@@ -336,8 +368,11 @@ export function adminRoutes(deps: AdminDeps): Router {
     if (!Object.keys(filter).length) throw invalid([{ path: ['account'], message: 'withdrawing consents needs account or client' }]);
     ctx.body = { items: await withdrawConsents(db, filter) };
   });
+}
 
-  // accounts
+/** Accounts. */
+function accountRoutes(router: Router, { deps, reads, writes }: Gates): void {
+  const { db } = deps;
   router.get('/accounts', reads, async (ctx) => {
     const disabled = query(ctx, 'disabled');
     if (disabled !== undefined && disabled !== 'true') throw invalid([{ path: ['disabled'], message: 'must be true, or left out' }]);
@@ -357,8 +392,11 @@ export function adminRoutes(deps: AdminDeps): Router {
   router.delete('/accounts/:id', writes, async (ctx) => {
     ctx.body = await accounts.deleteAccount(db, ctx.params.id);
   });
+}
 
-  // webhooks
+/** Webhooks. */
+function webhookRoutes(router: Router, { deps, reads, writes }: Gates): void {
+  const { db } = deps;
   router.get('/webhooks', reads, async (ctx) => {
     ctx.body = { items: await webhooks.listWebhooks(db) };
   });
@@ -386,8 +424,11 @@ export function adminRoutes(deps: AdminDeps): Router {
     const { webhook, secret } = await webhooks.rotateWebhookSecret(db, ctx.params.id, deps.keyEncryptionKey);
     ctx.body = { ...webhook, secret };
   });
+}
 
-  // the audit trail
+/** The audit trail. */
+function auditRoutes(router: Router, { deps, reads, writes }: Gates): void {
+  const { db } = deps;
   router.get('/audit-events', reads, async (ctx) => {
     const limit = integer(ctx, 'limit') ?? 100;
     const items = await listAudit(db, {
@@ -396,6 +437,4 @@ export function adminRoutes(deps: AdminDeps): Router {
     });
     ctx.body = { items, next: items.length === limit ? items[items.length - 1].id : null };
   });
-
-  return router;
 }

@@ -90,10 +90,10 @@ export async function exchangedTokenClaims(_ctx: unknown, token: object): Promis
   return exchanged.get(token);
 }
 
-export function installTokenExchange(provider: Provider, deps: TokenExchangeDeps): void {
+/** How the grant reads the subject token (a JWT this provider signed, or a stored opaque one) and what the person granted its app. */
+function subjectReaders(provider: Provider, deps: TokenExchangeDeps) {
   const now = deps.now ?? Date.now;
   const jwks = createLocalJWKSet({ keys: deps.keys.map(publicJwk) });
-  const serverInfo = resourceServerInfo(deps.cache);
   const revocations = new PayloadStore(deps.hot);
 
   /** An RFC 9068 JWT access token this provider signed, still valid. */
@@ -147,6 +147,14 @@ export function installTokenExchange(provider: Provider, deps: TokenExchangeDeps
     if (!grant || grant.accountId !== accountId || grant.clientId !== app) return undefined;
     return grant.getResourceScope(target).split(' ').filter(Boolean);
   }
+
+  return { jwtSubject, storedSubject, grantedAtTarget };
+}
+
+export function installTokenExchange(provider: Provider, deps: TokenExchangeDeps): void {
+  const now = deps.now ?? Date.now;
+  const serverInfo = resourceServerInfo(deps.cache);
+  const { jwtSubject, storedSubject, grantedAtTarget } = subjectReaders(provider, deps);
 
   async function exchange(ctx: KoaContextWithOIDC): Promise<void> {
     const client = ctx.oidc.client!;

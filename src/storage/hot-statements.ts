@@ -168,6 +168,33 @@ const fromSqlite = (r: SqlitePayload): PayloadRow => ({
 /** Prisma's text form of a SQLite DateTime (ISO 8601 with +00:00), so that its comparisons (the purge) agree. */
 const sqliteTime = (d: Date | null) => (d === null ? null : d.toISOString().replace(/Z$/, '+00:00'));
 
+const SQLITE_PAYLOAD_COLUMNS = 'type, id, payload, expiresAt, consumedAt';
+
+/**
+ * The read-ahead on SQLite. In process there is no round trip to save: simple
+ * indexed lookups, one after another in one synchronous call, cost less than
+ * the union statement PostgreSQL gets.
+ */
+function sqliteAhead(statement: (sql: string) => Sqlite.Statement, types: string[], ids: string[]): PayloadsAhead {
+  type Found = SqlitePayload & { grantId: string | null; accountId: string | null; bound: string | null };
+  const sql = `SELECT ${SQLITE_PAYLOAD_COLUMNS}, grantId, accountId, CASE WHEN json_extract(payload, '$.expiresWithSession') = 1 THEN json_extract(payload, '$.sessionUid') END AS bound
+    FROM OidcPayload WHERE type IN (${marks(types.length)}) AND id IN (${marks(ids.length)})`;
+  const found = statement(sql).all(...types, ...ids) as Found[];
+  const tagged: AheadRow[] = found.map((r) => ({ kind: 'row', row: fromSqlite(r), grantId: r.grantId, accountId: r.accountId, uid: typeof r.bound === 'string' ? r.bound : null }));
+  const byKey = statement(`SELECT ${SQLITE_PAYLOAD_COLUMNS} FROM OidcPayload WHERE type = ? AND id = ?`);
+  const byUid = statement(`SELECT ${SQLITE_PAYLOAD_COLUMNS}, uid FROM OidcPayload WHERE type = ? AND uid = ? LIMIT 1`);
+  const account = statement('SELECT id, email, emailVerified, name, username, picture FROM Account WHERE id = ? AND disabledAt IS NULL');
+  for (const r of tagged.slice()) {
+    const grant = r.grantId ? (byKey.get('Grant', r.grantId) as SqlitePayload | undefined) : undefined;
+    if (grant) tagged.push({ kind: 'grant', row: fromSqlite(grant), grantId: null, accountId: null, uid: null });
+    const session = r.uid ? (byUid.get('Session', r.uid) as (SqlitePayload & { uid: string }) | undefined) : undefined;
+    if (session) tagged.push({ kind: 'session', row: fromSqlite(session), grantId: null, accountId: null, uid: session.uid });
+    const a = r.accountId ? (account.get(r.accountId) as (Omit<AccountRecord, 'emailVerified'> & { emailVerified: number }) | undefined) : undefined;
+    if (a) tagged.push({ kind: 'account', row: { type: 'Account', id: a.id, payload: { ...a, emailVerified: a.emailVerified === 1 }, expiresAt: null, consumedAt: null }, grantId: null, accountId: null, uid: null });
+  }
+  return assembleAhead(tagged);
+}
+
 /**
  * SQLite: a connection of its own to the file. It never waits for the lock
  * synchronously: a Prisma transaction of this same process may hold it across
@@ -202,7 +229,7 @@ export async function sqliteHotStatements(path: string): Promise<HotStatements> 
       await sleep(wait);
     }
   };
-  const payloadColumns = 'type, id, payload, expiresAt, consumedAt';
+  const payloadColumns = SQLITE_PAYLOAD_COLUMNS;
   /** `fn`'s statements in one immediate transaction: synchronous, so nothing else runs in between */
   const transaction = <T>(fn: () => T) => run(() => {
     statement('SELECT 1');
@@ -215,27 +242,7 @@ export async function sqliteHotStatements(path: string): Promise<HotStatements> 
       return (await run(() => statement(sql).all(...types, ...ids) as SqlitePayload[])).map(fromSqlite);
     },
     async findPayloadsAhead(types, ids) {
-      // in process there is no round trip to save: simple indexed lookups, one after another in one
-      // synchronous call, cost less than the union statement PostgreSQL gets
-      type Found = SqlitePayload & { grantId: string | null; accountId: string | null; bound: string | null };
-      const sql = `SELECT ${payloadColumns}, grantId, accountId, CASE WHEN json_extract(payload, '$.expiresWithSession') = 1 THEN json_extract(payload, '$.sessionUid') END AS bound
-        FROM OidcPayload WHERE type IN (${marks(types.length)}) AND id IN (${marks(ids.length)})`;
-      return run(() => {
-        const found = statement(sql).all(...types, ...ids) as Found[];
-        const tagged: AheadRow[] = found.map((r) => ({ kind: 'row', row: fromSqlite(r), grantId: r.grantId, accountId: r.accountId, uid: typeof r.bound === 'string' ? r.bound : null }));
-        const byKey = statement(`SELECT ${payloadColumns} FROM OidcPayload WHERE type = ? AND id = ?`);
-        const byUid = statement(`SELECT ${payloadColumns}, uid FROM OidcPayload WHERE type = ? AND uid = ? LIMIT 1`);
-        const account = statement('SELECT id, email, emailVerified, name, username, picture FROM Account WHERE id = ? AND disabledAt IS NULL');
-        for (const r of tagged.slice()) {
-          const grant = r.grantId ? (byKey.get('Grant', r.grantId) as SqlitePayload | undefined) : undefined;
-          if (grant) tagged.push({ kind: 'grant', row: fromSqlite(grant), grantId: null, accountId: null, uid: null });
-          const session = r.uid ? (byUid.get('Session', r.uid) as (SqlitePayload & { uid: string }) | undefined) : undefined;
-          if (session) tagged.push({ kind: 'session', row: fromSqlite(session), grantId: null, accountId: null, uid: session.uid });
-          const a = r.accountId ? (account.get(r.accountId) as (Omit<AccountRecord, 'emailVerified'> & { emailVerified: number }) | undefined) : undefined;
-          if (a) tagged.push({ kind: 'account', row: { type: 'Account', id: a.id, payload: { ...a, emailVerified: a.emailVerified === 1 }, expiresAt: null, consumedAt: null }, grantId: null, accountId: null, uid: null });
-        }
-        return assembleAhead(tagged);
-      });
+      return run(() => sqliteAhead(statement, types, ids));
     },
     async findPayloadBy(type, column, value) {
       const sql = `SELECT ${payloadColumns} FROM OidcPayload WHERE type = ? AND ${column === 'uid' ? 'uid' : 'userCode'} = ? LIMIT 1`;
