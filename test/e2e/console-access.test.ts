@@ -30,7 +30,7 @@ describeIf('who may enter the console on %s', (kind) => {
   const accountOf = (email: string) => (JSON.parse(stack.cli(['accounts', 'list', '--json', '--email', email])) as { id: string; role: string | null }[])[0];
 
   it('sends a stranger through sign-in, and refuses a person without a role', async () => {
-    const b = await openBrowser(stack, DESKTOP);
+    const b = await openBrowser(stack, PHONE);
     const first = await b.page.goto(`${stack.gatehouse.url}/console`);
     expect(new URL(b.page.url()).pathname).toMatch(/^\/interaction\//);
     expect(first!.status()).toBe(200);
