@@ -14,9 +14,8 @@ import * as accounts from '../services/accounts.js';
 import * as webhooks from '../services/webhooks/registry.js';
 import { listConsents, withdrawConsents } from '../services/consents.js';
 import { describeSigningKeys, rotateSigningKeys } from '../services/keys.js';
-import { auditRegistrationTokenCreated, listRegistrationTokens, revokeRegistrationToken, tokenPrefix } from '../services/registration-tokens.js';
+import { createRegistrationToken, listRegistrationTokens, revokeRegistrationToken } from '../services/registration-tokens.js';
 import { DatabaseUnavailableError, storageError } from '../storage/errors.js';
-import { SINGLE_USE_POLICY } from '../common/protocol.js';
 import { adminOpenApi } from './openapi.js';
 import { ApiProblem, problemOf, sendProblem } from './problems.js';
 import { publicJwk } from '../common/jwk.js';
@@ -319,19 +318,10 @@ function registrationTokenRoutes(router: Router, { deps, reads, writes }: Gates)
     ctx.body = { items: await listRegistrationTokens(db, new Date()) };
   });
   router.post('/registration-tokens', writes, parseJson, async (ctx) => {
-    if (deps.registrationMode !== 'initial-access-token') {
-      throw new ServiceError('conflict', `REGISTRATION is ${deps.registrationMode}: initial access tokens are only used with REGISTRATION=initial-access-token`);
-    }
-    const { expiresIn = 86_400, singleUse = false } = bodyOf(ctx);
-    const problems: { path: string[]; message: string }[] = [];
-    if (!Number.isInteger(expiresIn) || (expiresIn as number) < 60 || (expiresIn as number) > 31_536_000) problems.push({ path: ['expiresIn'], message: 'must be a whole number of seconds from 60 to 31536000' });
-    if (typeof singleUse !== 'boolean') problems.push({ path: ['singleUse'], message: 'must be true or false' });
-    if (problems.length) throw invalid(problems);
-    const token = await new deps.provider.InitialAccessToken({ expiresIn: expiresIn as number, ...(singleUse ? { policies: [SINGLE_USE_POLICY] } : {}) }).save();
-    const expiresAt = new Date(Date.now() + (expiresIn as number) * 1000);
-    await auditRegistrationTokenCreated(db, token, { expiresAt, singleUse: singleUse as boolean });
+    const body = deps.registrationMode === 'initial-access-token' ? bodyOf(ctx) : {};
+    const made = await createRegistrationToken(db, deps.registrationMode, body, (options) => new deps.provider.InitialAccessToken(options).save());
     ctx.status = 201;
-    ctx.body = { token, prefix: tokenPrefix(token), expiresAt, singleUse };
+    ctx.body = made;
   });
   router.delete('/registration-tokens/:prefix', writes, async (ctx) => {
     await revokeRegistrationToken(db, ctx.params.prefix);

@@ -2,7 +2,7 @@ import type { Db } from '../storage/database.js';
 import { consumePayload, deletePayloadByKey, listLivePayloads, payloadKeysStartingWith, unconsumePayload } from '../storage/oidc-payloads.js';
 import { ID_PREFIX_LENGTH } from '../storage/payload-sealing.js';
 import { SINGLE_USE_POLICY } from '../common/protocol.js';
-import { assertThat, conflict, invalid, notFound } from './errors.js';
+import { assertThat, conflict, invalid, notFound, type Problem } from './errors.js';
 import { recordAudit } from './audit.js';
 
 /**
@@ -50,6 +50,41 @@ export async function revokeRegistrationToken(db: Db, prefix: string): Promise<v
 /** The trail of a new initial access token: its prefix (which names it, and is useless to use), never the token. */
 export async function auditRegistrationTokenCreated(db: Db, token: string, details: { expiresAt: Date | null; singleUse: boolean }): Promise<void> {
   await recordAudit(db, { action: 'registration_token.created', target: { type: 'registration_token', id: tokenPrefix(token) }, details: { expiresAt: details.expiresAt?.toISOString() ?? null, singleUse: details.singleUse } });
+}
+
+export interface NewRegistrationToken {
+  /** the token itself: shown once, never stored or logged in the clear */
+  token: string;
+  prefix: string;
+  expiresAt: Date;
+  singleUse: boolean;
+}
+
+/**
+ * Makes an initial access token (the management API's and the console's
+ * rules): only with REGISTRATION=initial-access-token; `expiresIn` seconds
+ * (default a day, 60 to a year), `singleUse` a boolean. `mint` is
+ * oidc-provider's InitialAccessToken, which stores it as the server reads it.
+ * Audited by its prefix.
+ */
+export async function createRegistrationToken(
+  db: Db,
+  registrationMode: string,
+  input: { expiresIn?: unknown; singleUse?: unknown },
+  mint: (options: { expiresIn: number; policies?: string[] }) => Promise<string>,
+): Promise<NewRegistrationToken> {
+  if (registrationMode !== 'initial-access-token') {
+    throw conflict(`REGISTRATION is ${registrationMode}: initial access tokens are only used with REGISTRATION=initial-access-token`);
+  }
+  const { expiresIn = 86_400, singleUse = false } = input;
+  const problems: Problem[] = [];
+  if (typeof expiresIn !== 'number' || !Number.isInteger(expiresIn) || expiresIn < 60 || expiresIn > 31_536_000) problems.push({ path: ['expiresIn'], message: 'must be a whole number of seconds from 60 to 31536000' });
+  if (typeof singleUse !== 'boolean') problems.push({ path: ['singleUse'], message: 'must be true or false' });
+  if (problems.length) throw invalid(problems);
+  const token = await mint({ expiresIn: expiresIn as number, ...(singleUse ? { policies: [SINGLE_USE_POLICY] } : {}) });
+  const expiresAt = new Date(Date.now() + (expiresIn as number) * 1000);
+  await auditRegistrationTokenCreated(db, token, { expiresAt, singleUse: singleUse as boolean });
+  return { token, prefix: tokenPrefix(token), expiresAt, singleUse: singleUse as boolean };
 }
 
 /** The single-use rule: true for exactly one of any number of racing registrations. */
