@@ -6,6 +6,7 @@ import type { JWK } from 'jose';
 import type { Db } from '../storage/database.js';
 import type { AdminDataCache } from '../services/admin-data-cache.js';
 import type { Role } from '../services/roles.js';
+import { ServiceError, formatProblem, type Problem } from '../services/errors.js';
 import { render, redirectTo } from '../web/pages.js';
 import { PageError } from '../web/page-error.js';
 import { formOf } from '../web/form-body.js';
@@ -107,4 +108,39 @@ export const lines = (text: string) => text.split(/\r?\n/).map((l) => l.trim()).
 export function queryParam(ctx: Context, name: string): string | undefined {
   const v = ctx.query[name];
   return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+/** Words of a text field separated by spaces (scopes, client ids). */
+export const words = (text: string) => text.split(/\s+/).filter(Boolean);
+
+/**
+ * Runs a change; a refusal the page shows in place (with the person's input
+ * kept) comes back as its code and problems, and nothing was changed. Any
+ * other error goes on to the gate's boundary.
+ */
+export async function tryChange<T>(
+  change: () => Promise<T>, codes: ServiceError['code'][] = ['invalid'],
+): Promise<{ done: T } | { refused: ServiceError['code']; problems: Problem[] }> {
+  try {
+    return { done: await change() };
+  } catch (err) {
+    if (!(err instanceof ServiceError) || !codes.includes(err.code)) throw err;
+    return { refused: err.code, problems: err.problems.length ? err.problems : [{ path: [], message: err.message }] };
+  }
+}
+
+/**
+ * Problems as the lines a page lists ("path: message"; a refusal of the whole
+ * thing is its message alone). `own` are the form's own (what it could not
+ * read): they stand in place of the service's about the same field.
+ */
+export function problemLines(problems: Problem[], own: Problem[] = []): string[] {
+  const ownFields = new Set(own.map((p) => p.path[0]));
+  return [...own, ...problems.filter((p) => !ownFields.has(p.path[0]))].map((p) => (p.path.length ? formatProblem(p) : p.message));
+}
+
+/** The notice a page was sent back with (doneRedirect), when it is one of the page's own sentences: never text from the request. */
+export function noticeOf(ctx: Context, notices: readonly string[]): string | undefined {
+  const done = queryParam(ctx, 'done');
+  return done && notices.includes(done) ? done : undefined;
 }
