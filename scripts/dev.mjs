@@ -188,6 +188,7 @@ if (!stopping) {
   say('');
   say(`Ready. Open the sample app and press "Sign in":  ${urls.app}`);
   say(`  Gatehouse          ${urls.gatehouse}   (your account: ${urls.gatehouse}/account)`);
+  say(`  Console            ${urls.gatehouse}/console   (${process.env.CONSOLE_ADMIN_EMAIL ? `sign in as ${process.env.CONSOLE_ADMIN_EMAIL}, the first admin` : 'set CONSOLE_ADMIN_EMAIL=you@example.com for its first admin'})`);
   say(`  Test person        ${urls.upstream}   (development only: type any name and email)`);
   say(`  Data               ${shownDir.startsWith('..') ? dataDir : `./${shownDir}`}   (SQLite gatehouse.db, dev-secrets.json)`);
   say('Ctrl-C stops all three.');

@@ -3,7 +3,7 @@ import * as accounts from '../services/accounts.js';
 import { withdrawConsents } from '../services/consents.js';
 import { ServiceError, formatProblem } from '../services/errors.js';
 import { grantRole, revokeRole, isRole } from '../services/roles.js';
-import { consoleError, consolePage, doneRedirect, field, queryParam, type ConsoleArea, type ConsoleContext } from './context.js';
+import { consoleError, consolePage, doneRedirect, field, noticeOf, queryParam, type ConsoleArea, type ConsoleContext } from './context.js';
 
 /**
  * Accounts, /console/accounts: the people who signed in, filtered and paged
@@ -17,7 +17,6 @@ const PAGE_SIZE = 50;
 
 /** The notices this area's pages show after a change (never text from the request). */
 const NOTICES = ['Account disabled.', 'Account enabled.', 'Account deleted.', 'Consent withdrawn.', 'Role changed.', 'Nothing changed: it already was so.'] as const;
-const noticeOf = (ctx: Context) => NOTICES.find((n) => n === queryParam(ctx, 'done'));
 
 /** A date as the console shows it: ISO for <time datetime>, and minutes in UTC to read. */
 export const when = (d: Date | null | undefined) => (d ? { iso: d.toISOString(), text: `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC` } : null);
@@ -69,7 +68,7 @@ async function listPage(ctx: Context, db: Parameters<typeof accounts.listAccount
   try {
     const items = await accounts.listAccounts(db, q);
     consolePage(ctx, 'accounts', 'accounts', {
-      filters, notice: noticeOf(ctx), paged: Boolean(q.after),
+      filters, notice: noticeOf(ctx, NOTICES), paged: Boolean(q.after),
       items: items.map((a) => ({ id: a.id, name: nameOf(a), email: a.email, providers: a.providers, role: a.role, disabled: a.disabled, created: when(a.createdAt) })),
       next: items.length === q.limit ? nextHref(q, items[items.length - 1].id) : null,
     });
@@ -82,7 +81,7 @@ async function listPage(ctx: Context, db: Parameters<typeof accounts.listAccount
 async function detailPage(ctx: Context, db: Parameters<typeof accounts.showAccount>[0], id: string): Promise<void> {
   const a = await accounts.showAccount(db, id);
   consolePage(ctx, 'accounts', 'accounts-show', {
-    notice: noticeOf(ctx),
+    notice: noticeOf(ctx, NOTICES),
     self: isSelf(ctx, id),
     account: {
       id: a.id, name: a.name, username: a.username, email: a.email, emailVerified: a.emailVerified, role: a.role, disabled: a.disabled,

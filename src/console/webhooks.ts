@@ -3,8 +3,8 @@ import * as webhooks from '../services/webhooks/registry.js';
 import type { DeliveryInfo, WebhookInfo } from '../services/webhooks/registry.js';
 import { isPrivateNetworkUrl } from '../services/webhooks/outbound.js';
 import { AUDIT_ACTIONS } from '../services/audit.js';
-import { ServiceError, formatProblem } from '../services/errors.js';
-import { consolePage, doneRedirect, field, fields, queryParam, type ConsoleArea, type ConsoleDeps } from './context.js';
+import type { ServiceError } from '../services/errors.js';
+import { consolePage, doneRedirect, field, fields, noticeOf, problemLines, tryChange, type ConsoleArea, type ConsoleDeps } from './context.js';
 import { auditHref, isoTime } from './audit.js';
 
 /**
@@ -28,7 +28,6 @@ const RECENT = 20;
 
 const webhookPath = (id: string) => `/console/webhooks/${encodeURIComponent(id)}`;
 const eventLabel = (events: string[]) => (events.includes('*') ? ['every event'] : events);
-const noticeOf = (ctx: Context) => NOTICES.find((n) => n === queryParam(ctx, 'done'));
 
 function deliveryView(d: DeliveryInfo) {
   const state = d.deliveredAt ? 'delivered' : d.failedAt ? 'given up' : 'pending';
@@ -57,18 +56,13 @@ function failures(deliveries: DeliveryInfo[]) {
 
 /** The refusal of a service the page shows in place (as its problems); anything else goes on to the gate's boundary. */
 async function refusalOf(change: () => Promise<unknown>, codes: ServiceError['code'][]): Promise<string[] | undefined> {
-  try {
-    await change();
-    return undefined;
-  } catch (err) {
-    if (!(err instanceof ServiceError) || !codes.includes(err.code)) throw err;
-    return err.problems.length ? err.problems.map((p) => formatProblem(p)) : [err.message];
-  }
+  const outcome = await tryChange(change, codes);
+  return 'refused' in outcome ? problemLines(outcome.problems) : undefined;
 }
 
 async function showDetail(ctx: Context, deps: ConsoleDeps, id: string, problems: string[] = [], status = 200) {
   const w = await webhooks.showWebhook(deps.db, id, RECENT);
-  consolePage(ctx, 'webhooks', 'webhooks-detail', { webhook: webhookView(w), deliveries: w.deliveries.map(deliveryView), notice: noticeOf(ctx), problems }, status);
+  consolePage(ctx, 'webhooks', 'webhooks-detail', { webhook: webhookView(w), deliveries: w.deliveries.map(deliveryView), notice: noticeOf(ctx, NOTICES), problems }, status);
 }
 
 function showForm(ctx: Context, form: { url: string; events: string[] }, problems: string[] = [], status = 200) {
@@ -89,7 +83,7 @@ export const webhooksArea: ConsoleArea = (router, deps) => {
     const list = await webhooks.listWebhooks(deps.db);
     const recent = await Promise.all(list.map((w) => webhooks.showWebhook(deps.db, w.id, RECENT).then((s) => s.deliveries, () => [])));
     consolePage(ctx, 'webhooks', 'webhooks', {
-      webhooks: list.map((w, i) => ({ ...webhookView(w), ...failures(recent[i]) })), recent: RECENT, notice: noticeOf(ctx),
+      webhooks: list.map((w, i) => ({ ...webhookView(w), ...failures(recent[i]) })), recent: RECENT, notice: noticeOf(ctx, NOTICES),
     });
   });
 
