@@ -24,6 +24,16 @@ export const when = (d: Date | null | undefined) => (d ? { iso: d.toISOString(),
 const accountPath = (id: string) => `/console/accounts/${encodeURIComponent(id)}`;
 const problemsOf = (err: ServiceError) => err.problems.map((p) => formatProblem(p));
 const isSelf = (ctx: Context, id: string) => (ctx as ConsoleContext).state.console.person.accountId === id;
+
+/**
+ * An admin does not disable or delete their own account here: one click would
+ * lock them out, and perhaps the console with them (the last admin). Another
+ * admin can, or the CLI.
+ */
+function refuseSelf(ctx: Context, id: string, what: 'disable' | 'delete'): void {
+  if (!isSelf(ctx, id)) return;
+  throw consoleError(409, 'Not your own account', `You cannot ${what} your own account in the console: you would lose access at once. Ask another admin, or run \`gatehouse accounts ${what} ${id}\`.`, accountPath(id));
+}
 const nameOf = (a: { name: string | null; username: string | null; email: string | null; id: string }) => a.name || a.username || a.email || a.id;
 
 interface Confirmation {
@@ -109,10 +119,10 @@ export const accountsArea: ConsoleArea = (router, { db }) => {
 
   router.get('/console/accounts/:id/disable', async (ctx) => {
     const a = await accounts.showAccount(db, ctx.params.id);
+    refuseSelf(ctx, a.id, 'disable');
     confirmPage(ctx, {
       title: `Disable ${nameOf(a)}?`,
       explain: [
-        ...(isSelf(ctx, a.id) ? ['This is your own account: you lose console access at once.'] : []),
         `Disabling ends everything of this account now: its ${a.sessions.active} live session(s), its grants, authorization codes and stored tokens (introspection then says inactive, refresh is refused), and it forgets the account's remembered consents.`,
         'While it is disabled, signing in is refused. JWT access tokens already issued are not stored: an API that checks them itself accepts them until they expire.',
         'Enabling it later lets the person sign in again; what was ended stays ended.',
@@ -121,6 +131,7 @@ export const accountsArea: ConsoleArea = (router, { db }) => {
     });
   });
   router.post('/console/accounts/:id/disable', async (ctx) => {
+    refuseSelf(ctx, ctx.params.id, 'disable');
     const change = await accounts.disableAccount(db, ctx.params.id);
     doneRedirect(ctx, accountPath(change.id), change.changed ? 'Account disabled.' : 'Nothing changed: it already was so.');
   });
@@ -131,10 +142,10 @@ export const accountsArea: ConsoleArea = (router, { db }) => {
 
   router.get('/console/accounts/:id/delete', async (ctx) => {
     const a = await accounts.showAccount(db, ctx.params.id);
+    refuseSelf(ctx, a.id, 'delete');
     confirmPage(ctx, {
       title: `Delete ${nameOf(a)}?`,
       explain: [
-        ...(isSelf(ctx, a.id) ? ['This is your own account: you lose console access at once.'] : []),
         `Deleting erases the account, its ${a.identities.length} linked identit${a.identities.length === 1 ? 'y' : 'ies'} and ${a.consents.length} remembered consent(s), and ends its sessions, grants, codes and stored tokens. It cannot be undone.`,
         'The audit trail is kept, naming the account only by its id. If the person signs in again, they get a new account.',
       ],
@@ -142,6 +153,7 @@ export const accountsArea: ConsoleArea = (router, { db }) => {
     });
   });
   router.post('/console/accounts/:id/delete', async (ctx) => {
+    refuseSelf(ctx, ctx.params.id, 'delete');
     await accounts.deleteAccount(db, ctx.params.id);
     doneRedirect(ctx, '/console/accounts', 'Account deleted.');
   });

@@ -229,10 +229,11 @@ function addChangeRoutes(router: Parameters<ConsoleArea>[0], deps: ConsoleDeps):
 export const clientsArea: ConsoleArea = (router, deps) => {
   const { db } = deps;
   router.get('/console/clients', (ctx) => listPage(ctx, deps));
-  router.get('/console/clients/new', async (ctx) => {
+  // /+new: no client id holds a "+", so the form never hides a client's own page
+  router.get('/console/clients/\\+new', async (ctx) => {
     await showForm(ctx, deps, { form: NEW_FORM });
   });
-  router.post('/console/clients/new', async (ctx) => {
+  router.post('/console/clients/\\+new', async (ctx) => {
     const form = formOfRequest(ctx);
     const { input, problems } = serviceFields(form);
     const result = await tryChange(() => clients.createClient(db, input), ['invalid', 'conflict']);

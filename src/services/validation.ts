@@ -85,7 +85,8 @@ export const scopeToken = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'not a
 export const clientId = z
   .string()
   .regex(/^[A-Za-z0-9._~-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ ~ -')
-  .refine((v) => !v.startsWith('-'), 'must not start with "-" (a command line would read it as a flag)');
+  .refine((v) => !v.startsWith('-'), 'must not start with "-" (a command line would read it as a flag)')
+  .refine((v) => v !== '.' && v !== '..', 'must not be "." or ".." (a URL path would read it as a dot segment: /admin/v1/clients/.. is /admin/v1)');
 
 const unique = <T extends z.ZodTypeAny>(item: T) =>
   z.array(item).refine((a) => new Set(a).size === a.length, 'must not repeat a value');

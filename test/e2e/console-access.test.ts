@@ -1,5 +1,6 @@
 import { browserAvailable } from '../support/browser.js';
 import { databaseKinds } from '../support/databases.js';
+import { runCli } from '../support/processes.js';
 import { checkPage, consoleFormToken, DESKTOP, openBrowser, person, PHONE, signInToConsole, startConsoleStack, WIDTHS, type ConsoleStack } from '../support/console.js';
 
 /**
@@ -124,6 +125,25 @@ describeIf('who may enter the console on %s', (kind) => {
     expect(new URL(b.page.url()).pathname).toMatch(/^\/(interaction\/|console)/);
     const revoked = audit(['--action', 'account.role_revoked', '--target', id]);
     expect(revoked).toHaveLength(1);
+    await b.context.close();
+  });
+
+  it("does not let an admin disable or delete their own account, and every client id has its own page", async () => {
+    const b = await signInToConsole(stack, ada, DESKTOP);
+    const { id } = accountOf('ada@example.com');
+    const csrf = await consoleFormToken(b);
+    for (const action of ['disable', 'delete']) {
+      const refused = await b.page.request.post(`${stack.gatehouse.url}/console/accounts/${id}/${action}`, { form: { csrf }, maxRedirects: 0 });
+      expect(refused.status()).toBe(409);
+      expect(await refused.text()).toContain(`gatehouse accounts ${action}`);
+    }
+    expect(accountOf('ada@example.com').role).toBe('admin');
+    expect((await b.page.goto(`${stack.gatehouse.url}/console`))!.status()).toBe(200);
+    // a client called "new" has its page; "." and ".." are refused by the rule for every door
+    stack.cli(['clients', 'create', '--name', 'Called new', '--id', 'new', '--grant-type', 'client_credentials']);
+    await b.page.goto(`${stack.gatehouse.url}/console/clients/new`);
+    expect(await b.page.locator('main').textContent()).toContain('Called new');
+    expect(runCli(['clients', 'create', '--name', 'dots', '--id', '..'], stack.db.url).stderr).toContain('must not be "." or ".."');
     await b.context.close();
   });
 

@@ -249,14 +249,14 @@ describeIf('the console: clients and APIs on %s', (kind) => {
       expect(await page.locator('dl.facts').textContent()).toContain(TARGET_API);
 
       // the viewer's own, valid form token, from a form it can open but not send
-      await page.goto(url('/console/clients/new'));
+      await page.goto(url('/console/clients/+new'));
       const csrf = (await page.locator('input[name=csrf]').getAttribute('value'))!;
       const client = json(['clients', 'show', TARGET_CLIENT]);
       const api = json(['resources', 'show', TARGET_API]);
       const clientsBefore = clientIds();
       const apisBefore = apiIds();
       const posts: [string, Record<string, string>][] = [
-        ['/console/clients/new', { name: 'Sneaky', grantTypes: 'client_credentials', tokenEndpointAuthMethod: 'client_secret_basic', profile: 'default', pkce: 'required' }],
+        ['/console/clients/+new', { name: 'Sneaky', grantTypes: 'client_credentials', tokenEndpointAuthMethod: 'client_secret_basic', profile: 'default', pkce: 'required' }],
         [`/console/clients/${TARGET_CLIENT}/edit`, { name: 'Sneaky', version: String(new Date(client.updatedAt).getTime()), grantTypes: 'client_credentials', tokenEndpointAuthMethod: 'client_secret_basic', profile: 'default', pkce: 'required' }],
         [`/console/clients/${TARGET_CLIENT}/rotate-secret`, {}],
         [`/console/clients/${TARGET_CLIENT}/delete`, { version: String(new Date(client.updatedAt).getTime()) }],

@@ -131,6 +131,14 @@ describe('client ids', () => {
     expect(problems(id)).toEqual(['clientId: must not start with "-" (a command line would read it as a flag)']);
   });
 
+  it.each(['.', '..'])('refuses %s, which a URL path would read as a dot segment', (id) => {
+    expect(problems(id)).toEqual(['clientId: must not be "." or ".." (a URL path would read it as a dot segment: /admin/v1/clients/.. is /admin/v1)']);
+  });
+
+  it.each(['...', '.a', 'a.', '.well-known'])('accepts %s, which is no dot segment', (id) => {
+    expect(problems(id)).toEqual([]);
+  });
+
   it('keeps the same rule for the ids an API lets introspect', () => {
     const r = apiInput.safeParse({ identifier: 'https://api.example.com', introspectors: ['ok', '--help'] });
     expect(formatIssues(r.error!)).toEqual(['introspectors[1]: must not start with "-" (a command line would read it as a flag)']);
