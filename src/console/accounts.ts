@@ -3,7 +3,7 @@ import * as accounts from '../services/accounts.js';
 import { withdrawConsents } from '../services/consents.js';
 import { ServiceError, formatProblem } from '../services/errors.js';
 import { grantRole, revokeRole, isRole } from '../services/roles.js';
-import { consoleError, consolePage, doneRedirect, field, noticeOf, queryParam, type ConsoleArea, type ConsoleContext } from './context.js';
+import { consoleError, consolePage, doneRedirect, field, noticeOf, queryParam, when, type ConsoleArea, type ConsoleContext } from './context.js';
 
 /**
  * Accounts, /console/accounts: the people who signed in, filtered and paged
@@ -18,8 +18,6 @@ const PAGE_SIZE = 50;
 /** The notices this area's pages show after a change (never text from the request). */
 const NOTICES = ['Account disabled.', 'Account enabled.', 'Account deleted.', 'Consent withdrawn.', 'Role changed.', 'Nothing changed: it already was so.'] as const;
 
-/** A date as the console shows it: ISO for <time datetime>, and minutes in UTC to read. */
-export const when = (d: Date | null | undefined) => (d ? { iso: d.toISOString(), text: `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC` } : null);
 
 const accountPath = (id: string) => `/console/accounts/${encodeURIComponent(id)}`;
 const problemsOf = (err: ServiceError) => err.problems.map((p) => formatProblem(p));

@@ -5,7 +5,7 @@ import { isBuiltInClient } from '../services/built-in-clients.js';
 import type { Problem } from '../services/errors.js';
 import { AUTH_METHODS, CLIENT_PROFILES, GRANT_TYPES, PKCE_POLICIES } from '../common/protocol.js';
 import {
-  consoleError, consolePage, doneRedirect, field, fields, lines, noticeOf, problemLines, queryParam, tryChange, words,
+  consoleError, consolePage, doneRedirect, field, fields, lines, noticeOf, problemLines, queryParam, tryChange, when, words,
   type ConsoleArea, type ConsoleDeps,
 } from './context.js';
 
@@ -127,7 +127,7 @@ function versionOf(ctx: Context): Date {
 /** Every setting of a client, as label and value(s), for the detail page. */
 function factsOf(c: ClientRecord): { label: string; value?: string; values?: string[]; code?: boolean; json?: string }[] {
   const yesNo = (b: boolean) => (b ? 'yes' : 'no');
-  const time = (d: Date | null) => (d ? `${d.toISOString().replace('T', ' ').slice(0, 19)} UTC` : '—');
+  const time = (d: Date | null) => when(d)?.text ?? '—';
   return [
     { label: 'Client id', value: c.clientId, code: true },
     { label: 'Name', value: c.name },

@@ -110,6 +110,9 @@ export function queryParam(ctx: Context, name: string): string | undefined {
   return typeof v === 'string' && v !== '' ? v : undefined;
 }
 
+/** A date as every console page shows it: ISO for <time datetime>, and minutes in UTC to read. */
+export const when = (d: Date | null | undefined) => (d ? { iso: d.toISOString(), text: `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC` } : null);
+
 /** Words of a text field separated by spaces (scopes, client ids). */
 export const words = (text: string) => text.split(/\s+/).filter(Boolean);
 

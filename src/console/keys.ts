@@ -1,6 +1,5 @@
 import { KeyError, RETIRED_KEY_LIFETIME, describeSigningKeys, rotateSigningKeys } from '../services/keys.js';
-import { consoleError, consolePage, doneRedirect, queryParam, type ConsoleArea } from './context.js';
-import { when } from './accounts.js';
+import { consoleError, consolePage, doneRedirect, queryParam, when, type ConsoleArea } from './context.js';
 
 /**
  * Signing keys, /console/keys: every key with its stage and dates, the

@@ -1,6 +1,6 @@
 import { lastDayActivity } from '../services/activity.js';
 import { describeSigningKeys } from '../services/keys.js';
-import { consolePage, type ConsoleArea } from './context.js';
+import { consolePage, when, type ConsoleArea } from './context.js';
 import { barChart } from './charts.js';
 
 /**
@@ -23,7 +23,7 @@ export const overviewArea: ConsoleArea = (router, deps) => {
       failures: activity.failures,
       truncated: activity.truncated,
       health,
-      keys: keys.map((k) => ({ ...k, publishedAt: k.publishedAt.toISOString(), signsFrom: k.signsFrom?.toISOString() ?? null, until: k.until?.toISOString() ?? null })),
+      keys: keys.map((k) => ({ kid: k.kid, alg: k.alg, stage: k.stage, until: when(k.until) })),
     });
   });
 };

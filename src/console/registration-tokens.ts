@@ -1,8 +1,7 @@
 import type { Context } from 'koa';
 import { ServiceError, formatProblem } from '../services/errors.js';
 import { createRegistrationToken, isSingleUse, listRegistrationTokens, revokeRegistrationToken } from '../services/registration-tokens.js';
-import { consolePage, doneRedirect, field, queryParam, type ConsoleArea, type ConsoleDeps } from './context.js';
-import { when } from './accounts.js';
+import { consolePage, doneRedirect, field, queryParam, when, type ConsoleArea, type ConsoleDeps } from './context.js';
 
 /**
  * Registration tokens (initial access tokens), /console/registration-tokens:

@@ -156,9 +156,12 @@ describeIf('who may enter the console on %s', (kind) => {
     }));
     await b.page.goto('http://attacker.test/');
     const keysBefore = stack.cli(['keys', 'list', '--json']);
-    const framed = b.page.frames().find((f) => f.url().startsWith(stack.gatehouse.url));
-    // the frame is blocked: Chromium leaves it empty
-    expect(await framed?.locator('nav').count().catch(() => 0) ?? 0).toBe(0);
+    // the frame is blocked (frame-ancestors 'none'): no Gatehouse page shows inside it, not even
+    // the sign-in page the console sends a stranger to, which would show if framing were allowed
+    const inner = b.page.frames().filter((f) => f !== b.page.mainFrame());
+    expect(inner).toHaveLength(1);
+    expect(await inner[0].locator('button, nav').count().catch(() => 0)).toBe(0);
+    expect(inner[0].url().startsWith(stack.gatehouse.url)).toBe(false);
     const [posted] = await Promise.all([b.page.waitForNavigation(), b.page.evaluate(() => (document.getElementById('f') as HTMLFormElement).submit())]);
     expect(posted!.status()).toBe(403);
     expect(stack.cli(['keys', 'list', '--json'])).toBe(keysBefore);
