@@ -180,7 +180,9 @@ export const accountsArea: ConsoleArea = (router, { db }) => {
     const role = field(ctx, 'role');
     if (role !== 'none' && !isRole(role)) throw consoleError(400, 'That did not work', 'The role must be admin, viewer or none.', accountPath(id));
     if (isSelf(ctx, id) && role !== 'admin' && field(ctx, 'confirm') !== 'yes') return confirmPage(ctx, selfDemotion(ctx, id, role));
-    const change = role === 'none' ? await revokeRole(db, id) : await grantRole(db, id, role);
+    // the console never leaves itself without an admin (the CLI still can)
+    const keep = { keepAnAdmin: true };
+    const change = role === 'none' ? await revokeRole(db, id, undefined, keep) : await grantRole(db, id, role, undefined, keep);
     doneRedirect(ctx, accountPath(id), change.changed ? 'Role changed.' : 'Nothing changed: it already was so.');
   });
 };

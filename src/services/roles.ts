@@ -41,6 +41,30 @@ export interface ConsoleAccess {
   email: string | null;
 }
 
+/** The lease row whose write serializes the changes that must leave an admin (bootstrap, keeping the last admin) across nodes. */
+const ROLE_LOCK = 'console-bootstrap';
+
+export interface RoleChangeOptions {
+  /**
+   * Refuse to take admin from the only account that holds it (the console
+   * asks this: its last admin would lock everyone out but the CLI).
+   */
+  keepAnAdmin?: boolean;
+}
+
+/** With keepAnAdmin, the change waits for any other role change that must keep an admin, then refuses to leave none. */
+async function keepingAnAdmin(db: Db, options: RoleChangeOptions) {
+  if (!options.keepAnAdmin) return async () => {};
+  await ensureLeaseRow(db, ROLE_LOCK);
+  return async (tx: Tx, account: accounts.AccountRoleState, role: Role | null) => {
+    if (account.role !== 'admin' || role === 'admin') return;
+    await serializeOn(tx, ROLE_LOCK, NODE_ID);
+    if ((await accounts.countAccountsWithRole(tx, 'admin')) <= 1) {
+      throw conflict(`account ${account.id} is the only admin: make another account admin first, or use gatehouse accounts on the server`);
+    }
+  };
+}
+
 /**
  * The account an argument names: one containing "@" is an email, matched
  * case-insensitively against the accounts' own emails (none: not_found; more
@@ -69,10 +93,12 @@ async function resolveAccount(tx: Tx, accountOrEmail: string): Promise<accounts.
  * account may be given one (it still cannot sign in). Giving the role it
  * already has changes and records nothing.
  */
-export function grantRole(db: Db, accountOrEmail: string, role: string, now: Date = new Date()): Promise<RoleChange> {
-  if (!isRole(role)) return Promise.reject(invalid([{ path: ['role'], message: `must be one of ${ROLES.join(', ')}` }]));
+export async function grantRole(db: Db, accountOrEmail: string, role: string, now: Date = new Date(), options: RoleChangeOptions = {}): Promise<RoleChange> {
+  if (!isRole(role)) throw invalid([{ path: ['role'], message: `must be one of ${ROLES.join(', ')}` }]);
+  const keep = await keepingAnAdmin(db, options);
   return transaction(db, async (tx) => {
     const account = await resolveAccount(tx, accountOrEmail);
+    await keep(tx, account, role);
     const previousRole = asRole(account.role);
     const disabled = account.disabledAt !== null;
     if (account.role === role || !(await accounts.setAccountRole(tx, account.id, role))) {
@@ -84,9 +110,11 @@ export function grantRole(db: Db, accountOrEmail: string, role: string, now: Dat
 }
 
 /** Takes the account's console role away; an account without one is left as it is. */
-export function revokeRole(db: Db, accountOrEmail: string, now: Date = new Date()): Promise<RoleChange> {
+export async function revokeRole(db: Db, accountOrEmail: string, now: Date = new Date(), options: RoleChangeOptions = {}): Promise<RoleChange> {
+  const keep = await keepingAnAdmin(db, options);
   return transaction(db, async (tx) => {
     const account = await resolveAccount(tx, accountOrEmail);
+    await keep(tx, account, null);
     const disabled = account.disabledAt !== null;
     if (account.role === null || !(await accounts.setAccountRole(tx, account.id, null))) {
       return { accountId: account.id, changed: false, role: null, previousRole: null, disabled };
@@ -110,8 +138,6 @@ export async function consoleAccess(db: Db, accountId: string): Promise<ConsoleA
   return { accountId: account.id, role, name: account.name, email: account.email };
 }
 
-/** The lease row whose write serializes bootstrap attempts across nodes. */
-const BOOTSTRAP_LOCK = 'console-bootstrap';
 
 /**
  * The console's first admin: when `adminEmail` (CONSOLE_ADMIN_EMAIL) is set,
@@ -130,9 +156,9 @@ export async function bootstrapAdmin(db: Db, accountId: string, adminEmail: stri
   // the common case (an admin exists, or this is someone else) reads and writes nothing more
   if (!eligible(await accounts.findAccountRoleState(db, accountId))) return false;
   if (await accounts.countAccountsWithRole(db, 'admin')) return false;
-  await ensureLeaseRow(db, BOOTSTRAP_LOCK);
+  await ensureLeaseRow(db, ROLE_LOCK);
   return transaction(db, async (tx) => {
-    await serializeOn(tx, BOOTSTRAP_LOCK, NODE_ID);
+    await serializeOn(tx, ROLE_LOCK, NODE_ID);
     const account = await accounts.findAccountRoleState(tx, accountId);
     if (!eligible(account) || (await accounts.countAccountsWithRole(tx, 'admin'))) return false;
     if (!(await accounts.setAccountRole(tx, accountId, 'admin'))) return false;

@@ -128,7 +128,7 @@ describeIf('who may enter the console on %s', (kind) => {
     await b.context.close();
   });
 
-  it("does not let an admin disable or delete their own account, and every client id has its own page", async () => {
+  it("does not let an admin disable or delete their own account, nor the only admin give up the role, and every client id has its own page", async () => {
     const b = await signInToConsole(stack, ada, DESKTOP);
     const { id } = accountOf('ada@example.com');
     const csrf = await consoleFormToken(b);
@@ -137,6 +137,10 @@ describeIf('who may enter the console on %s', (kind) => {
       expect(refused.status()).toBe(409);
       expect(await refused.text()).toContain(`gatehouse accounts ${action}`);
     }
+    // nor, as the only admin, give the role up, even confirmed
+    const demoted = await b.page.request.post(`${stack.gatehouse.url}/console/accounts/${id}/role`, { form: { csrf, role: 'viewer', confirm: 'yes' }, maxRedirects: 0 });
+    expect(demoted.status()).toBe(409);
+    expect(await demoted.text()).toContain('only admin');
     expect(accountOf('ada@example.com').role).toBe('admin');
     expect((await b.page.goto(`${stack.gatehouse.url}/console`))!.status()).toBe(200);
     // a client called "new" has its page; "." and ".." are refused by the rule for every door

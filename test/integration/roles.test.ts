@@ -57,6 +57,26 @@ describe.each(databaseKinds())('console roles on %s', (kind) => {
     ]);
   });
 
+  it('keeps an admin when asked (the console): the only admin cannot lose the role, one of two can; without the option (the CLI) it can', async () => {
+    await db().account.updateMany({ where: { role: 'admin' }, data: { role: null } });
+    const only = await account({ role: 'admin' });
+    const keep = { keepAnAdmin: true };
+    await expect(revokeRole(db(), only, undefined, keep)).rejects.toMatchObject({ code: 'conflict', message: expect.stringContaining('only admin') });
+    await expect(grantRole(db(), only, 'viewer', undefined, keep)).rejects.toMatchObject({ code: 'conflict' });
+    expect(await roleOf(only)).toBe('admin');
+    expect(await eventsOf(only)).toEqual([]);
+    // giving the only admin admin again, or another account a role, is no demotion
+    expect(await grantRole(db(), only, 'admin', undefined, keep)).toMatchObject({ changed: false });
+    const second = await account({ role: 'admin' });
+    expect(await grantRole(db(), second, 'viewer', undefined, keep)).toMatchObject({ changed: true, role: 'viewer' });
+    await expect(revokeRole(db(), only, undefined, keep)).rejects.toMatchObject({ code: 'conflict' });
+    expect(await grantRole(db(), second, 'admin')).toMatchObject({ changed: true });
+    expect(await revokeRole(db(), only, undefined, keep)).toMatchObject({ changed: true, previousRole: 'admin' });
+    // the CLI's operator may leave none
+    expect(await revokeRole(db(), second)).toMatchObject({ changed: true });
+    expect(await db().account.count({ where: { role: 'admin' } })).toBe(0);
+  });
+
   it('finds the account by email in any case; no match is not_found, several is a conflict naming them', async () => {
     const cy = await account({ email: 'cy@example.com' });
     expect(await grantRole(db(), 'CY@Example.COM', 'viewer')).toMatchObject({ accountId: cy, changed: true });
